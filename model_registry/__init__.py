@@ -1,0 +1,39 @@
+"""The realnet-plugin model registry: ids -> models with one activations-extractor interface.
+
+>>> from model_registry import list_models, load_model
+>>> list_models('clip*')
+['clip_rn101', 'clip_vit_b32']
+"""
+from . import clip_models, cornet, efficientnet, realnet, timm_models, torchvision_models  # noqa: F401 (registers)
+from .brain_model import RegisteredModel, load_model
+from .brainscore_bridge import add_resolver
+from .extractor import ActivationsExtractor, extract, layer_blocks
+from .preprocessing import Preprocessing
+from .reduction import Reduction
+from .registry import (
+    ModelSpec,
+    UnknownModelError,
+    build_network,
+    get_spec,
+    is_model,
+    list_models,
+    register_family,
+    register_model,
+)
+from .stimuli import Stimuli, as_stimuli
+
+
+def _brainscore_factory(identifier: str):
+    if not is_model(identifier):
+        return None
+    get_spec(identifier)  # resolve now so that a bad family id fails at lookup, not at scoring
+    return lambda: load_model(identifier)
+
+
+add_resolver("models", _brainscore_factory)
+
+__all__ = [
+    "ActivationsExtractor", "ModelSpec", "Preprocessing", "Reduction", "RegisteredModel", "Stimuli",
+    "UnknownModelError", "as_stimuli", "build_network", "extract", "get_spec", "is_model", "layer_blocks",
+    "list_models", "load_model", "register_family", "register_model",
+]

@@ -1,0 +1,109 @@
+"""On-disk activation cache: one entry per content key, written atomically, verified on every read.
+
+An entry is a folder ``<key>/`` with ``data.npy`` (``(n_stimuli, n_features)`` float32, memory-mapped on read)
+and ``meta.json`` (layout + blake2b checksum of the data rows). Entries are built in a temporary folder and
+renamed into place; a per-key file lock makes a second process wait for the first instead of computing twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .paths import cache_dir
+
+logger = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+_CHUNK_ROWS_BYTES = 64 << 20
+
+
+def cache_key(**parts: str) -> str:
+    """sha256 over the named parts (weights hash, preprocessing, layers, stimuli hash, ...)."""
+    text = json.dumps({"format": FORMAT_VERSION, **parts}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rows_checksum(array: np.ndarray) -> str:
+    """blake2b over the rows of a C-ordered 2-D array, read in chunks (works on memory maps)."""
+    digest = hashlib.blake2b(digest_size=32)
+    RowHasher(digest).update_rows(array)
+    return digest.hexdigest()
+
+
+class RowHasher:
+    """Incremental checksum over rows written in order; equals :func:`rows_checksum` of the final array."""
+
+    def __init__(self, digest=None):
+        self.digest = digest or hashlib.blake2b(digest_size=32)
+
+    def update_rows(self, rows: np.ndarray) -> None:
+        step = max(1, _CHUNK_ROWS_BYTES // max(1, rows[0].nbytes)) if len(rows) else 1
+        for start in range(0, len(rows), step):
+            self.digest.update(np.ascontiguousarray(rows[start:start + step]).tobytes())
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+class ActivationCache:
+    """The activation cache folder (default ``$REALNET_HOME/cache/activations``)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else cache_dir("activations")
+
+    def entry_dir(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Exclusive inter-process lock for one key (blocks while another process builds it)."""
+        path = self.root / key[:2] / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def load(self, key: str) -> tuple[np.ndarray, dict] | None:
+        """The cached ``(data, meta)`` of ``key``, or ``None`` when absent or corrupt (a corrupt entry is removed)."""
+        entry = self.entry_dir(key)
+        if not entry.is_dir():
+            return None
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            data = np.load(entry / "data.npy", mmap_mode="r", allow_pickle=False)
+            if list(data.shape) != meta["shape"]:
+                raise ValueError(f"shape {data.shape} differs from the recorded {meta['shape']}")
+            if rows_checksum(data) != meta["checksum"]:
+                raise ValueError("checksum mismatch")
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+            logger.warning("activation cache entry %s is corrupt (%s); recomputing", entry, error)
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        return data, meta
+
+    def new_entry(self, key: str) -> Path:
+        """A fresh temporary folder in which to build the entry for ``key``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / key[:2]).mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root / key[:2]))
+
+    def commit(self, key: str, building: Path, meta: dict) -> Path:
+        """Write ``meta.json`` into ``building`` and move it into place; if an entry already exists keep that one."""
+        (building / "meta.json").write_text(json.dumps(meta))
+        target = self.entry_dir(key)
+        try:
+            building.rename(target)
+        except OSError:  # another process finished first: its entry stays, ours goes
+            shutil.rmtree(building, ignore_errors=True)
+        return target

@@ -1,0 +1,199 @@
+"""ReAlnet: CORnet-S plus the EEG generation module (Lu, Wang & Golomb), and the ``realnet_sXX_bYY`` ids.
+
+Architecture (REFERENCE.md section 1): for each visual layer (default V1, V2, V4, IT) a ``Linear(flattened size,
+128) + ReLU``; the four 128-d codes are concatenated (N x 512) and one ``Linear(512, n_output)`` predicts the
+EEG (default 17 channels x 20 time points = 340, flattened channel-major: index = channel * n_times + time).
+Attribute names follow the authors' checkpoints (``realnet``, ``fc_v1`` ... ``fc``), so their files load after
+stripping ``module.`` prefixes. The backbone runs once per forward; the layer outputs are taken on the way.
+
+As a registered model a ReAlnet is its CORnet-S backbone (same layers and recurrent steps as ``cornet_s``).
+Trained runs live in ``$REALNET_HOME/models/realnet_sXX_bYY/`` (``model.pt`` state dict + ``config.json``).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic import atomic_path
+from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, cornet_s_network, load_state_file
+from .download import fetch
+from .paths import models_dir
+from .preprocessing import Preprocessing
+from .registry import ModelSpec, UnknownModelError, register_family
+
+EEG_HIDDEN = 128
+PUBLISHED_URL = ("https://brainscore-storage.s3.us-east-2.amazonaws.com/brainscore-vision/models/ReAlnet/"
+                 "ReAlnet{subject:02d}_best_model_params.pt")
+PUBLISHED_SHA1 = {
+    1: "05e4e401e8734b97e561aad306fc584b7e027225", 2: "e85769fadb3c09ff88a7d73b01451b6bcccefd77",
+    3: "f32d01d73380374ae501a1504e9c8cd219e9f0bf", 4: "8062373fd6a74c52360420619235590d3688b4df",
+    5: "88ca110f6b6d225b7b4e7dca02d2e7a906f5a8ed", 6: "a1658c15a3c9d61262f87349c9fb7aa63854ac5b",
+    7: "6a1c260839c75f6e6c018e06830562cdcda877e5", 8: "1772211b27dd3a7d9255ac59d5f9b7e7cb6c3314",
+    9: "159d96f0433a87c7063259dac4527325a3c7b79a", 10: "dbdeaee9280267613ebce92dd5d515d89b544352",
+}
+MODEL_ID = re.compile(r"realnet_s(?P<subject>\d{2})_b(?P<beta>[0-9]+(?:p[0-9]+)?)")
+_CHANNELS = {"V1": 64, "V2": 128, "V4": 256, "IT": 512}
+_DOWNSAMPLING = {"V1": 4, "V2": 8, "V4": 16, "IT": 32}
+
+
+@dataclass(frozen=True)
+class ReAlnetConfig:
+    """Shape of a ReAlnet. ``n_output`` = EEG channels x time points predicted (340 = 17 x 20 in the paper)."""
+
+    image_size: int = 224
+    layers: tuple[str, ...] = CORNET_S_LAYERS
+    n_output: int = 340
+    num_classes: int = 1000
+
+    def layer_features(self) -> dict[str, int]:
+        """Flattened output size per layer at ``image_size`` (V1 at 224 px: 64 x 56 x 56 = 200,704)."""
+        unknown = [layer for layer in self.layers if layer not in _CHANNELS]
+        if unknown:
+            raise ValueError(f"ReAlnet layers must be among {list(_CHANNELS)}, got {unknown}")
+        if self.image_size % 32:
+            raise ValueError(f"image_size must be a multiple of 32, got {self.image_size}")
+        return {layer: _CHANNELS[layer] * (self.image_size // _DOWNSAMPLING[layer]) ** 2 for layer in self.layers}
+
+
+def head_name(layer: str) -> str:
+    """Attribute name of a layer's EEG head: ``V1`` -> ``fc_v1`` (the authors' naming)."""
+    return f"fc_{layer.lower()}"
+
+
+class ReAlnet(nn.Module):
+    """CORnet-S (``self.realnet``) + EEG generation module. ``forward(images (N,3,S,S))`` -> ``(logits (N,1000),
+    eeg (N, n_output))``."""
+
+    def __init__(self, config: ReAlnetConfig = ReAlnetConfig(), backbone: nn.Sequential | None = None):
+        super().__init__()
+        self.config = config
+        self.realnet = backbone if backbone is not None else cornet_s_network(config.num_classes)
+        for layer, n_features in config.layer_features().items():
+            setattr(self, head_name(layer), nn.Linear(n_features, EEG_HIDDEN))
+        self.fc = nn.Linear(EEG_HIDDEN * len(config.layers), config.n_output)
+        self.activation = nn.ReLU()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        codes, x = [], images
+        for name, stage in self.realnet.named_children():  # one backbone pass: V1, V2, V4, IT, decoder
+            x = stage(x)
+            if name in self.config.layers:
+                codes.append(self.activation(getattr(self, head_name(name))(x.flatten(1))))
+        return x, self.fc(torch.cat(codes, dim=1))
+
+
+def load_realnet_weights(model: ReAlnet, path) -> ReAlnet:
+    """Load our checkpoints or the authors' (``module.`` anywhere in keys, ``realnet.module.*``, ``fc_*``)."""
+    state = {key.replace("module.", ""): value for key, value in load_state_file(path).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"weights file {path} does not fit this ReAlnet ({model.config}): "
+                         f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    return model
+
+
+def model_id(subject: int, beta: float) -> str:
+    """``(1, 100)`` -> ``'realnet_s01_b100'``; fractional betas use ``p`` (``0.5`` -> ``b0p5``)."""
+    beta_text = f"{beta:g}".replace(".", "p")
+    return f"realnet_s{subject:02d}_b{beta_text}"
+
+
+@dataclass
+class TrainedRun:
+    """What a finished training run stores beside ``model.pt`` in ``config.json``."""
+
+    subject: int
+    beta: float
+    config: ReAlnetConfig
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    info: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        payload = {"subject": self.subject, "beta": self.beta, "config": asdict(self.config),
+                   "preprocessing": asdict(self.preprocessing), "info": self.info}
+        return json.dumps(payload, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainedRun:
+        payload = json.loads(text)
+        config = ReAlnetConfig(**{**payload["config"], "layers": tuple(payload["config"]["layers"])})
+        prep = payload["preprocessing"]
+        preprocessing = Preprocessing(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
+        return cls(payload["subject"], payload["beta"], config, preprocessing, payload.get("info", {}))
+
+
+def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None) -> Path:
+    """Register a trained ReAlnet: atomically write ``model.pt`` and ``config.json`` into its model folder."""
+    folder = Path(root or models_dir()) / model_id(run.subject, run.beta)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    with atomic_path(folder / "config.json") as tmp:
+        tmp.write_text(run.to_json())
+    return folder
+
+
+def _local_folder(identifier: str) -> Path | None:
+    folder = models_dir() / identifier
+    return folder if (folder / "model.pt").is_file() and (folder / "config.json").is_file() else None
+
+
+def _local_backbone(folder: Path, run: TrainedRun, pretrained: bool) -> nn.Module:
+    model = ReAlnet(run.config)
+    if pretrained:
+        load_realnet_weights(model, folder / "model.pt")
+    return model.realnet
+
+
+def _published_backbone(subject: int, pretrained: bool) -> nn.Module:
+    model = ReAlnet(ReAlnetConfig())
+    if pretrained:
+        url = PUBLISHED_URL.format(subject=subject)
+        load_realnet_weights(model, fetch(url, None, sha1=PUBLISHED_SHA1[subject],
+                                          filename=f"ReAlnet{subject:02d}_best_model_params.pt"))
+    return model.realnet
+
+
+def _spec(identifier: str, builder, preprocessing: Preprocessing, url: str | None, description: str,
+          extra: dict) -> ModelSpec:
+    return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=CORNET_S_LAYERS,
+                     region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing, weights_url=url,
+                     num_params=None, logits_layer="decoder.linear", description=description,
+                     extra={"recurrent_steps": {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2},
+                            **extra})
+
+
+def resolve_realnet(identifier: str) -> ModelSpec:
+    """Spec of ``realnet_sXX_bYY``: a local trained run first, else the published beta=100 weights (subjects 1-10)."""
+    match = MODEL_ID.fullmatch(identifier)
+    subject, beta = int(match["subject"]), float(match["beta"].replace("p", "."))
+    folder = _local_folder(identifier)
+    if folder is not None:
+        run = TrainedRun.from_json((folder / "config.json").read_text())
+        return _spec(identifier, lambda pretrained: _local_backbone(folder, run, pretrained), run.preprocessing,
+                     None, f"ReAlnet trained locally on subject {subject}, beta {beta:g} ({folder})",
+                     {"subject": subject, "beta": beta, "folder": str(folder), "info": run.info})
+    if beta == 100 and subject in PUBLISHED_SHA1:
+        return _spec(identifier, lambda pretrained: _published_backbone(subject, pretrained),
+                     Preprocessing(image_size=224, resize="resize"), PUBLISHED_URL.format(subject=subject),
+                     f"ReAlnet (Lu et al.), published weights for THINGS-EEG2 subject {subject}, beta 100",
+                     {"subject": subject, "beta": beta})
+    raise UnknownModelError(f"no ReAlnet {identifier!r}: nothing trained in {models_dir() / identifier} and no "
+                            f"published weights (those exist for beta=100, subjects 01-10). Train it with "
+                            f"`realnet train --subject {subject} --beta {beta:g}`.")
+
+
+def list_realnets() -> list[str]:
+    """Published ``realnet_sNN_b100`` ids plus every trained run under ``$REALNET_HOME/models``."""
+    ids = {model_id(subject, 100) for subject in PUBLISHED_SHA1}
+    if models_dir().is_dir():
+        ids.update(p.name for p in models_dir().iterdir() if MODEL_ID.fullmatch(p.name) and _local_folder(p.name))
+    return sorted(ids)
+
+
+register_family("realnet", MODEL_ID.pattern, resolve_realnet, list_realnets, example="realnet_sXX_bYY")
