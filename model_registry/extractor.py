@@ -125,10 +125,7 @@ class ActivationsExtractor:
                 building = self.cache.new_entry(key)
                 try:
                     data, blocks, checksum = self._compute(stimuli, layers, reduction, building=building)
-                    if isinstance(data, np.memmap):
-                        data.flush()
-                    else:
-                        np.save(building / "data.npy", data)
+                    data.flush()
                     meta = {"shape": list(data.shape), "checksum": checksum, "blocks": [b.__dict__ for b in blocks],
                             "stimulus_ids": list(stimuli.ids), "identifier": self.identifier}
                     self.cache.commit(key, building, meta)
@@ -160,15 +157,25 @@ class ActivationsExtractor:
                 yield start, pixels
 
     def _compute(self, stimuli: Stimuli, layers: Sequence[str], reduction: Reduction, building: Path | None):
+        """Run all batches. Copying a batch's outputs into ``data`` (and checksumming it) happens in a writer
+        thread while the next batch runs through the network; numpy and zlib release the GIL for large buffers."""
         requested = [parse_layer(name) for name in layers]
         modules = list(dict.fromkeys(module for module, _ in requested))
         network = self.network.to(self.device).eval()
         recorder = _Recorder(network, modules)
         hasher = RowHasher()
-        data, blocks = None, None
+        data, blocks, writes = None, None, []
+
+        def write(start: int, tensors: list[torch.Tensor]) -> None:
+            stop = start + len(tensors[0])
+            for block, tensor in zip(blocks, tensors):
+                data[start:stop, block.start:block.stop] = tensor.to("cpu", torch.float32).numpy()
+            hasher.update_rows(data[start:stop])
+
         try:
-            with torch.no_grad(), tqdm(total=len(stimuli), desc=f"activations {self.identifier}", unit="img",
-                                       disable=not self.progress, leave=False) as bar:
+            with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(
+                    total=len(stimuli), desc=f"activations {self.identifier}", unit="img",
+                    disable=not self.progress, leave=False) as bar:
                 for start, pixels in self._batches(stimuli):
                     recorder.clear()
                     network(pixels.to(self.device, non_blocking=True))
@@ -176,10 +183,12 @@ class ActivationsExtractor:
                     if blocks is None:
                         blocks = _layout(features)
                         data = self._allocate(len(stimuli), blocks[-1].stop, building)
-                    rows = np.concatenate([f[-1].to("cpu", torch.float32).numpy() for f in features], axis=1)
-                    data[start:start + len(rows)] = rows
-                    hasher.update_rows(rows)
-                    bar.update(len(rows))
+                    writes.append(writer.submit(write, start, [feature[-1] for feature in features]))
+                    if len(writes) > 1:  # at most one batch waits to be written
+                        writes.pop(0).result()
+                    bar.update(len(pixels))
+                for pending in writes:
+                    pending.result()
         finally:
             recorder.remove()
         if building is None:
@@ -187,11 +196,12 @@ class ActivationsExtractor:
         return data, blocks, hasher.hexdigest()
 
     def _allocate(self, n_rows: int, n_columns: int, building: Path | None) -> np.ndarray:
-        if n_rows * n_columns * 4 <= self.stream_threshold_bytes:
-            return np.empty((n_rows, n_columns), dtype=np.float32)
+        """RAM for small results without cache; otherwise a memory map (the cache file itself when caching)."""
         if building is not None:
             return np.lib.format.open_memmap(building / "data.npy", mode="w+", dtype=np.float32,
                                              shape=(n_rows, n_columns))
+        if n_rows * n_columns * 4 <= self.stream_threshold_bytes:
+            return np.empty((n_rows, n_columns), dtype=np.float32)
         scratch = cache_dir("scratch")
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=scratch, suffix=".npy") as handle:  # unlinked; the map stays valid
@@ -234,22 +244,29 @@ def _layout(features: list[tuple]) -> list[LayerBlock]:
 
 
 def _assembly(data: np.ndarray, blocks: Sequence[LayerBlock], stimuli: Stimuli, identifier: str):
+    """Wrap ``data (n_stimuli, n_features)`` without copying; the neuroid MultiIndex is built from codes directly
+    (no factorisation of millions of labels), so wrapping costs milliseconds even for CORnet-S's 650k features."""
+    import pandas as pd
     from brainscore_core.supported_data_standards.brainio.assemblies import NeuroidAssembly
 
-    layer_col = np.concatenate([np.full(b.stop - b.start, b.layer, dtype=object) for b in blocks])
-    module_col = np.concatenate([np.full(b.stop - b.start, b.module, dtype=object) for b in blocks])
-    step_col = np.concatenate([np.full(b.stop - b.start, b.step) for b in blocks])
-    num_col = np.concatenate([np.arange(b.stop - b.start) for b in blocks])
-    neuroid_id = np.array([f"{layer}.{num}" for layer, num in zip(layer_col, num_col)], dtype=object)
+    sizes = [b.stop - b.start for b in blocks]
+    block_codes = np.repeat(np.arange(len(blocks)), sizes)
+    layer_names = [b.layer for b in blocks]
+    modules = list(dict.fromkeys(b.module for b in blocks))
+    steps = sorted({b.step for b in blocks})
+    n_features = int(sum(sizes))
+    longest = max(sizes)
+    neuroids = pd.MultiIndex(
+        levels=[np.arange(n_features), layer_names, modules, steps, np.arange(longest)],
+        codes=[np.arange(n_features), block_codes,
+               np.array([modules.index(b.module) for b in blocks])[block_codes],
+               np.array([steps.index(b.step) for b in blocks])[block_codes],
+               np.concatenate([np.arange(size) for size in sizes])],
+        names=["neuroid_id", "layer", "module", "time_step", "neuroid_num"], verify_integrity=False)
     paths = [str(p) if p is not None else "" for p in stimuli.paths]
-    assembly = NeuroidAssembly(
-        data,
-        coords={"stimulus_id": ("presentation", list(stimuli.ids)), "stimulus_path": ("presentation", paths),
-                "neuroid_id": ("neuroid", neuroid_id), "layer": ("neuroid", layer_col),
-                "module": ("neuroid", module_col), "time_step": ("neuroid", step_col),
-                "neuroid_num": ("neuroid", num_col)},
-        dims=["presentation", "neuroid"],
-    )
+    presentations = pd.MultiIndex.from_arrays([list(stimuli.ids), paths], names=["stimulus_id", "stimulus_path"])
+    assembly = NeuroidAssembly(data, coords={"presentation": presentations, "neuroid": neuroids},
+                               dims=["presentation", "neuroid"])
     assembly.attrs["model_identifier"] = identifier
     assembly.attrs["layer_blocks"] = json.dumps([[b.layer, b.start, b.stop, list(b.shape)] for b in blocks])
     return assembly

@@ -19,7 +19,7 @@ def timm_preprocessing(name: str) -> Preprocessing:
     crop = cfg.crop_pct or 1.0
     return Preprocessing(image_size=cfg.input_size[-1], resize="resize_crop" if crop < 1 else "resize",
                          crop_fraction=crop, mean=tuple(cfg.mean), std=tuple(cfg.std),
-                         interpolation=cfg.interpolation if cfg.interpolation in ("bilinear", "bicubic") else "bilinear")
+                         interpolation=cfg.interpolation if cfg.interpolation == "bicubic" else "bilinear")
 
 
 def weights_url(name: str) -> str | None:

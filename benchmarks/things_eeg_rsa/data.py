@@ -1,0 +1,421 @@
+"""THINGS-EEG2 (Gifford et al. 2022), official preprocessed release: validated loading of EEG, metadata and images.
+
+Layout under the data root (default ``$REALNET_DATA_DIR/things-eeg2``)::
+
+    image_metadata.npy                                   pickled dict of lists (files / concepts per split)
+    image_set/{training_images,test_images}/<00001_concept>/<file>.jpg
+    preprocessed_data/sub-XX/preprocessed_eeg_{training,test}.npy
+        pickled dict: preprocessed_eeg_data (n_images, n_repetitions, 17, 100) float64,
+                      ch_names (17), times (100 values, -0.20 ... 0.79 s)
+
+Expected image counts come from ``image_metadata.npy`` (the release: 200 test, 16540 training images), so
+smaller synthetic datasets in the same format load too. Every loader returns data that is already validated.
+Pickled files are read with :mod:`benchmarks.things_eeg_rsa.safe_pickle`, never with ``allow_pickle=True``.
+
+Memory: a training file of the release is 16540 x 4 x 17 x 100 float64 = 0.9 GB and is loaded whole (a pickle
+cannot be memory-mapped or streamed); unpickling adds no second copy of the array.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from model_registry.paths import data_dir
+from model_registry.stimuli import Stimuli
+
+from .safe_pickle import safe_load_npy_dict
+
+if TYPE_CHECKING:
+    import xarray
+    from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
+
+DATASET_NAME = "things-eeg2"
+SPLITS: tuple[str, ...] = ("training", "test")
+Split = Literal["training", "test"]
+CHANNEL_NAMES: tuple[str, ...] = (
+    "Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1", "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2",
+)
+SAMPLING_RATE_HZ = 100.0
+TIMES = np.arange(-20, 80) / SAMPLING_RATE_HZ  # (100,) seconds, -0.20 ... 0.79
+TIMES_ATOL = 1e-6
+RELEASE_N_IMAGES = {"training": 16540, "test": 200}
+RELEASE_N_REPETITIONS = {"training": 4, "test": 80}
+MIN_REPETITIONS = 2
+EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
+
+_METADATA_PREFIX = {"training": "train", "test": "test"}
+_SUBJECT_FOLDER = re.compile(r"^sub-(\d+)$")
+_CONCEPT_FOLDER = re.compile(r"^\d+_.+$")
+
+
+class ThingsEEG2FormatError(ValueError):
+    """A THINGS-EEG2 file exists but does not hold what the official release holds."""
+
+
+class ThingsEEG2NotFoundError(FileNotFoundError):
+    """A THINGS-EEG2 folder or file is missing."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# paths
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The dataset root: ``root`` if given, else ``$REALNET_DATA_DIR/things-eeg2``; it must exist."""
+    path = Path(root).expanduser() if root is not None else data_dir(DATASET_NAME)
+    if not path.is_dir():
+        hint = "" if root is not None else " (set REALNET_DATA_DIR or pass root=...)"
+        raise ThingsEEG2NotFoundError(
+            f"THINGS-EEG2 root not found: {path}{hint}. Expected the official layout (image_metadata.npy, "
+            "image_set/, preprocessed_data/); `realnet data synth things-eeg2 --out DIR` writes a synthetic one.")
+    return path
+
+
+def check_split(split: str) -> Split:
+    """Return ``split`` if it is ``'training'`` or ``'test'``; raise ``ValueError`` naming the choices otherwise."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown THINGS-EEG2 split {split!r}; expected one of {list(SPLITS)}")
+    return split  # type: ignore[return-value]
+
+
+def subject_folder(subject: int, root: str | os.PathLike | None = None) -> Path:
+    """``<root>/preprocessed_data/sub-XX`` (two-digit subject number)."""
+    return resolve_root(root) / "preprocessed_data" / f"sub-{_check_subject(subject):02d}"
+
+
+def eeg_file(subject: int, split: str, root: str | os.PathLike | None = None) -> Path:
+    """``<root>/preprocessed_data/sub-XX/preprocessed_eeg_<split>.npy``."""
+    return subject_folder(subject, root) / f"preprocessed_eeg_{check_split(split)}.npy"
+
+
+def _check_subject(subject: int) -> int:
+    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)) or subject < 1:
+        raise ValueError(f"subject must be a positive integer (1 for sub-01), got {subject!r}")
+    return int(subject)
+
+
+def _subject_folders(root: Path) -> dict[int, Path]:
+    folder = root / "preprocessed_data"
+    if not folder.is_dir():
+        raise ThingsEEG2NotFoundError(f"no preprocessed_data folder in {root} (expected {folder}/sub-XX/...)")
+    found = {}
+    for entry in sorted(folder.iterdir()):
+        match = _SUBJECT_FOLDER.match(entry.name)
+        if match and entry.is_dir():
+            found[int(match.group(1))] = entry
+    return found
+
+
+def available_subjects(root: str | os.PathLike | None = None, split: str | None = None) -> list[int]:
+    """Subjects (1-based, sorted) whose folder holds the EEG file of ``split`` (either split if ``None``).
+
+    Raises :class:`ThingsEEG2FormatError` for a ``sub-XX`` folder holding no EEG file at all (an incomplete
+    download is better reported than silently skipped).
+    """
+    root = resolve_root(root)
+    splits = SPLITS if split is None else (check_split(split),)
+    subjects = []
+    for subject, folder in _subject_folders(root).items():
+        present = [s for s in SPLITS if (folder / f"preprocessed_eeg_{s}.npy").is_file()]
+        if not present:
+            raise ThingsEEG2FormatError(
+                f"subject folder {folder} holds no EEG file (expected preprocessed_eeg_training.npy and/or "
+                f"preprocessed_eeg_test.npy, found {sorted(p.name for p in folder.iterdir())}); "
+                "complete or remove it")
+        if any(s in present for s in splits):
+            subjects.append(subject)
+    return subjects
+
+
+# --------------------------------------------------------------------------------------------------------------
+# image metadata
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """Image files and concept folders of both splits, in EEG order (``image_metadata.npy``).
+
+    ``train_concepts_things`` / ``test_concepts_things`` carry the THINGS-database concept numbering of the
+    release (``None`` if the file lacks those keys).
+    """
+
+    root: Path
+    train_files: tuple[str, ...]
+    train_concepts: tuple[str, ...]
+    test_files: tuple[str, ...]
+    test_concepts: tuple[str, ...]
+    train_concepts_things: tuple[str, ...] | None = None
+    test_concepts_things: tuple[str, ...] | None = None
+
+    def files(self, split: str) -> tuple[str, ...]:
+        """Image file names of ``split`` (e.g. ``aircraft_carrier_06s.jpg``), in EEG order."""
+        return self.train_files if check_split(split) == "training" else self.test_files
+
+    def concepts(self, split: str) -> tuple[str, ...]:
+        """Concept folder of each image of ``split`` (e.g. ``00001_aircraft_carrier``), in EEG order."""
+        return self.train_concepts if check_split(split) == "training" else self.test_concepts
+
+    def n_images(self, split: str) -> int:
+        """Number of images (EEG conditions) in ``split``."""
+        return len(self.files(split))
+
+    def stimulus_ids(self, split: str) -> tuple[str, ...]:
+        """Unique stimulus id of each image of ``split``: the file stem (``aircraft_carrier_06s``)."""
+        return tuple(Path(name).stem for name in self.files(split))
+
+    def image_paths(self, split: str) -> list[Path]:
+        """``<root>/image_set/<split>_images/<concept>/<file>`` for each image, in EEG order (not checked)."""
+        folder = self.root / "image_set" / f"{check_split(split)}_images"
+        return [folder / concept / name for concept, name in zip(self.concepts(split), self.files(split))]
+
+
+def metadata_file(root: str | os.PathLike | None = None) -> Path:
+    """``<root>/image_metadata.npy``."""
+    return resolve_root(root) / "image_metadata.npy"
+
+
+def load_image_metadata(root: str | os.PathLike | None = None) -> ImageMetadata:
+    """Read and validate ``image_metadata.npy``: string lists per split, matching lengths, unique file stems."""
+    path = metadata_file(root)
+    if not path.is_file():
+        raise ThingsEEG2NotFoundError(f"image metadata not found: {path} (ships with the THINGS-EEG2 release)")
+    content = safe_load_npy_dict(path)
+    fields = {}
+    for split, prefix in _METADATA_PREFIX.items():
+        for kind in ("files", "concepts"):
+            fields[f"{prefix}_{kind}"] = _string_list(content, f"{prefix}_img_{kind}", path, required=True)
+        fields[f"{prefix}_concepts_things"] = _string_list(content, f"{prefix}_img_concepts_THINGS", path,
+                                                           required=False)
+        n_files = len(fields[f"{prefix}_files"])
+        if n_files == 0:
+            raise ThingsEEG2FormatError(f"{path}: '{prefix}_img_files' is empty; expected one entry per {split} image")
+        for key, stored in ((f"{prefix}_concepts", f"{prefix}_img_concepts"),
+                            (f"{prefix}_concepts_things", f"{prefix}_img_concepts_THINGS")):
+            values = fields[key]
+            if values is not None and len(values) != n_files:
+                raise ThingsEEG2FormatError(f"{path}: {len(values)} entries in '{stored}' for {n_files} in "
+                                            f"'{prefix}_img_files'; expected equal lengths")
+        bad = [c for c in fields[f"{prefix}_concepts"] if not _CONCEPT_FOLDER.match(c) or "/" in c]
+        if bad:
+            raise ThingsEEG2FormatError(f"{path}: '{prefix}_img_concepts' holds {bad[:3]!r}; expected concept "
+                                        "folder names like '00001_aircraft_carrier'")
+        bad = [f for f in fields[f"{prefix}_files"] if "/" in f or "\\" in f or f in ("", ".", "..")]
+        if bad:
+            raise ThingsEEG2FormatError(f"{path}: '{prefix}_img_files' holds {bad[:3]!r}; expected bare file names")
+    stems = [Path(f).stem for f in fields["train_files"] + fields["test_files"]]
+    if len(set(stems)) != len(stems):
+        seen, repeated = set(), []
+        for stem in stems:
+            if stem in seen:
+                repeated.append(stem)
+            seen.add(stem)
+        raise ThingsEEG2FormatError(f"{path}: image file stems must be unique over both splits; "
+                                    f"repeated: {repeated[:5]}")
+    return ImageMetadata(root=path.parent, **fields)
+
+
+def _string_list(content: dict, key: str, path: Path, required: bool) -> tuple[str, ...] | None:
+    if key not in content:
+        if required:
+            raise ThingsEEG2FormatError(f"{path}: key '{key}' missing; found keys {sorted(content)}")
+        return None
+    values = content[key]
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise ThingsEEG2FormatError(f"{path}: '{key}' must be a list of strings, found {type(values).__name__}"
+                                    + (f" holding {type(values[0]).__name__}" if isinstance(values, list) else ""))
+    return tuple(values)
+
+
+def image_paths(split: str, root: str | os.PathLike | None = None, check: bool = True) -> list[Path]:
+    """Image file of every EEG condition of ``split``, in EEG order; ``check`` raises if any is missing."""
+    metadata = load_image_metadata(root)
+    paths = metadata.image_paths(split)
+    if check:
+        _check_images_exist(paths, metadata.root, split)
+    return paths
+
+
+def _check_images_exist(paths: Sequence[Path], root: Path, split: str) -> None:
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        folder = root / "image_set" / f"{split}_images"
+        hint = " (the folder itself is missing)" if not folder.is_dir() else ""
+        shown = ", ".join(str(p.relative_to(root)) for p in missing[:5])
+        raise ThingsEEG2NotFoundError(
+            f"{len(missing)} of {len(paths)} {split} images listed in {root / 'image_metadata.npy'} are missing "
+            f"under {folder}{hint}: {shown}{' ...' if len(missing) > 5 else ''}. THINGS images are licensed; "
+            "place your copy there in the release layout (<00001_concept>/<file>.jpg)")
+
+
+def stimulus_ids(split: str, root: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """Unique stimulus id (image file stem) of every EEG condition of ``split``, in EEG order."""
+    return load_image_metadata(root).stimulus_ids(split)
+
+
+def stimuli(split: str, root: str | os.PathLike | None = None) -> Stimuli:
+    """The images of ``split`` as :class:`model_registry.stimuli.Stimuli` (ids = file stems), in EEG order."""
+    metadata = load_image_metadata(root)
+    paths = metadata.image_paths(split)
+    _check_images_exist(paths, metadata.root, split)
+    return Stimuli(metadata.stimulus_ids(split), tuple(paths))
+
+
+def stimulus_set(split: str = "test", root: str | os.PathLike | None = None) -> StimulusSet:
+    """A Brain-Score ``StimulusSet`` of ``split`` in EEG order: columns ``stimulus_id``, ``concept``, ``image_file``,
+    ``.stimulus_paths`` (id -> Path) and ``.identifier`` = ``things_eeg2_<split>_<sha256 of ids+image bytes>[:12]``,
+    so a different image set never shares an identifier (Brain-Score caches by identifier). Hashing reads every
+    image once (quick for the 200 test images, a few seconds for the 16540 training images).
+    """
+    from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
+
+    metadata = load_image_metadata(root)
+    paths = metadata.image_paths(split)
+    _check_images_exist(paths, metadata.root, split)
+    ids = metadata.stimulus_ids(split)
+    frame = StimulusSet({"stimulus_id": list(ids), "concept": list(metadata.concepts(split)),
+                         "image_file": list(metadata.files(split))})
+    frame.stimulus_paths = dict(zip(ids, paths))
+    digest = Stimuli(ids, tuple(paths)).content_hash()
+    frame.identifier = f"things_eeg2_{split}_{digest[:12]}"
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------------------
+# EEG
+
+
+@dataclass(frozen=True)
+class EEGSubject:
+    """One subject's preprocessed EEG of one split, validated, with its images in EEG order.
+
+    ``data``: (n_images, n_repetitions, n_channels=17, n_times=100) float64, image order = ``image_files``.
+    ``times``: (100,) seconds relative to image onset.
+    """
+
+    subject: int
+    split: str
+    data: np.ndarray
+    ch_names: tuple[str, ...]
+    times: np.ndarray
+    image_files: tuple[str, ...]
+    concepts: tuple[str, ...]
+    image_paths: tuple[Path, ...]
+    source: Path
+
+    @property
+    def n_images(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def n_repetitions(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def stimulus_ids(self) -> tuple[str, ...]:
+        """Image file stems, unique, in EEG order."""
+        return tuple(Path(name).stem for name in self.image_files)
+
+    def to_dataarray(self) -> xarray.DataArray:
+        """The data as an ``xarray.DataArray`` with dims (presentation, repetition, neuroid, time); no copy."""
+        import xarray as xr
+
+        return xr.DataArray(
+            self.data, dims=("presentation", "repetition", "neuroid", "time"),
+            coords={"stimulus_id": ("presentation", list(self.stimulus_ids)),
+                    "concept": ("presentation", list(self.concepts)),
+                    "image_file": ("presentation", list(self.image_files)),
+                    "repetition": np.arange(self.n_repetitions),
+                    "channel": ("neuroid", list(self.ch_names)),
+                    "time": self.times},
+            attrs={"subject": self.subject, "split": self.split, "source": str(self.source)},
+            name=f"things_eeg2_sub-{self.subject:02d}_{self.split}")
+
+
+def load_subject(subject: int, split: str, root: str | os.PathLike | None = None, *,
+                 check_images: bool = True) -> EEGSubject:
+    """Load and validate ``preprocessed_eeg_<split>.npy`` of ``subject`` (1 = sub-01).
+
+    Checks: dict keys, ``data`` 4-d float64 of shape (n_images from image_metadata, >= 2 repetitions, 17, 100),
+    all values finite, channel names and times equal to the release's; with ``check_images`` every image file
+    listed for ``split`` must exist. Errors name the file and what was expected.
+    """
+    split = check_split(split)
+    root = resolve_root(root)
+    subject = _check_subject(subject)
+    folders = _subject_folders(root)
+    if subject not in folders:
+        found = ", ".join(f"sub-{s:02d}" for s in folders) or "none"
+        raise ThingsEEG2NotFoundError(f"subject {subject} not found: no folder {root / 'preprocessed_data'}/"
+                                      f"sub-{subject:02d}; subjects found: {found}")
+    path = folders[subject] / f"preprocessed_eeg_{split}.npy"
+    if not path.is_file():
+        present = sorted(p.name for p in folders[subject].iterdir())
+        raise ThingsEEG2NotFoundError(f"EEG file missing: {path}; the subject folder holds {present or 'nothing'}")
+    metadata = load_image_metadata(root)
+    content = safe_load_npy_dict(path)
+    data, ch_names, times = _validate_eeg(content, path, metadata.n_images(split))
+    paths = metadata.image_paths(split)
+    if check_images:
+        _check_images_exist(paths, metadata.root, split)
+    return EEGSubject(subject=subject, split=split, data=data, ch_names=ch_names, times=times,
+                      image_files=metadata.files(split), concepts=metadata.concepts(split),
+                      image_paths=tuple(paths), source=path)
+
+
+def _validate_eeg(content: dict, path: Path, n_images: int) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    missing = [key for key in EEG_KEYS if key not in content]
+    if missing:
+        raise ThingsEEG2FormatError(f"{path}: keys {missing} missing; expected {list(EEG_KEYS)}, "
+                                    f"found {sorted(content)}")
+    data = content["preprocessed_eeg_data"]
+    expected = f"(n_images={n_images}, n_repetitions>={MIN_REPETITIONS}, {len(CHANNEL_NAMES)}, {len(TIMES)})"
+    if not isinstance(data, np.ndarray):
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' is a {type(data).__name__}; expected an "
+                                    f"array {expected}")
+    if data.dtype != np.float64:
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has dtype {data.dtype}; expected float64")
+    if data.ndim != 4:
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has {data.ndim} dimensions, shape "
+                                    f"{data.shape}; expected 4: {expected}")
+    if (data.shape[0] != n_images or data.shape[1] < MIN_REPETITIONS
+            or data.shape[2:] != (len(CHANNEL_NAMES), len(TIMES))):
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has shape {data.shape}; expected {expected} "
+                                    "(n_images from image_metadata.npy)")
+    ch_names = content["ch_names"]
+    ch_names = tuple(ch_names.tolist() if isinstance(ch_names, np.ndarray) else ch_names)
+    if ch_names != CHANNEL_NAMES:
+        raise ThingsEEG2FormatError(f"{path}: 'ch_names' is {list(ch_names)}; expected the release's "
+                                    f"{list(CHANNEL_NAMES)}")
+    times = np.asarray(content["times"])
+    if times.shape != TIMES.shape or not np.issubdtype(times.dtype, np.number) or not np.allclose(
+            times, TIMES, rtol=0, atol=TIMES_ATOL):
+        shown = f"{times.shape[0]} values from {times.min():.3f} to {times.max():.3f} s" if (
+            times.ndim == 1 and times.size and np.issubdtype(times.dtype, np.number)) else f"shape {times.shape}"
+        raise ThingsEEG2FormatError(f"{path}: 'times' holds {shown}; expected the release's {len(TIMES)} values "
+                                    f"{TIMES[0]:.2f} ... {TIMES[-1]:.2f} s at {SAMPLING_RATE_HZ:g} Hz")
+    _check_finite(data, path)
+    return data, ch_names, times.astype(np.float64)
+
+
+def _check_finite(data: np.ndarray, path: Path, block: int = 1024) -> None:
+    """Raise on NaN/inf; checks ``block`` images at a time to keep the boolean mask small."""
+    n_bad, first = 0, None
+    for start in range(0, data.shape[0], block):
+        finite = np.isfinite(data[start:start + block])
+        if not finite.all():
+            n_bad += int(finite.size - np.count_nonzero(finite))
+            if first is None:
+                index = np.argwhere(~finite)[0]
+                first = (int(index[0]) + start, *(int(i) for i in index[1:]))
+    if n_bad:
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' holds {n_bad} NaN/infinite values, the first "
+                                    f"at (image, repetition, channel, time) = {first}; expected finite values")
+

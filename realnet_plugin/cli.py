@@ -1,0 +1,130 @@
+"""The ``realnet`` command line: ``list``, ``score``, ``data`` (and the verbs later issues add)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+
+def command(name: str):
+    """Register a function that adds the subcommand ``name`` to the parser."""
+
+    def decorate(add: Callable[[argparse._SubParsersAction], None]):
+        COMMANDS[name] = add
+        return add
+
+    return decorate
+
+
+@command("list")
+def _add_list(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("list", help="list registered models or benchmarks",
+                            description="List registered model or benchmark ids matching a shell wildcard.")
+    parser.add_argument("what", choices=["models", "benchmarks"], help="which registry to list")
+    parser.add_argument("pattern", nargs="?", default="*",
+                        help="shell wildcard, comma-separated for several (e.g. 'clip*', 'timm:resnet*')")
+    parser.add_argument("--details", action="store_true", help="also print family, layers and weights URL")
+    parser.set_defaults(run=_run_list)
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    from realnet_plugin import list_benchmarks, list_models
+
+    if args.what == "benchmarks":
+        for identifier in list_benchmarks(args.pattern):
+            print(identifier)
+        return 0
+    from model_registry import get_spec
+
+    for identifier in list_models(args.pattern):
+        if not args.details:
+            print(identifier)
+            continue
+        spec = get_spec(identifier)
+        print(f"{identifier:24s} {spec.family:12s} layers={','.join(spec.layers)} weights={spec.weights_url}")
+    return 0
+
+
+@command("score")
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("score", help="score a model on a benchmark",
+                            description="Score a registered model on a benchmark and print the result as a table.")
+    parser.add_argument("model", help="model id, e.g. cornet_s, realnet_s01_b100, timm:resnet50")
+    parser.add_argument("benchmark", help="benchmark id, e.g. things-eeg-rsa, kriegeskorte2008-hit-rsa")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="build the model without its trained weights (a random-initialisation baseline)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="benchmark option, repeatable; values are parsed as JSON when possible")
+    parser.add_argument("--json", type=Path, help="also write the score and its attributes to this JSON file")
+    parser.add_argument("--netcdf", type=Path, help="also write the score with its raw data to this netCDF file")
+    parser.set_defaults(run=_run_score)
+
+
+def _parse_options(pairs: Sequence[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from realnet_plugin import score
+    from realnet_plugin.results import score_summary, write_json, write_netcdf
+
+    result = score(args.model, args.benchmark, model_options={
+        "pretrained": not args.random_weights, "device": args.device, "batch_size": args.batch_size},
+        **_parse_options(args.option))
+    print(score_summary(result))
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}")
+    if args.netcdf:
+        write_netcdf(result, args.netcdf)
+        print(f"wrote {args.netcdf}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realnet", description="Human-brain alignment for vision models: ReAlnet, model registry, benchmarks.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``realnet`` console script."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="xarray subclass .* should explicitly define __slots__")
+    from realnet_plugin import cli_data  # noqa: F401 (registers the data commands)
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one clear line unless --debug
+        if args.debug:
+            raise
+        print(f"realnet {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
