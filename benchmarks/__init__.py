@@ -1,0 +1,8 @@
+"""Benchmarks: one package per benchmark plus the shared RSA metrics (``benchmarks.rsa``).
+
+Importing this package registers every benchmark id (and makes them reachable through ``brainscore_vision``).
+"""
+from . import robustness  # noqa: F401 (registers)
+from .registry import list_benchmarks, load_benchmark, register_benchmark, register_benchmark_family
+
+__all__ = ["list_benchmarks", "load_benchmark", "register_benchmark", "register_benchmark_family"]

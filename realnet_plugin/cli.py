@@ -108,10 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``realnet`` console script."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message="xarray subclass .* should explicitly define __slots__")
-    from realnet_plugin import cli_data  # noqa: F401 (registers the data commands)
+    from realnet_plugin import cli_data, demo  # noqa: F401 (registers the data commands)
 
     args = build_parser().parse_args(argv)
     try:

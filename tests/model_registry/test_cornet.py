@@ -14,7 +14,8 @@ def test_all_nine_recurrent_outputs_come_out_with_their_shapes(image_files):
     assembly = model.activations(image_files[:2], ["V1.output", "V2.output", "V4.output", "IT.output"])
     blocks = layer_blocks(assembly)
     expected = {"V1.output": 64 * 56 * 56, **{f"V2.output-t{t}": 128 * 28 * 28 for t in range(2)},
-                **{f"V4.output-t{t}": 256 * 14 * 14 for t in range(4)}, **{f"IT.output-t{t}": 512 * 7 * 7 for t in range(2)}}
+                **{f"V4.output-t{t}": 256 * 14 * 14 for t in range(4)},
+                **{f"IT.output-t{t}": 512 * 7 * 7 for t in range(2)}}
     assert {name: block.shape[1] for name, block in blocks.items()} == expected
     assert list(assembly["stimulus_id"].values) == ["stim_0", "stim_1"]
     steps = assembly["time_step"].values[assembly["module"].values == "V4.output"]

@@ -1,0 +1,53 @@
+"""``fgsm-robustness`` and ``pgd-robustness``: accuracy under white-box L-inf attacks across epsilons.
+
+Score = area under the accuracy-vs-epsilon curve normalised by clean accuracy and the epsilon range
+(:func:`benchmarks.robustness.attacks.robustness_auc`); attrs hold the whole curve. Needs white-box access:
+a registered model (``network`` + ``spec.preprocessing``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from brainscore_core.benchmarks import BenchmarkBase
+from brainscore_core.metrics import Score
+
+from model_registry.device import resolve_device
+
+from .attacks import accuracy_curve, robustness_auc
+from .images import load_image_set, to_pixels
+
+DEFAULT_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+
+
+class RobustnessBenchmark(BenchmarkBase):
+    """Accuracy-vs-epsilon under FGSM or PGD on an image set (see :mod:`benchmarks.robustness.images`)."""
+
+    def __init__(self, attack: str = "fgsm", epsilons: Sequence[float] = DEFAULT_EPSILONS, images="auto",
+                 steps: int = 10, seed: int = 0, batch_size: int = 16, device: str | None = None,
+                 progress: bool = True):
+        super().__init__(identifier=f"{attack}-robustness", ceiling=Score(1.0), version=1, parent="engineering",
+                         bibtex=None)
+        self.attack, self.epsilons, self.images = attack, tuple(float(e) for e in epsilons), images
+        self.steps, self.seed, self.batch_size, self.device, self.progress = steps, seed, batch_size, device, progress
+
+    def __call__(self, candidate) -> Score:
+        if not hasattr(candidate, "network") or not hasattr(candidate, "spec"):
+            raise TypeError(f"{self.identifier} needs white-box access (a registered model with .network and "
+                            f".spec), got {type(candidate).__name__}")
+        image_set = load_image_set(self.images)
+        preprocessing = candidate.spec.preprocessing
+        network = candidate.network.to(resolve_device(self.device))
+        pixels = torch.from_numpy(to_pixels(image_set, preprocessing))
+        labels = torch.tensor(image_set.labels) if image_set.labels is not None else None
+        accuracies = accuracy_curve(network, pixels, labels, self.epsilons, normalize=preprocessing.normalize,
+                                    attack=self.attack, batch_size=self.batch_size, steps=self.steps, seed=self.seed,
+                                    progress=self.progress)
+        result = Score(robustness_auc(self.epsilons, accuracies))
+        result.attrs.update({"epsilons": np.asarray(self.epsilons), "accuracies": np.asarray(accuracies),
+                             "clean_accuracy": float(accuracies[0]), "image_set": image_set.name,
+                             "n_images": len(image_set.ids), "attack": self.attack,
+                             "labels": "imagenet" if labels is not None else "clean predictions",
+                             "raw": Score(float(np.mean(accuracies))), "ceiling": self.ceiling})
+        return result

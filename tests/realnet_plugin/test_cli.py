@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from realnet_plugin import list_benchmarks, list_models, score
+from realnet_plugin.cli import main
+
+
+def test_list_models_and_benchmarks(capsys):
+    assert main(["list", "models", "clip*"]) == 0
+    assert capsys.readouterr().out.split() == ["clip_rn101", "clip_vit_b32"]
+    assert main(["list", "models"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "cornet_s" in listed and "realnet_s01_b100" in listed and listed == list_models()
+    assert main(["list", "benchmarks", "*robustness"]) == 0
+    assert capsys.readouterr().out.split() == ["fgsm-robustness", "pgd-robustness"] == list_benchmarks("*robustness")
+
+
+def test_errors_are_one_line(capsys):
+    assert main(["score", "cornet_z", "fgsm-robustness"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Did you mean: cornet_s" in err
+    with pytest.raises(Exception, match="cornet_z"):
+        main(["--debug", "score", "cornet_z", "fgsm-robustness"])
+
+
+def test_score_writes_table_and_json(capsys, tmp_path):
+    out = tmp_path / "score.json"
+    code = main(["score", "efficientnet_lite0", "fgsm-robustness", "--option", "images=\"builtin\"",
+                 "--option", "epsilons=[0, 0.0078]", "--json", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "efficientnet_lite0" in table and "fgsm-robustness" in table
+    saved = json.loads(out.read_text())
+    assert saved["accuracies"][0] == 1.0 and saved["accuracies"][1] < 1.0
+    assert saved["score"] == pytest.approx(score("efficientnet_lite0", "fgsm-robustness", images="builtin",
+                                                 epsilons=[0, 0.0078]).item())
