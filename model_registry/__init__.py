@@ -6,7 +6,7 @@
 """
 from . import clip_models, cornet, efficientnet, realnet, timm_models, torchvision_models  # noqa: F401 (registers)
 from .brain_model import RegisteredModel, load_model
-from .brainscore_bridge import add_resolver
+from .brainscore_bridge import add_resolver, expose
 from .extractor import ActivationsExtractor, extract, layer_blocks
 from .preprocessing import Preprocessing
 from .reduction import Reduction
@@ -17,6 +17,7 @@ from .registry import (
     get_spec,
     is_model,
     list_models,
+    on_register,
     register_family,
     register_model,
 )
@@ -31,6 +32,7 @@ def _brainscore_factory(identifier: str):
 
 
 add_resolver("models", _brainscore_factory)
+on_register(lambda identifier: expose("models", identifier, lambda: load_model(identifier)))
 
 __all__ = [
     "ActivationsExtractor", "ModelSpec", "Preprocessing", "Reduction", "RegisteredModel", "Stimuli",

@@ -88,6 +88,8 @@ def test_brainscore_vision_score_reaches_our_ids(image_files):
     direct = _MeanResponseBenchmark(image_files[:2])(load_model("test_tiny_net"))
     assert float(score) == pytest.approx(float(direct)) and float(score) > 0
     assert score.attrs["model_identifier"] == "test_tiny_net"
+    assert {"cornet_s", "efficientnet_lite0", "resnet101", "test_tiny_net"} <= set(brainscore_vision.model_registry)
     assert isinstance(brainscore_vision.load_model("cornet_s"), registry.RegisteredModel)
+    assert brainscore_vision.load_model("torchvision:alexnet").identifier == "torchvision:alexnet"
     with pytest.raises(AssertionError, match="No registrations found"):
         brainscore_vision.load_model("no_such_model_anywhere")
