@@ -99,6 +99,16 @@ def test_fgsm_matches_torchattacks(model, pixels, clean_labels, normalize):
         assert float((ours - pixels).abs().max()) == pytest.approx(epsilon, abs=1e-6)  # the attack did move
 
 
+def test_pgd_without_random_start_matches_torchattacks(model, pixels, clean_labels, normalize):
+    reference_model = NormalizedModel(model, normalize).eval()
+    epsilon, steps = 2 / 255, 3
+    ours = pgd(model, pixels, clean_labels, epsilon, steps=steps, step_size=epsilon / 2, random_start=False,
+               normalize=normalize)
+    reference = torchattacks.PGD(reference_model, eps=epsilon, alpha=epsilon / 2, steps=steps,
+                                 random_start=False)(pixels, clean_labels)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
+
+
 def test_accuracy_falls_monotonically_with_epsilon(pgd_curve, fgsm_curve):
     for curve in (pgd_curve, fgsm_curve):
         assert curve.shape == (len(EPSILONS),)
