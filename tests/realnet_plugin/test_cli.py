@@ -35,3 +35,13 @@ def test_score_writes_table_and_json(capsys, tmp_path):
     assert saved["accuracies"][0] == 1.0 and saved["accuracies"][1] < 1.0
     assert saved["score"] == pytest.approx(score("efficientnet_lite0", "fgsm-robustness", images="builtin",
                                                  epsilons=[0, 0.0078]).item())
+
+
+def test_plot_command_draws_saved_scores(capsys, tmp_path):
+    out = tmp_path / "robust.json"
+    assert main(["score", "efficientnet_lite0", "fgsm-robustness", "--option", "images=\"builtin\"",
+                 "--option", "epsilons=[0, 0.0078]", "--json", str(out)]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.png")]) == 1
+    assert "score file not found" in capsys.readouterr().err
