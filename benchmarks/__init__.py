@@ -2,7 +2,7 @@
 
 Importing this package registers every benchmark id (and makes them reachable through ``brainscore_vision``).
 """
-from . import robustness  # noqa: F401 (registers)
+from . import kriegeskorte2008, robustness, shen2019, things_eeg_rsa, things_fmri  # noqa: F401 (registers)
 from .registry import list_benchmarks, load_benchmark, register_benchmark, register_benchmark_family
 
 __all__ = ["list_benchmarks", "load_benchmark", "register_benchmark", "register_benchmark_family"]

@@ -1,0 +1,8 @@
+"""THINGS-fMRI (Hebart et al. 2023) ROI RSA benchmarks: ``things-fmri-roi`` and ``things-fmri-roi.<ROI>``."""
+from ..registry import register_benchmark, register_benchmark_family
+from .benchmark import things_fmri_roi
+from .data import DEFAULT_ROIS
+
+register_benchmark("things-fmri-roi", lambda **options: things_fmri_roi("things-fmri-roi", **options))
+register_benchmark_family(r"things-fmri-roi\.[A-Za-z0-9_]+", things_fmri_roi,
+                          lambda: [f"things-fmri-roi.{roi}" for roi in DEFAULT_ROIS])

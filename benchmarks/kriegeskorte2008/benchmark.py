@@ -1,0 +1,22 @@
+"""``kriegeskorte2008-hit-rsa``: model layer RDMs vs the human-IT RDMs of the 92-image set."""
+from __future__ import annotations
+
+from ..roi_rsa import RoiRdms, RoiRsaBenchmark, condensed
+from .data import load_kriegeskorte2008
+
+BIBTEX = """@article{kriegeskorte2008matching,
+  title={Matching categorical object representations in inferior temporal cortex of man and monkey},
+  author={Kriegeskorte, Nikolaus and Mur, Marieke and Ruff, Douglas A and Kiani, Roozbeh and others},
+  journal={Neuron}, volume={60}, number={6}, pages={1126--1141}, year={2008}}"""
+
+
+def load_hit_rdms(root=None) -> RoiRdms:
+    """Human-IT RDMs per subject (two sessions averaged): ``{'hIT': (4, 4186)}``."""
+    data = load_kriegeskorte2008(root)
+    return RoiRdms("kriegeskorte2008", tuple(data.subjects), {"hIT": condensed(data.subject_rdms())},
+                   data.stimuli(), data.stimulus_set)
+
+
+def kriegeskorte2008_hit_rsa(root=None, **options) -> RoiRsaBenchmark:
+    """The benchmark (options: ``layers``, ``method``, ``n_bootstrap``, ``seed``)."""
+    return RoiRsaBenchmark("kriegeskorte2008-hit-rsa", lambda: load_hit_rdms(root), bibtex=BIBTEX, **options)

@@ -1,0 +1,117 @@
+"""ROI RSA benchmarks: model layer RDMs against human fMRI ROI RDMs (shared by the three fMRI datasets).
+
+Per ROI, layer and subject: similarity = ``compare(model RDM, subject RDM)`` (Spearman by default; Kendall tau-a and
+Pearson on request), model RDMs are 1 - Pearson over the flattened layer outputs. Per ROI the best layer is the one
+with the highest subject-averaged similarity; its score is that similarity divided by the ROI's lower noise ceiling
+(each subject vs the mean of the others). The benchmark's scalar is the mean of the ROI scores.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from brainscore_core.benchmarks import BenchmarkBase
+from brainscore_core.metrics import Score
+
+from .model_features import default_layers, layer_features
+from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
+from .rsa.rdm import pair_indices
+
+
+@dataclass(frozen=True)
+class RoiRdms:
+    """Subject RDMs per ROI, condensed: ``rdms[roi]`` is ``(n_subjects, n_pairs)``; stimuli in RDM order."""
+
+    dataset: str
+    subjects: tuple[str, ...]
+    rdms: dict[str, np.ndarray]
+    stimuli: object  # model_registry.stimuli.Stimuli
+    stimulus_set: Callable[[], object]
+
+    @property
+    def rois(self) -> tuple[str, ...]:
+        return tuple(self.rdms)
+
+
+def condensed(square: np.ndarray) -> np.ndarray:
+    """``(..., n, n)`` symmetric RDMs -> ``(..., n_pairs)`` upper triangles in scipy ``squareform`` order."""
+    rows, cols = pair_indices(square.shape[-1])
+    return np.ascontiguousarray(square[..., rows, cols])
+
+
+def patterns_to_rdms(patterns) -> RoiRdms:
+    """A :class:`benchmarks.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject."""
+    rdms = {roi: np.stack([model_rdms([patterns.pattern(s, roi)])[0] for s in patterns.subjects])
+            for roi in patterns.rois}
+    return RoiRdms(patterns.dataset, tuple(patterns.subjects), rdms, patterns.stimuli(), patterns.stimulus_set)
+
+
+class RoiRsaBenchmark(BenchmarkBase):
+    """Scores any BrainModel against ROI RDMs; ``load()`` returns :class:`RoiRdms` (called once, on first use)."""
+
+    def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
+                 layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,
+                 seed: int = 0, bibtex: str | None = None, version: int = 1):
+        super().__init__(identifier=identifier, ceiling=None, version=version, parent="neural", bibtex=bibtex)
+        self._load, self._data = load, None
+        self.rois, self.layers, self.method = (tuple(rois) if rois else None), layers, method
+        self.n_bootstrap, self.seed = n_bootstrap, seed
+
+    @property
+    def data(self) -> RoiRdms:
+        if self._data is None:
+            data = self._load()
+            if self.rois:
+                unknown = [roi for roi in self.rois if roi not in data.rdms]
+                if unknown:
+                    raise ValueError(f"{self.identifier}: unknown ROIs {unknown}; the data has {list(data.rois)}")
+                data = RoiRdms(data.dataset, data.subjects, {r: data.rdms[r] for r in self.rois}, data.stimuli,
+                               data.stimulus_set)
+            self._data = data
+        return self._data
+
+    @property
+    def ceiling(self) -> Score:
+        """Mean over ROIs of the lower noise ceiling."""
+        lower = [float(noise_ceiling(rdms, self.method)[0]) for rdms in self.data.rdms.values()]
+        return Score(float(np.mean(lower)))
+
+    def __call__(self, candidate) -> Score:
+        data = self.data
+        layers = list(self.layers or default_layers(candidate))
+        features = layer_features(candidate, data.stimuli, data.stimulus_set, layers)
+        models = model_rdms([features[layer] for layer in layers])  # (n_layers, n_pairs)
+        return self.score_rdms(models, layers)
+
+    def score_rdms(self, models: np.ndarray, layers: Sequence[str]) -> Score:
+        """The score for precomputed model RDMs ``(n_layers, n_pairs)`` named by ``layers``."""
+        data = self.data
+        rois, n_layers = data.rois, len(layers)
+        similarity = np.stack([compare(models, data.rdms[roi], self.method) for roi in rois])  # (roi, layer, subj)
+        ceilings = np.array([[float(b) for b in noise_ceiling(data.rdms[roi], self.method)] for roi in rois])
+        best = similarity.mean(axis=2).argmax(axis=1)  # (n_rois,)
+        best_raw = similarity.mean(axis=2)[np.arange(len(rois)), best]
+        roi_scores = best_raw / ceilings[:, 0]
+        ci = np.full((len(rois), 2), np.nan)
+        if self.n_bootstrap and self.method in ("spearman", "pearson"):
+            for i, roi in enumerate(rois):
+                boot = bootstrap_similarity(data.rdms[roi][:, None, :], models[best[i]][None],
+                                            n_bootstrap=self.n_bootstrap, method=self.method, seed=self.seed)
+                ci[i] = [float(np.ravel(boot.lower)[0]), float(np.ravel(boot.upper)[0])]
+        result = Score(float(np.mean(roi_scores)))
+        table = xr.DataArray(similarity, dims=("roi", "layer", "subject"),
+                             coords={"roi": list(rois), "layer": list(layers), "subject": list(data.subjects)})
+        result.attrs.update({
+            "raw": Score(float(np.mean(best_raw))), "ceiling": Score(float(np.mean(ceilings[:, 0]))),
+            "similarity": table,
+            "roi_scores": xr.DataArray(roi_scores, dims="roi", coords={"roi": list(rois)}),
+            "best_layer": {roi: layers[b] for roi, b in zip(rois, best)},
+            "ceiling_lower": xr.DataArray(ceilings[:, 0], dims="roi", coords={"roi": list(rois)}),
+            "ceiling_upper": xr.DataArray(ceilings[:, 1], dims="roi", coords={"roi": list(rois)}),
+            "ci_low": xr.DataArray(ci[:, 0], dims="roi", coords={"roi": list(rois)}),
+            "ci_high": xr.DataArray(ci[:, 1], dims="roi", coords={"roi": list(rois)}),
+            "method": self.method, "n_layers": n_layers, "dataset": data.dataset,
+        })
+        return result

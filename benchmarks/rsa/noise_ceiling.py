@@ -1,0 +1,58 @@
+"""Noise ceiling of a group of subject RDMs: how well any model could match the group, given inter-subject noise.
+
+lower bound = mean over subjects of similarity(subject s, pooled RDM of the other subjects) (leave one out);
+upper bound = mean over subjects of similarity(subject s, pooled RDM of all subjects).
+Pooling is the plain mean of the RDMs (``pooling='mean'``) or rsatoolbox's ``pool_rdm`` (``'rsatoolbox'``: mean of
+ranks for Spearman / tau-a, of z-scores for Pearson), with which the single-set result equals rsatoolbox
+``boot_noise_ceiling``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.rsa._validation import as_float_array, check_choice, n_images_from_pairs
+from benchmarks.rsa.compare import METHODS, compare_rowwise, rank_rdms
+
+POOLINGS = ("mean", "rsatoolbox")
+
+
+def _pool_ready(rdms: np.ndarray, method: str, pooling: str) -> np.ndarray:
+    """Transform RDMs ``(..., n_subjects, n_pairs)`` so that their plain mean is the pooled RDM."""
+    if pooling == "mean":
+        return rdms
+    if method == "pearson":
+        centred = rdms - rdms.mean(axis=-1, keepdims=True)
+        return centred / centred.std(axis=-1, keepdims=True)
+    return rank_rdms(rdms)
+
+
+def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper noise-ceiling bounds.
+
+    subject_rdms: ``(n_subjects, n_times, n_pairs)`` (time-resolved EEG) -> ``(lower (n_times,), upper (n_times,))``,
+    or ``(n_subjects, n_pairs)`` (one RDM per subject, e.g. an fMRI ROI) -> two floats.
+    Needs at least 2 subjects.
+    """
+    check_choice(method, "method", METHODS)
+    check_choice(pooling, "pooling", POOLINGS)
+    dims = "(n_subjects, n_times, n_pairs) or (n_subjects, n_pairs)"
+    rdms = as_float_array(subject_rdms, "subject_rdms", (2, 3), dims)
+    n_images_from_pairs(rdms.shape[-1], "subject_rdms")
+    single = rdms.ndim == 2
+    if single:
+        rdms = rdms[:, None, :]
+    n_subjects = rdms.shape[0]
+    if n_subjects < 2:
+        raise ValueError(f"subject_rdms has {n_subjects} subject; a noise ceiling needs at least 2")
+    rdms = rdms.astype(np.float64).transpose(1, 0, 2)  # (n_times, n_subjects, n_pairs)
+    pooled_inputs = _pool_ready(rdms, method, pooling)
+    total = pooled_inputs.sum(axis=1, keepdims=True)
+    others = (total - pooled_inputs) / (n_subjects - 1)
+    everyone = np.broadcast_to(total / n_subjects, rdms.shape)
+    n_times, _, n_pairs = rdms.shape
+    flat = rdms.reshape(-1, n_pairs)
+    lower = compare_rowwise(flat, others.reshape(-1, n_pairs), method).reshape(n_times, n_subjects).mean(axis=1)
+    upper = compare_rowwise(flat, everyone.reshape(-1, n_pairs), method).reshape(n_times, n_subjects).mean(axis=1)
+    if single:
+        return float(lower[0]), float(upper[0])
+    return lower, upper

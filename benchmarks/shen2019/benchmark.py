@@ -1,0 +1,17 @@
+"""``shen2019-fmri-roi``: model layer RDMs vs Shen et al. 2019 test-set ROI RDMs (50 images, 3 subjects)."""
+from __future__ import annotations
+
+from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
+from .data import DEFAULT_ROIS, load_shen2019
+
+BIBTEX = """@article{shen2019deep,
+  title={Deep image reconstruction from human brain activity},
+  author={Shen, Guohua and Horikawa, Tomoyasu and Majima, Kei and Kamitani, Yukiyasu},
+  journal={PLoS computational biology}, volume={15}, number={1}, pages={e1006633}, year={2019}}"""
+
+
+def shen2019_fmri_roi(identifier: str = "shen2019-fmri-roi", root=None, **options) -> RoiRsaBenchmark:
+    """ROIs V1, V2, V3, V4, HVC (or one, ``shen2019-fmri-roi.<ROI>``)."""
+    rois = [identifier.split(".", 1)[1]] if "." in identifier else list(DEFAULT_ROIS)
+    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_shen2019(root, rois=rois)), bibtex=BIBTEX,
+                           **options)

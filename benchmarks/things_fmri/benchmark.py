@@ -1,0 +1,18 @@
+"""``things-fmri-roi`` and ``things-fmri-roi.<ROI>``: model layer RDMs vs THINGS-fMRI ROI RDMs (100 test images)."""
+from __future__ import annotations
+
+from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
+from .data import DEFAULT_ROIS, load_things_fmri
+
+BIBTEX = """@article{hebart2023things,
+  title={THINGS-data, a multimodal collection of large-scale datasets for investigating object representations
+         in human brain and behavior},
+  author={Hebart, Martin N and Contier, Oliver and Teichmann, Lina and others},
+  journal={eLife}, volume={12}, pages={e82580}, year={2023}}"""
+
+
+def things_fmri_roi(identifier: str = "things-fmri-roi", root=None, **options) -> RoiRsaBenchmark:
+    """All default ROIs, or one ROI for ``things-fmri-roi.<ROI>`` (options: ``layers``, ``method``, ...)."""
+    rois = [identifier.split(".", 1)[1]] if "." in identifier else list(DEFAULT_ROIS)
+    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_things_fmri(root, rois=rois)), bibtex=BIBTEX,
+                           **options)

@@ -1,0 +1,249 @@
+"""Pairwise decoding RDMs against NeuroRA's tbyt_decoding_kfold, sklearn's SVC and LDA, and between backends."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from neurora.decoding import tbyt_decoding_kfold
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC
+
+from benchmarks.rsa import (
+    DecodingPlan,
+    draw_plan,
+    lda_decoding_rdms,
+    noise_covariances,
+    smooth_over_time,
+    svm_decoding_rdms,
+)
+from benchmarks.rsa.decoding import whitening_matrices
+
+NAVG, FOLDS, REPEATS = 5, 4, 5
+INT32_MAX = np.iinfo(np.int32).max
+
+
+def neurora_pair_input(data: np.ndarray, pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """NeuroRA's input for one image pair: data (1, 2 * n_reps, channels, times), labels 0 / 1."""
+    trials = np.concatenate([data[pair[0]], data[pair[1]]])[None]
+    labels = np.repeat([0, 1], data.shape[1])[None]
+    return trials, labels
+
+
+def neurora_plan(data: np.ndarray, pairs: list[tuple[int, int]], seed: int) -> DecodingPlan:
+    """The pseudo-trials and folds NeuroRA 2.0.1 draws for ``random_state=seed`` (time_win = time_step = 1)."""
+    n_reps, n_times = data.shape[1], data.shape[3]
+    n_pseudo = n_reps // NAVG
+    subject_seed = int(np.random.default_rng(seed).integers(0, INT32_MAX, size=1)[0])
+    orders, folds = [], []
+    for _ in pairs:
+        rng = np.random.default_rng(subject_seed)
+        order = np.empty((REPEATS, 2, n_pseudo * NAVG), dtype=np.int64)
+        for r in range(REPEATS):
+            for c in range(2):
+                order[r, c] = rng.permutation(np.arange(n_reps) + c * n_reps)[: n_pseudo * NAVG] - c * n_reps
+        labels = np.repeat([0, 1], n_pseudo)
+        fold_of = np.empty((REPEATS, n_times, 2, n_pseudo), dtype=np.int8)
+        for t in range(n_times):
+            time_rng = np.random.default_rng(subject_seed + t + 1)
+            for r in range(REPEATS):
+                splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=int(time_rng.integers(0, INT32_MAX)))
+                assignment = np.empty(2 * n_pseudo, dtype=np.int8)
+                for fold, (_, test) in enumerate(splitter.split(np.zeros((2 * n_pseudo, 1)), labels)):
+                    assignment[test] = fold
+                fold_of[r, t] = assignment.reshape(2, n_pseudo)
+        orders.append(order)
+        folds.append(fold_of)
+    return DecodingPlan(np.array(pairs), np.stack(orders), np.stack(folds), FOLDS)
+
+
+@pytest.fixture(scope="module")
+def neurora_case(make_eeg):
+    data = make_eeg(n_images=4, n_reps=80, n_channels=17, n_times=6, strength=0.5, seed=2)
+    pairs = [(0, 1), (0, 3), (2, 3)]
+    reference = []
+    for pair in pairs:
+        trials, labels = neurora_pair_input(data, pair)
+        reference.append(
+            tbyt_decoding_kfold(trials, labels, n=2, navg=NAVG, time_win=1, time_step=1, nfolds=FOLDS,
+                                nrepeats=REPEATS, random_state=7)[0]
+        )
+    return data, pairs, np.array(reference)
+
+
+def test_svm_replays_neurora_exactly_with_its_random_stream(neurora_case):
+    data, pairs, reference = neurora_case
+    plan = neurora_plan(data, pairs, seed=7)
+    ours = svm_decoding_rdms(data, plan=plan, smooth_window=1)
+    assert ours.shape == (data.shape[3], len(pairs))
+    assert np.abs(ours.T - reference).mean() <= 0.005
+    assert reference[:, -1].mean() > 0.7 and reference[:, 0].mean() < 0.65  # the case has signal to find
+    precise = svm_decoding_rdms(data, plan=plan, smooth_window=1, n_iter=150)
+    np.testing.assert_allclose(precise.T, reference, atol=1 / 160 + 1e-12)
+
+
+def test_svm_protocol_agrees_with_neurora_with_independent_draws(neurora_case):
+    data, pairs, reference = neurora_case
+    ours = svm_decoding_rdms(data, seed=11, smooth_window=1)
+    index = [draw_plan(4, 80, 6).pairs.tolist().index(list(pair)) for pair in pairs]
+    assert np.abs(ours[:, index].mean(axis=1) - reference.mean(axis=0)).mean() <= 0.02
+
+
+def test_svm_with_more_iterations_equals_sklearn_svc_fit_by_fit(small_eeg):
+    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2, seed=3)
+    fast = svm_decoding_rdms(small_eeg, navg=2, n_folds=3, n_repeats=2, seed=3, smooth_window=1)
+    precise = svm_decoding_rdms(small_eeg, plan=plan, smooth_window=1, n_iter=300)
+    expected = np.zeros_like(precise)
+    for p, (a, b) in enumerate(plan.pairs):
+        for r in range(plan.n_repeats):
+            sets = [small_eeg[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, 2, 6, 7).mean(axis=1)
+                    for c, image in enumerate((a, b))]
+            x = np.concatenate(sets)
+            y = np.repeat([0, 1], plan.n_pseudo)
+            for t in range(7):
+                folds = plan.fold_of[p, r, t].reshape(-1)
+                for fold in range(plan.n_folds):
+                    model = SVC(kernel="linear", C=1.0, tol=1e-6).fit(x[folds != fold, :, t], y[folds != fold])
+                    expected[t, p] += model.score(x[folds == fold, :, t], y[folds == fold]) / 6
+    np.testing.assert_allclose(precise, expected, atol=1e-9)
+    assert np.abs(fast - expected).mean() <= 0.01
+
+
+def test_lda_equals_sklearn_lda_with_the_same_covariance(small_eeg):
+    class FixedCovariance:
+        def __init__(self, covariance):
+            self.covariance_ = covariance
+
+        def fit(self, x, y=None):
+            return self
+
+    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2, seed=5)
+    ours = lda_decoding_rdms(small_eeg, plan=plan, smooth_window=1)
+    covariances = noise_covariances(small_eeg)
+    expected = np.zeros_like(ours)
+    for p, (a, b) in enumerate(plan.pairs):
+        for r in range(plan.n_repeats):
+            sets = [small_eeg[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, 2, 6, 7).mean(axis=1)
+                    for c, image in enumerate((a, b))]
+            x = np.concatenate(sets)
+            y = np.repeat([0, 1], plan.n_pseudo)
+            for t in range(7):
+                folds = plan.fold_of[p, r, t].reshape(-1)
+                for fold in range(plan.n_folds):
+                    estimator = FixedCovariance(covariances[t])
+                    lda = LinearDiscriminantAnalysis(solver="lsqr", covariance_estimator=estimator)
+                    lda.fit(x[folds != fold, :, t], y[folds != fold])
+                    expected[t, p] += lda.score(x[folds == fold, :, t], y[folds == fold]) / 6
+    np.testing.assert_allclose(ours, expected, atol=1e-9)
+
+
+def test_noise_covariances_shrink_towards_the_scaled_identity(small_eeg):
+    from sklearn.covariance import ledoit_wolf
+
+    residuals = (small_eeg - small_eeg.mean(axis=1, keepdims=True))[..., 3].reshape(-1, 6)
+    np.testing.assert_allclose(noise_covariances(small_eeg)[3], ledoit_wolf(residuals, assume_centered=True)[0])
+    sample = residuals.T @ residuals / len(residuals)
+    target = np.trace(sample) / 6 * np.eye(6)
+    np.testing.assert_allclose(noise_covariances(small_eeg, 0.3)[3], 0.7 * sample + 0.3 * target)
+    whitening = whitening_matrices(noise_covariances(small_eeg))
+    np.testing.assert_allclose(whitening[3] @ noise_covariances(small_eeg)[3] @ whitening[3], np.eye(6), atol=1e-10)
+
+
+@pytest.mark.parametrize("function", [svm_decoding_rdms, lda_decoding_rdms])
+def test_native_and_torch_backends_agree(small_eeg, function):
+    options = dict(navg=2, n_folds=3, n_repeats=2, seed=1)
+    native = function(small_eeg, backend="native", **options)
+    torch_cpu = function(small_eeg, backend="torch", device="cpu", **options)
+    assert np.abs(native - torch_cpu).max() <= 0.02
+    assert np.abs(native - torch_cpu).mean() <= 0.002
+
+
+def test_decoding_finds_signal_only_after_onset_and_smooths(eeg):
+    raw = svm_decoding_rdms(eeg, smooth_window=1)
+    assert raw.shape == (8, 15)
+    assert abs(raw[:2].mean() - 0.5) < 0.05  # no signal before onset: chance
+    assert raw[-2:].mean() > 0.8
+    np.testing.assert_allclose(svm_decoding_rdms(eeg), smooth_over_time(raw.T, 5).T)
+    lda = lda_decoding_rdms(eeg, smooth_window=1)
+    assert abs(lda[:2].mean() - 0.5) < 0.05 and lda[-2:].mean() > 0.8
+
+
+def test_same_seed_same_rdm_other_seed_other_draws(small_eeg):
+    options = dict(navg=2, n_folds=3, n_repeats=1)
+    first = lda_decoding_rdms(small_eeg, seed=4, **options)
+    np.testing.assert_array_equal(first, lda_decoding_rdms(small_eeg, seed=4, **options))
+    assert not np.array_equal(first, lda_decoding_rdms(small_eeg, seed=5, **options))
+
+
+def test_plans_are_stratified_and_independent_of_chunking():
+    plan = draw_plan(30, 12, 4, navg=3, n_folds=2, n_repeats=2, seed=9)
+    assert plan.trial_order.shape == (435, 2, 2, 12) and plan.fold_of.shape == (435, 2, 4, 2, 4)
+    assert np.all(np.sort(plan.trial_order, axis=-1) == np.arange(12))
+    assert np.all((plan.fold_of == 0).sum(axis=-1) == 2)
+    part = draw_plan(30, 12, 4, navg=3, n_folds=2, n_repeats=2, seed=9, pair_slice=slice(60, 140))
+    np.testing.assert_array_equal(part.trial_order, plan.trial_order[60:140])
+    np.testing.assert_array_equal(part.fold_of, plan.fold_of[60:140])
+    np.testing.assert_array_equal(part.pairs, plan.pairs[60:140])
+    shared = draw_plan(30, 12, 4, navg=3, n_folds=2, folds_per_time=False)
+    assert shared.fold_of.shape[2] == 1
+
+
+def test_smoothing_is_a_centred_window_that_shrinks_at_the_edges():
+    values = np.random.default_rng(0).random((3, 9))
+    smoothed = smooth_over_time(values, 5)
+    for t in range(9):
+        np.testing.assert_allclose(smoothed[:, t], values[:, max(0, t - 2):t + 3].mean(axis=1))
+    np.testing.assert_allclose(smooth_over_time(values, 4)[:, 4], values[:, 2:6].mean(axis=1))
+    np.testing.assert_array_equal(smooth_over_time(values, 1), values)
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (dict(navg=21), ValueError, r"navg=21 is larger than the number of repetitions per image \(20\)"),
+        (dict(navg=8), ValueError, "2 pseudo-trial\\(s\\) per image, fewer than n_folds=4"),
+        (dict(navg=0), ValueError, "navg must be an integer >= 1"),
+        (dict(n_folds=1), ValueError, "n_folds must be an integer >= 2"),
+        (dict(n_repeats=0), ValueError, "n_repeats must be an integer >= 1"),
+        (dict(smooth_window=0), ValueError, "smooth_window must be an integer >= 1"),
+        (dict(backend="gpu"), ValueError, "unknown backend 'gpu'; expected one of 'auto', 'native', 'torch'"),
+        (dict(backend="native", device="cuda"), ValueError, "backend='native' runs on the CPU"),
+    ],
+)
+@pytest.mark.parametrize("function", [svm_decoding_rdms, lda_decoding_rdms])
+def test_decoding_option_errors(small_eeg, function, options, error, message):
+    with pytest.raises(error, match=message):
+        function(small_eeg, **options)
+
+
+def test_decoding_data_errors(small_eeg):
+    with pytest.raises(ValueError, match=r"data must be 4-D"):
+        svm_decoding_rdms(small_eeg[..., 0])
+    bad = small_eeg.copy()
+    bad[1, 2, 3, 4] = np.nan
+    for function in (svm_decoding_rdms, lda_decoding_rdms):
+        with pytest.raises(ValueError, match=r"data contains 1 non-finite value.*\(1, 2, 3, 4\)"):
+            function(bad, navg=2)
+    with pytest.raises(ValueError, match="c must be a positive number"):
+        svm_decoding_rdms(small_eeg, navg=2, c=0)
+    with pytest.raises(ValueError, match="n_iter must be an integer >= 1"):
+        svm_decoding_rdms(small_eeg, navg=2, n_iter=0)
+    with pytest.raises(ValueError, match="shrinkage must be 'ledoit-wolf' or a number in"):
+        lda_decoding_rdms(small_eeg, navg=2, shrinkage=2.0)
+    with pytest.raises(ValueError, match="singular"):
+        lda_decoding_rdms(np.repeat(small_eeg[:, :, :1], 3, axis=2), navg=2, shrinkage=0.0)
+
+
+def test_plan_errors(small_eeg):
+    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2)
+    with pytest.raises(ValueError, match="repetition indices outside \\[0, 10\\)"):
+        svm_decoding_rdms(small_eeg[:, :10], plan=plan)
+    with pytest.raises(ValueError, match="fold time points; data has 3"):
+        svm_decoding_rdms(small_eeg[..., :3], plan=plan)
+    broken = DecodingPlan(plan.pairs, plan.trial_order, np.zeros_like(plan.fold_of), 3)
+    with pytest.raises(ValueError, match="leaves a fold without a test pseudo-trial"):
+        svm_decoding_rdms(small_eeg, plan=broken)
+    wrong_pairs = DecodingPlan(plan.pairs + 5, plan.trial_order, plan.fold_of, 3)
+    with pytest.raises(ValueError, match="two different image indices in \\[0, 5\\)"):
+        lda_decoding_rdms(small_eeg, plan=wrong_pairs)
+    with pytest.raises(ValueError, match="pair_slice must be contiguous"):
+        draw_plan(5, 20, 7, navg=2, n_folds=3, pair_slice=slice(0, 6, 2))
