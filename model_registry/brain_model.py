@@ -103,7 +103,8 @@ class RegisteredModel(BrainModel):
         bins = bins or [(70, 170)]
         return NeuroidAssembly(
             values,
-            coords={"stimulus_id": ("presentation", assembly["stimulus_id"].values),
+            coords={**_stimulus_columns(stimuli),
+                    "stimulus_id": ("presentation", assembly["stimulus_id"].values),
                     "stimulus_path": ("presentation", assembly["stimulus_path"].values),
                     "neuroid_id": ("neuroid", [f"{region}.{i}" for i in range(values.shape[1])]),
                     "neuroid_num": ("neuroid", np.arange(values.shape[1])),
@@ -136,6 +137,13 @@ class RegisteredModel(BrainModel):
                     "synset": ("presentation", synsets)},
             dims=["presentation", "choice"],
         )
+
+
+def _stimulus_columns(stimuli) -> dict:
+    """A StimulusSet's metadata columns as presentation coordinates (Brain-Score copies them onto responses)."""
+    columns = getattr(stimuli, "columns", ())
+    return {str(c): ("presentation", np.asarray(stimuli[c].values)) for c in columns
+            if c not in ("stimulus_id", "stimulus_path", "filename") and not str(c).startswith("_")}
 
 
 def load_model(identifier: str, *, pretrained: bool = True, **options) -> RegisteredModel:

@@ -33,6 +33,8 @@ def expose(plugin_type: str, identifier: str, factory: Factory) -> None:
 
 def _resolve(plugin_type: str, identifier: str) -> bool:
     registry = getattr(brainscore_vision, REGISTRIES[plugin_type])
+    if identifier in registry:  # registered already (by us, or by a Brain-Score plugin folder): keep it
+        return True
     for resolver in _RESOLVERS.get(plugin_type, ()):
         factory = resolver(identifier)
         if factory is not None:

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``realnet`` console script."""
-    from realnet_plugin import cli_data, cli_plot, demo  # noqa: F401 (register their commands)
+    from realnet_plugin import cli_data, cli_leaderboard, cli_plot, demo  # noqa: F401 (register their commands)
 
     args = build_parser().parse_args(argv)
     try:

@@ -68,3 +68,17 @@ def test_reductions_bound_feature_counts(image_files):
     again = model.activations(image_files[:2], ["V1"], reduction=Reduction("project", dim=100, seed=3))
     assert projected.shape == (2, 100)
     assert (projected.values == again.values).all()
+
+
+def test_look_at_copies_stimulus_set_columns(image_files):
+    from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
+
+    rows = [{"stimulus_id": p.stem, "object_name": f"obj{i}"} for i, p in enumerate(image_files[:2])]
+    stimulus_set = StimulusSet(rows)
+    stimulus_set.stimulus_paths = {p.stem: p for p in image_files[:2]}
+    stimulus_set.identifier = "test-columns"
+    model = load_model("cornet_s", pretrained=False, progress=False)
+    model.start_recording("V1", [(70, 170)])
+    responses = model.look_at(stimulus_set)
+    assert list(responses["object_name"].values) == ["obj0", "obj1"]
+    assert list(responses["stimulus_id"].values) == [p.stem for p in image_files[:2]]

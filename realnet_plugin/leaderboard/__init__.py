@@ -1,0 +1,20 @@
+"""The leaderboard: score many (model, benchmark) pairs into a SQLite file, skipping pairs already scored with the
+same weights and benchmark version, locally in parallel or on a Dask cluster, and render a sortable HTML page.
+
+Example::
+
+    from realnet_plugin.leaderboard import render_leaderboard, run_leaderboard
+
+    run = run_leaderboard('efficientnet_lite0', '*-robustness', benchmark_options={'images': 'builtin'})
+    render_leaderboard(run.results, 'leaderboard.html')
+"""
+from .page import latest_results, render_leaderboard, table_rows
+from .records import PairKey, PairResult
+from .runner import LeaderboardRun, PairOutcome, run_leaderboard
+from .selection import resolve_benchmarks, resolve_models
+from .store import LeaderboardStore, default_db_path
+
+__all__ = [
+    "LeaderboardRun", "LeaderboardStore", "PairKey", "PairOutcome", "PairResult", "default_db_path",
+    "latest_results", "render_leaderboard", "resolve_benchmarks", "resolve_models", "run_leaderboard", "table_rows",
+]

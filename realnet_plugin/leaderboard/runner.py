@@ -1,0 +1,184 @@
+"""Scoring every (model, benchmark) pair into the leaderboard database, skipping pairs already scored.
+
+Each benchmark is built once to read its version; each model is built once to hash its weights, and as soon as a
+model's hash is known its pairs are queued, so the worker that built it can score them with the same network.
+A pair runs only when its key (model, weights hash, benchmark, version, options) has no ``ok`` row. Only this
+process writes the database; jobs are submitted a few at a time and each pair is checked against the database just
+before it is submitted, so two overlapping runs do not score the same pair twice.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from .backends import make_backend
+from .records import PairKey, PairResult, canonical_options, failed_result
+from .selection import resolve_benchmarks, resolve_models
+from .store import LeaderboardStore
+from .tasks import BenchmarkInfo, ModelInfo, ModelTask, PairTask, describe_benchmark, describe_model, score_pair
+
+SCORED, CACHED, FAILED = "scored", "cached", "error"
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """What happened to one pair in a run: ``scored``, ``cached`` (an ok row existed) or ``error``."""
+
+    model: str
+    benchmark: str
+    status: str
+    result: PairResult
+
+
+@dataclass
+class LeaderboardRun:
+    """Every pair of a run, in model-then-benchmark order, plus the database path."""
+
+    db: str
+    models: list[str]
+    benchmarks: list[str]
+    outcomes: list[PairOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def results(self) -> list[PairResult]:
+        return [o.result for o in self.outcomes]
+
+    def summary(self) -> str:
+        return (f"{len(self.outcomes)} pairs: {self.count(SCORED)} scored, {self.count(CACHED)} already in "
+                f"{self.db}, {self.count(FAILED)} failed")
+
+
+def _gather(backend, jobs: list[tuple], progress, description: str) -> list:
+    futures = [backend.submit(fn, *args) for fn, *args in jobs]
+    with tqdm(total=len(futures), desc=description, unit="item", disable=not progress, leave=False) as bar:
+        pending = set(futures)
+        while pending:
+            done = backend.wait_any(pending)
+            pending -= done
+            bar.update(len(done))
+    return [backend.result(f) for f in futures]
+
+
+def run_leaderboard(models: str | Sequence[str], benchmarks: str | Sequence[str], *,
+                    db: str | os.PathLike | None = None, workers: int = 1, scheduler=None,
+                    random_weights: bool = False, benchmark_options: dict | None = None,
+                    model_options: dict | None = None, imports: Sequence[str] = (), seed: int = 0,
+                    rescore: bool = False, progress: bool = True) -> LeaderboardRun:
+    """Score every model matching ``models`` on every benchmark matching ``benchmarks`` (comma-separated shell
+    wildcards or lists of ids) and store the results in the SQLite file ``db`` (default
+    ``$REALNET_HOME/leaderboard.sqlite``).
+
+    ``workers > 1`` uses a local process pool, ``scheduler`` (``tcp://host:port`` or a ``distributed.Client``) a
+    Dask cluster. ``random_weights`` scores seeded random initialisations (``seed``). ``benchmark_options`` go to
+    every benchmark and are part of the key; ``model_options`` (device, batch_size, ...) are not. ``imports`` are
+    modules every worker imports first (to register extra models/benchmarks). ``rescore`` ignores stored rows.
+    A failing pair is stored as an error row and the run goes on.
+    """
+    model_ids, benchmark_ids = resolve_models(models), resolve_benchmarks(benchmarks)
+    benchmark_options = dict(benchmark_options or {})
+    options_key = canonical_options(benchmark_options)
+    imports = tuple(imports)
+    with LeaderboardStore(db) as store:
+        run = LeaderboardRun(str(store.path), model_ids, benchmark_ids)
+        backend = make_backend(workers, scheduler)
+        run_options = {"progress": False} if backend.name != "serial" else {}
+        run_options.update(model_options or {})
+        run_id = uuid.uuid4().hex
+        model_tasks = [ModelTask(m, not random_weights, seed, run_options, imports, run_id) for m in model_ids]
+        try:
+            described = _gather(backend, [(describe_benchmark, b, benchmark_options, imports) for b in benchmark_ids],
+                                progress, "building benchmarks")
+            bench_infos: dict[str, BenchmarkInfo] = {info.benchmark: info for info in described}
+            outcomes = _score_models(backend, store, model_tasks, bench_infos, benchmark_options, options_key,
+                                     rescore, progress)
+        finally:
+            backend.close()
+        run.outcomes = [outcomes[m, b] for m in model_ids for b in benchmark_ids]
+    return run
+
+
+def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, BenchmarkInfo], benchmark_options: dict,
+              options_key: str) -> tuple[list[tuple[PairKey, PairTask]], list[PairResult]]:
+    """The pairs to score for a described model, and error results for pairs that cannot run."""
+    jobs, failures = [], []
+    for benchmark, b_info in bench_infos.items():
+        if info.message or b_info.message:
+            reason = (f"model {info.model} could not be built: {info.message}" if info.message
+                      else f"benchmark {benchmark} could not be built: {b_info.message}")
+            failures.append(failed_result(model=info.model, benchmark=benchmark, message=reason,
+                                          weights_hash=info.weights_hash or "", benchmark_version=b_info.version or "",
+                                          options=options_key, pretrained=task.pretrained))
+            continue
+        key = PairKey(info.model, info.weights_hash, benchmark, b_info.version, options_key)
+        jobs.append((key, PairTask(task, benchmark, benchmark_options)))
+    return jobs, failures
+
+
+def _score_models(backend, store: LeaderboardStore, model_tasks: list[ModelTask],
+                  bench_infos: dict[str, BenchmarkInfo], benchmark_options: dict, options_key: str, rescore: bool,
+                  progress: bool) -> dict[tuple[str, str], PairOutcome]:
+    """Describe models and score their pairs, at most ``backend.slots`` jobs at a time; record results as they come.
+
+    A described model's pairs go to the front of the queue (in a serial run the network just built is reused).
+    """
+    outcomes: dict[tuple[str, str], PairOutcome] = {}
+    queue: deque = deque(("model", task) for task in model_tasks)
+    in_flight: dict = {}
+    with tqdm(total=len(model_tasks) * len(bench_infos), desc="scoring pairs", unit="pair",
+              disable=not progress) as bar:
+
+        def finish(key_model: str, benchmark: str, status: str, result: PairResult) -> None:
+            outcomes[key_model, benchmark] = PairOutcome(key_model, benchmark, status, result)
+            bar.update(1)
+            bar.set_postfix_str(f"{key_model} / {benchmark}", refresh=False)
+
+        while queue or in_flight:
+            while queue and len(in_flight) < backend.slots:
+                kind, job = queue.popleft()
+                if kind == "model":
+                    in_flight[backend.submit(describe_model, job)] = (kind, job)
+                    continue
+                key, task = job
+                stored = None if rescore else store.get(key)
+                if stored is not None and stored.ok:
+                    finish(key.model, key.benchmark, CACHED, stored)
+                    continue
+                in_flight[backend.submit(score_pair, task)] = (kind, job)
+            if not in_flight:
+                continue
+            for future in backend.wait_any(list(in_flight)):
+                kind, job = in_flight.pop(future)
+                if kind == "model":
+                    info = _model_info(backend, future, job)
+                    jobs, failures = _pairs_of(info, job, bench_infos, benchmark_options, options_key)
+                    for failure in failures:
+                        store.record(failure)
+                        finish(failure.model, failure.benchmark, FAILED, failure)
+                    queue.extendleft(("pair", pair) for pair in reversed(jobs))
+                    continue
+                key, task = job
+                try:
+                    result = backend.result(future)
+                except Exception as error:  # the worker itself died (out of memory, killed)
+                    result = failed_result(model=key.model, benchmark=key.benchmark, weights_hash=key.weights_hash,
+                                           benchmark_version=key.benchmark_version, options=key.options,
+                                           message=f"worker failed: {type(error).__name__}: {error}",
+                                           pretrained=task.model_task.pretrained)
+                store.record(result)
+                finish(key.model, key.benchmark, SCORED if result.ok else FAILED, result)
+    return outcomes
+
+
+def _model_info(backend, future, task: ModelTask) -> ModelInfo:
+    try:
+        return backend.result(future)
+    except Exception as error:  # the worker died while building
+        return ModelInfo(task.model, task.pretrained, None, message=f"worker failed: {type(error).__name__}: {error}")

@@ -1,0 +1,146 @@
+"""The leaderboard's SQLite file: one row per (model, weights hash, benchmark, benchmark version, options).
+
+Safe when several runs overlap: WAL journal (readers never block the writer), every write in a
+``BEGIN IMMEDIATE`` transaction (one writer at a time; others wait up to ``timeout`` seconds instead of failing),
+and a UNIQUE key so a pair is stored once. An ``ok`` row is never replaced by an ``error`` row; an ``error`` row is
+replaced by a later attempt. Keep the file on a local disk: SQLite's WAL mode needs shared memory.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import fields
+from pathlib import Path
+
+from model_registry.paths import realnet_home
+
+from .records import PairKey, PairResult
+
+SCHEMA_VERSION = 1
+KEY_COLUMNS = ("model", "weights_hash", "benchmark", "benchmark_version", "options")
+_COLUMNS = tuple(f.name for f in fields(PairResult))
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    weights_hash TEXT NOT NULL,
+    benchmark_version TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{{}}',
+    pretrained INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    score REAL, raw REAL, ceiling REAL, error REAL, ci_low REAL, ci_high REAL,
+    message TEXT,
+    seconds REAL NOT NULL DEFAULT 0,
+    attrs TEXT NOT NULL DEFAULT '{{}}',
+    created_at TEXT NOT NULL,
+    UNIQUE ({", ".join(KEY_COLUMNS)})
+);
+CREATE INDEX IF NOT EXISTS results_by_model ON results (model, benchmark);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+_UPSERT = (f"INSERT INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+           f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in KEY_COLUMNS)
+           + " WHERE excluded.status = 'ok' OR results.status = 'error'")
+
+
+def default_db_path() -> Path:
+    """``$REALNET_HOME/leaderboard.sqlite``."""
+    return realnet_home() / "leaderboard.sqlite"
+
+
+class LeaderboardStore:
+    """Results of leaderboard runs in one SQLite file (created on first use)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0):
+        self.path = Path(path) if path is not None else default_db_path()
+        if self.path.exists() and not self.path.is_file():
+            raise IsADirectoryError(f"leaderboard database {self.path} is not a file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
+        self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            self._connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            mode = self._connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode (got {mode!r})")
+            self._connection.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as connection:  # the schema is created in one transaction
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    connection.execute(statement)
+            found = self._connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+            if int(found) != SCHEMA_VERSION:
+                raise ValueError(f"leaderboard database {self.path} has schema version {found}, this code reads "
+                                 f"version {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise ValueError(f"{self.path} is not a usable leaderboard database: {error}") from None
+        except BaseException:
+            self._connection.close()
+            raise
+
+    # --- transactions -------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the timeout)."""
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._connection
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    # --- reading ------------------------------------------------------------------------------------------------
+    def _rows(self, where: str = "", parameters: Iterable = ()) -> list[PairResult]:
+        cursor = self._connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM results {where} ORDER BY id",
+                                          tuple(parameters))
+        return [PairResult(**{**dict(zip(_COLUMNS, row)), "pretrained": bool(row[_COLUMNS.index("pretrained")])})
+                for row in cursor.fetchall()]
+
+    def get(self, key: PairKey) -> PairResult | None:
+        """The stored result of ``key`` (ok or error), or ``None``."""
+        rows = self._rows("WHERE " + " AND ".join(f"{c} = ?" for c in KEY_COLUMNS),
+                          (getattr(key, c) for c in KEY_COLUMNS))
+        return rows[0] if rows else None
+
+    def has_ok(self, key: PairKey) -> bool:
+        """Whether ``key`` has a successful result (error rows do not count: they are retried)."""
+        found = self.get(key)
+        return found is not None and found.ok
+
+    def results(self, models: Iterable[str] | None = None, benchmarks: Iterable[str] | None = None) -> list[PairResult]:
+        """Stored results, oldest first, optionally only for the given model and benchmark ids."""
+        clauses, parameters = [], []
+        for column, wanted in (("model", models), ("benchmark", benchmarks)):
+            if wanted is not None:
+                wanted = list(wanted)
+                clauses.append(f"{column} IN ({', '.join('?' for _ in wanted)})" if wanted else "0")
+                parameters.extend(wanted)
+        return self._rows("WHERE " + " AND ".join(clauses) if clauses else "", parameters)
+
+    def __len__(self) -> int:
+        return self._connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    # --- writing ------------------------------------------------------------------------------------------------
+    def record(self, result: PairResult) -> bool:
+        """Store ``result``; returns whether it was written (an ok row is kept rather than replaced by an error)."""
+        if result.status not in ("ok", "error"):
+            raise ValueError(f"result status must be 'ok' or 'error', got {result.status!r}")
+        values = tuple(int(result.pretrained) if c == "pretrained" else getattr(result, c) for c in _COLUMNS)
+        with self._write() as connection:
+            changed = connection.execute(_UPSERT, values).rowcount
+        return changed > 0
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> LeaderboardStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
