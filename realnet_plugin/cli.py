@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``realnet`` console script."""
-    from realnet_plugin import cli_data, cli_leaderboard, cli_plot, demo  # noqa: F401 (register their commands)
+    from realnet_plugin import cli_data, cli_leaderboard, cli_plot, cli_train, demo  # noqa: F401 (register them)
 
     args = build_parser().parse_args(argv)
     try:
@@ -123,5 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m realnet_plugin.cli`: use the package module, where commands register
+    from realnet_plugin.cli import main as package_main
+
+    sys.exit(package_main())

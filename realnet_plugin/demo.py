@@ -1,48 +1,132 @@
-"""``realnet demo``: the offline main job on the embedded default.
+"""``realnet demo``: the paper's workflow end to end, offline, on generated data, in a scratch ``REALNET_HOME``.
 
-Until the EEG pipeline lands in the demo, it lists the registered models and scores the one network whose trained
-weights ship offline (``efficientnet_lite0``) against a random initialisation of the same architecture on
-``fgsm-robustness`` over built-in photos, in a scratch ``REALNET_HOME`` so a user's caches stay untouched.
+1. Generate a small THINGS-EEG2-format dataset whose EEG is planted from a "brain" network's features.
+2. Train a small-input ReAlnet on subject 1 (teacher and starting point: a seeded random CORnet-S whose BatchNorm
+   statistics are calibrated on the training images, since the pretrained CORnet-S cannot be downloaded offline).
+3. The run registers itself as ``realnet_s01_b100``; its untrained starting point is registered as
+   ``demo_cornet_s_base``.
+4. Score both on ``things-eeg-rsa`` (decoding-svm EEG RDMs, the paper's protocol; subject 1's EEG) through the
+   leaderboard, write the time-course and improvement figures and the leaderboard page, and print where they are.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cli import command
 
+BASE_ID = "demo_cornet_s_base"
+TRAINED_ID = "realnet_s01_b100"
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """Dataset and training sizes (defaults: < 5 minutes on 2 CPU cores)."""
+
+    n_subjects: int = 3
+    n_test_images: int = 40
+    n_train_concepts: int = 22
+    n_train_per_concept: int = 8
+    n_test_repetitions: int = 20  # decoding-svm: navg 5 x 4 folds
+    image_size: int = 32
+    epochs: int = 2
+    lr: float = 3e-4
+    n_permutations: int = 200
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    home: Path
+    scores: dict[str, float]
+    raw: dict[str, float]
+    figure: Path
+    improvement_figure: Path
+    leaderboard: Path
+
 
 @command("demo")
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="run the offline demo", description=__doc__,
+    parser = sub.add_parser("demo", help="run the offline end-to-end demo", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=None,
-                        help="scratch REALNET_HOME for the demo (default: a new temporary folder)")
+                        help="scratch REALNET_HOME for the demo (default: a new temporary folder); your own "
+                             "models and caches are never touched")
+    parser.add_argument("--epochs", type=int, default=DemoSizes.epochs, help="training epochs (default 2)")
     parser.set_defaults(run=_run_demo)
 
 
-def run_demo(home: Path | None = None) -> dict[str, float]:
-    """Run the demo; returns ``{model label: score}``."""
+def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress: bool = True) -> DemoResult:
+    """Run the demo in ``home`` (a new temporary folder by default)."""
     home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="realnet-demo-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ["REALNET_HOME"] = str(home)
-    from realnet_plugin import list_benchmarks, list_models, load_model, score
+    os.environ["REALNET_DATA_DIR"] = str(home / "data")
 
-    print(f"registered models: {', '.join(list_models())}")
-    print("open families: torchvision:<name>, timm:<name>, realnet_sXX_bYY")
-    print(f"benchmarks: {', '.join(list_benchmarks())}")
-    results = {}
-    for label, pretrained in (("efficientnet_lite0 (ImageNet weights)", True),
-                              ("efficientnet_lite0 (random init)", False)):
-        result = score(load_model("efficientnet_lite0", pretrained=pretrained), "fgsm-robustness", images="builtin")
-        accuracies = ", ".join(f"{a:.2f}" for a in result.attrs["accuracies"])
-        print(f"{label:40s} fgsm-robustness {float(result):.3f}   accuracy at eps 0..8/255: {accuracies}")
-        results[label] = float(result)
-    print(f"demo home (caches): {home}")
-    return results
+    from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+    from model_registry import Preprocessing, register_model
+    from model_registry.cornet import CORNET_S_LAYERS, CORNET_S_REGIONS
+
+    from .leaderboard import render_leaderboard, run_leaderboard
+    from .plots import plot_improvement, plot_time_course
+    from .training import TrainConfig, build_teacher, calibrate_batch_norm, load_eeg_targets, split_pixels, train
+
+    started = time.perf_counter()
+    say = print if progress else (lambda *args, **kwargs: None)
+    root = home / "data" / "things-eeg2"
+    say(f"[1/4] generating THINGS-EEG2-format data ({sizes.n_subjects} subjects) in {root}")
+    generate_things_eeg2(root, n_subjects=sizes.n_subjects, n_test_images=sizes.n_test_images,
+                         n_train_concepts=sizes.n_train_concepts, n_train_per_concept=sizes.n_train_per_concept,
+                         n_test_repetitions=sizes.n_test_repetitions, image_size=sizes.image_size,
+                         feature_fn=RandomConvFeatures(seed=1), overwrite=True, progress=progress)
+
+    say(f"[2/4] training ReAlnet on subject 1 ({sizes.epochs} epochs, {sizes.image_size} px, beta 100)")
+    targets = load_eeg_targets(1, root)
+    preprocessing = Preprocessing(image_size=sizes.image_size, resize="resize")
+    teacher, about = build_teacher("random", seed=0)
+    teacher = calibrate_batch_norm(teacher, split_pixels(targets.training, preprocessing))
+    base = copy.deepcopy(teacher)
+    register_model(BASE_ID, family="cornet", layers=CORNET_S_LAYERS, region_layer_map=CORNET_S_REGIONS,
+                   preprocessing=preprocessing, description="the demo's untrained starting point")(
+        lambda pretrained: copy.deepcopy(base))
+    config = TrainConfig(subject=1, beta=100.0, epochs=sizes.epochs, batch_size=16, lr=sizes.lr,
+                         image_size=sizes.image_size, val_fraction=0.0, batch_norm="frozen")
+    trained = train(config, targets, teacher, progress=progress, teacher_description=f"{about}, calibrated")
+    say(f"      registered {TRAINED_ID} in {trained.registered}")
+
+    say("[3/4] scoring on things-eeg-rsa (decoding-svm EEG RDMs, subject 1)")
+    options = {"root": str(root), "n_permutations": sizes.n_permutations, "score_subjects": [1]}
+    run = run_leaderboard([TRAINED_ID, BASE_ID], ["things-eeg-rsa"], benchmark_options=options,
+                          progress=progress)
+    failed = [outcome for outcome in run.outcomes if not outcome.result.ok]
+    if failed:
+        raise RuntimeError(f"scoring failed: {failed[0].result.message}")
+    by_model = {r.model: r for r in run.results}
+    attrs = {model: json.loads(result.attrs) for model, result in by_model.items()}
+
+    say("[4/4] figures and leaderboard page")
+    figures = home / "figures"
+    figure = plot_time_course(attrs[TRAINED_ID], figures / f"{TRAINED_ID}_things-eeg-rsa.png",
+                              title=f"{TRAINED_ID} (demo) on things-eeg-rsa, subject 1")
+    improvement = plot_improvement(attrs[TRAINED_ID], attrs[BASE_ID], figures / "improvement.png", layer="IT",
+                                   label_a=TRAINED_ID, label_b="untrained base")
+    page = render_leaderboard(run.results, home / "leaderboard.html", figures={TRAINED_ID: figure},
+                              title="realnet demo leaderboard")
+    scores = {model: float(result.score) for model, result in by_model.items()}
+    raw = {model: float(result.raw) for model, result in by_model.items()}
+    for model in (TRAINED_ID, BASE_ID):
+        say(f"      {model:22s} things-eeg-rsa {scores[model]:.3f} (raw {raw[model]:.3f}, best layer "
+            f"{attrs[model].get('best_layer')})")
+    say(f"time-course figure: {figure}\nimprovement figure: {improvement}\nleaderboard page:   {page}")
+    say(f"demo finished in {time.perf_counter() - started:.0f} s (home {home})")
+    return DemoResult(home, scores, raw, figure, improvement, page)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    run_demo(args.home)
+    run_demo(args.home, DemoSizes(epochs=args.epochs))
     return 0

@@ -51,15 +51,23 @@ def _compiler() -> str | None:
 
 
 def _build(compiler: str, target: Path) -> None:
+    """Compile into a scratch folder beside ``target`` and move the library into place (never half-written).
+
+    Without OpenMP support (e.g. Apple clang) the kernels are built single-threaded.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         partial = Path(scratch) / target.name
-        result = subprocess.run(
-            [compiler, *_FLAGS, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True, text=True, timeout=300
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"compiling {SOURCE.name} with {compiler} failed:\n{result.stderr.strip()[-2000:]}")
-        os.replace(partial, target)
+        errors = []
+        for flags in (_FLAGS, [flag for flag in _FLAGS if flag != "-fopenmp"]):
+            result = subprocess.run(
+                [compiler, *flags, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True, text=True, timeout=300
+            )
+            if result.returncode == 0:
+                os.replace(partial, target)
+                return
+            errors.append(result.stderr.strip()[-2000:])
+        raise RuntimeError(f"compiling {SOURCE.name} with {compiler} failed:\n{errors[0]}")
 
 
 def native_kernels() -> ctypes.CDLL | None:

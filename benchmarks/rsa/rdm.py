@@ -7,6 +7,7 @@ Model RDMs are 1 - Pearson between image feature vectors. Time-resolved EEG RDMs
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,7 +103,9 @@ def _time_major_means(data: np.ndarray) -> np.ndarray:
     if data.dtype == np.float64:
         import torch
 
-        means = torch.from_numpy(data).mean(dim=1).numpy()  # (n_images, n_channels, n_times)
+        with warnings.catch_warnings():  # a read-only array (e.g. a memory map) is only read here
+            warnings.simplefilter("ignore", UserWarning)
+            means = torch.from_numpy(data).mean(dim=1).numpy()  # (n_images, n_channels, n_times)
     else:
         means = data.mean(axis=1, dtype=np.float64)
     ensure_finite(means, data, "data")

@@ -35,14 +35,16 @@ REALNET_SUBJECT = re.compile(r"realnet_s(\d{2})_")
 class ThingsEEGRsaBenchmark(BenchmarkBase):
     """Time-resolved EEG RSA on the THINGS-EEG2 test images (see module docstring).
 
-    ``match_subject``: score a ``realnet_sXX_*`` model only against subject XX's EEG (as the paper does).
+    ``match_subject``: score a ``realnet_sXX_*`` model only against subject XX's EEG (as the paper does);
+    ``score_subjects``: compare every model with these subjects only (the noise ceiling still uses all subjects).
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
     """
 
     def __init__(self, method: str = DEFAULT_METHOD, *, root=None, subjects: Sequence[int] | None = None,
                  layers: Sequence[str] | None = None, window: tuple[float, float] = (0.0, 0.5),
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
-                 method_params: dict | None = None, cache: bool = True, seed: int = 0):
+                 method_params: dict | None = None, cache: bool = True, seed: int = 0,
+                 score_subjects: Sequence[int] | None = None):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
@@ -51,6 +53,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         self.comparison, self.n_permutations, self.match_subject = comparison, n_permutations, match_subject
         self.method_params, self.cache, self.seed = dict(method_params or {}), cache, seed
         self._subjects = list(subjects) if subjects is not None else None
+        self.score_subjects = list(score_subjects) if score_subjects is not None else None
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
 
     # --- data -----------------------------------------------------------------------------------------------
@@ -99,6 +102,11 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         lower, upper = noise_ceiling(rdms, self.comparison) if len(subjects) > 1 else (
             np.full(len(times), np.nan), np.full(len(times), np.nan))
         scored = list(range(len(subjects)))
+        if self.score_subjects is not None:
+            missing = [s for s in self.score_subjects if s not in subjects]
+            if missing:
+                raise ValueError(f"score_subjects {missing} have no EEG here (found subjects {subjects})")
+            scored = [subjects.index(s) for s in self.score_subjects]
         match = REALNET_SUBJECT.match(model_identifier)
         if self.match_subject and match:
             own = int(match.group(1))

@@ -78,6 +78,8 @@ def test_realnet_models_are_scored_against_their_own_subject(eeg_root):
     assert own.attrs["subjects"] == [2]
     everyone = benchmark.score_rdms(models, ["a", "b"], "cornet_s")
     assert everyone.attrs["subjects"] == [1, 2, 3, 4, 5, 6]
+    chosen = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=0, score_subjects=[3, 4])
+    assert chosen.score_rdms(models, ["a", "b"], "cornet_s").attrs["subjects"] == [3, 4]
     with pytest.raises(ValueError, match="subject 9"):
         benchmark.score_rdms(models, ["a", "b"], "realnet_s09_b100")
 

@@ -1,0 +1,94 @@
+"""The paper's sweep: one ReAlnet per subject and beta (10 subjects x betas 1, 10, 100, 1000 = 40 runs).
+
+A run is *finished* when its model is registered (``<models_root>/realnet_sXX_bYY/model.pt`` and ``config.json``);
+``train-all`` skips those, resumes runs whose folder holds a checkpoint, and starts the rest.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from model_registry.paths import models_dir, realnet_home
+from model_registry.realnet import model_id
+
+PAPER_SUBJECTS = tuple(range(1, 11))
+PAPER_BETAS = (1.0, 10.0, 100.0, 1000.0)
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_subjects(text: str) -> list[int]:
+    """``'1-10'`` -> [1, ..., 10]; ``'1,3,5-7'`` -> [1, 3, 5, 6, 7] (sorted, without repeats)."""
+    subjects: set[int] = set()
+    for part in text.split(","):
+        match = _RANGE.match(part.strip())
+        if not match:
+            raise ValueError(f"cannot read subjects {text!r}: expected numbers and ranges like '1-10' or '1,3,5-7'")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if first < 1 or last < first:
+            raise ValueError(f"bad subject range {part.strip()!r} in {text!r}: subjects start at 1, ranges go up")
+        subjects.update(range(first, last + 1))
+    return sorted(subjects)
+
+
+def parse_betas(text: str) -> list[float]:
+    """``'1,10,100,1000'`` -> [1.0, 10.0, 100.0, 1000.0]; every beta must be a number >= 0."""
+    betas = []
+    for part in text.split(","):
+        try:
+            beta = float(part)
+        except ValueError:
+            raise ValueError(f"cannot read betas {text!r}: {part.strip()!r} is not a number") from None
+        if not beta >= 0:
+            raise ValueError(f"betas must be >= 0, got {part.strip()!r} in {text!r}")
+        if beta not in betas:
+            betas.append(beta)
+    return betas
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (subject, beta) of the sweep; ``status`` is ``'done'`` (registered), ``'resume'`` or ``'new'``."""
+
+    subject: int
+    beta: float
+    model_id: str
+    run_dir: Path
+    status: str
+
+
+def is_registered(identifier: str, models_root: Path | None = None) -> bool:
+    """Whether ``identifier`` has a trained model (``model.pt`` and ``config.json``) under ``models_root``."""
+    folder = Path(models_root or models_dir()) / identifier
+    return (folder / "model.pt").is_file() and (folder / "config.json").is_file()
+
+
+def plan_runs(subjects: Sequence[int], betas: Sequence[float], *, models_root: Path | None = None,
+              runs_root: Path | None = None) -> list[PlannedRun]:
+    """Every (subject, beta) pair, subject-major, with its status and run folder
+    (``runs_root``/``<model id>``, default ``$REALNET_HOME/runs``)."""
+    runs_root = Path(runs_root or realnet_home() / "runs")
+    planned = []
+    for subject in subjects:
+        for beta in betas:
+            identifier = model_id(subject, beta)
+            run_dir = runs_root / identifier
+            if is_registered(identifier, models_root):
+                status = "done"
+            elif (run_dir / "checkpoint.pt").is_file():
+                status = "resume"
+            else:
+                status = "new"
+            planned.append(PlannedRun(subject, beta, identifier, run_dir, status))
+    return planned
+
+
+def job_command(run: PlannedRun, train_options: Sequence[str] = (), program: Sequence[str] = ("realnet",)) -> str:
+    """The shell command that trains ``run`` on its own (e.g. one cluster job):
+    ``realnet train --subject 1 --beta 100 --out RUN_DIR [--resume] OPTIONS``."""
+    words = [*program, "train", "--subject", str(run.subject), "--beta", f"{run.beta:g}", "--out", str(run.run_dir)]
+    if run.status == "resume":
+        words.append("--resume")
+    return shlex.join([*words, *train_options])

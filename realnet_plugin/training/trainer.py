@@ -1,0 +1,520 @@
+"""Train a ReAlnet on one subject's brain targets and register it as ``realnet_sXX_bYY``.
+
+One training step runs the student's backbone once (logits and the V1..IT features for the EEG module come from
+the same pass); the teacher's labels come from a cache computed before training (:mod:`.teacher`).
+
+Protocol (defaults reproduce the paper, REFERENCE.md section 2): Adam (lr 2e-5, no weight decay, no scheduler),
+batch 16, 30 epochs, seed 2023, every parameter trainable, the student starting from the teacher's weights.
+Model selection: by default the epoch with the lowest total loss on a held-out part of the *training* images
+(``val_fraction``, whole concepts by default); ``paper_exact=True`` instead trains on every training image and
+selects on the test images, as the authors did (those are also the RSA images, so the selection leaks into the
+benchmark), and makes the correlation term non-differentiable like their code. ``val_fraction=0`` without
+``paper_exact`` keeps the last epoch.
+
+Files in ``out_dir``: ``checkpoint.pt`` (after every epoch, atomic; ``checkpoints/epoch_NNN.pt`` too with
+``keep_checkpoints``), ``best_model.pt`` (``{'epoch', 'model'}``), ``log.jsonl`` and ``log.csv`` (one row per
+epoch: train/val task, generation, total). Resuming continues bit-identically on CPU: the batch order depends only
+on (seed, epoch) and model, optimizer, scaler and RNG states are restored.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model_registry.atomic import atomic_path
+from model_registry.cornet import CORNET_S_LAYERS
+from model_registry.device import resolve_device
+from model_registry.fingerprint import weights_hash
+from model_registry.paths import realnet_home
+from model_registry.preprocessing import Preprocessing
+from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, head_name, model_id, save_trained
+
+from . import distributed as dist_utils
+from .checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from .data import SPLIT_BY, BrainTargets, ImageSplit, ImageTargetDataset, epoch_batches, holdout_split
+from .distributed import DistributedContext
+from .losses import realnet_loss
+from .teacher import teacher_labels
+
+BATCH_NORM_MODES = ("batch", "sync", "frozen")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# options that may change between a checkpoint and its resumption (they do not change the numbers)
+RESUMABLE_CHANGES = ("epochs", "num_workers", "keep_checkpoints", "label_batch_size")
+LOG_FIELDS = ("epoch", "train_task", "train_generation", "train_total", "selection_split", "val_task",
+              "val_generation", "val_total", "best_epoch", "seconds")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One ReAlnet training run. Defaults are the paper's except the held-out model selection.
+
+    ``batch_norm``: ``'batch'`` (batch statistics, as the paper), ``'sync'`` (SyncBatchNorm across processes,
+    CUDA only) or ``'frozen'`` (running statistics; BN affine parameters still trained).
+    ``dtype``: ``'float32'``, or ``'float64'`` for numerical checks (e.g. that N processes reproduce one: Adam's
+    normalised step turns float32 rounding noise in near-zero gradients into +-lr updates).
+    """
+
+    subject: int = 1
+    beta: float = 100.0
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 2e-5
+    seed: int = 2023
+    val_fraction: float = 0.1
+    split_by: str = "concept"
+    image_size: int = 224
+    layers: tuple[str, ...] = CORNET_S_LAYERS
+    paper_exact: bool = False
+    amp: bool = False
+    batch_norm: str = "batch"
+    label_batch_size: int = 64
+    num_workers: int = 0
+    keep_checkpoints: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if isinstance(self.subject, bool) or not isinstance(self.subject, int) or self.subject < 1:
+            raise ValueError(f"subject must be a positive integer, got {self.subject!r}")
+        if not self.beta >= 0:  # also rejects NaN
+            raise ValueError(f"beta must be >= 0 (0 = plain teacher distillation), got {self.beta}")
+        for name in ("epochs", "batch_size", "label_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (the correlation term pairs images), got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if self.split_by not in SPLIT_BY:
+            raise ValueError(f"split_by must be one of {list(SPLIT_BY)}, got {self.split_by!r}")
+        if self.batch_norm not in BATCH_NORM_MODES:
+            raise ValueError(f"batch_norm must be one of {list(BATCH_NORM_MODES)}, got {self.batch_norm!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        if self.amp and self.dtype != "float32":
+            raise ValueError("amp (mixed precision) works from float32 weights; use dtype='float32'")
+        if self.image_size % 32 or self.image_size < 32:
+            raise ValueError(f"image_size must be a positive multiple of 32, got {self.image_size}")
+
+    @property
+    def selection_split(self) -> str | None:
+        """Where the best epoch is chosen: ``'test'`` (paper_exact), ``'val'``, or ``None`` (last epoch)."""
+        if self.paper_exact:
+            return "test"
+        return "val" if self.val_fraction > 0 else None
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.subject, self.beta)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        return cls(**{**values, "layers": tuple(values.get("layers", CORNET_S_LAYERS))})
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the selected model (CPU), its folder under ``models_root`` (``None`` if not registered)."""
+
+    model: ReAlnet
+    run_dir: Path
+    registered: Path | None
+    log: list[dict]
+    best_epoch: int
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``$REALNET_HOME/runs/realnet_sXX_bYY``: where checkpoints and logs of a run go by default."""
+    return realnet_home() / "runs" / config.model_id
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32  # distinct per worker, derived from the loader's seeded generator
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def targets_fingerprint(targets: BrainTargets) -> str:
+    """sha256 over the subject, the images' ids and both splits' targets."""
+    digest = hashlib.sha256(f"subject={targets.subject}|zscore={targets.zscore}".encode())
+    for split in (targets.training, targets.test):
+        digest.update("|".join(split.stimulus_ids).encode())
+        digest.update(np.ascontiguousarray(split.targets, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def set_batch_norm_mode(model: nn.Module, mode: str) -> None:
+    """Put the model in training mode; with ``mode='frozen'`` every BatchNorm stays in eval mode."""
+    model.train()
+    if mode == "frozen":
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def _check_backbone(backbone: nn.Module, layers: tuple[str, ...]) -> None:
+    names = [name for name, _ in backbone.named_children()]
+    missing = [layer for layer in layers if layer not in names]
+    if missing:
+        raise ValueError(f"the student backbone must be CORnet-S shaped (children V1, V2, V4, IT, decoder); it has "
+                         f"children {names}, missing {missing}. Pass student_backbone= when the teacher is another "
+                         "network")
+
+
+def build_student(config: TrainConfig, n_output: int, backbone: nn.Module) -> ReAlnet:
+    """A ReAlnet on a copy of ``backbone`` with freshly initialised EEG heads (seeded by ``config.seed``)."""
+    _check_backbone(backbone, config.layers)
+    backbone = copy.deepcopy(backbone).cpu().requires_grad_(True)
+    num_classes = backbone.decoder.linear.out_features if hasattr(backbone, "decoder") else 1000
+    model_config = ReAlnetConfig(image_size=config.image_size, layers=config.layers, n_output=n_output,
+                                 num_classes=num_classes)
+    seed_everything(config.seed)
+    return ReAlnet(model_config, backbone=backbone).to(DTYPES[config.dtype])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: ImageSplit, labels: np.ndarray, indices: np.ndarray, *, beta: float,
+             preprocessing: Preprocessing, device: torch.device, batch_size: int = 16, amp: bool = False,
+             num_workers: int = 0) -> dict[str, float]:
+    """Mean task, generation and total loss of ``model`` (eval mode) over ``split[indices]``, in fixed batches of
+    ``batch_size`` (the generation loss depends on which images share a batch); each batch weighted by its size."""
+    was_training = model.training
+    model.eval()
+    subset = torch.utils.data.Subset(ImageTargetDataset(split, preprocessing), [int(i) for i in indices])
+    loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    sums, count = {"task": 0.0, "generation": 0.0}, 0
+    labels_t = torch.as_tensor(labels)
+    dtype = next(model.parameters()).dtype
+    try:
+        for index, images, target in loader:
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                logits, pred = model(images.to(device, dtype))
+            terms = realnet_loss(logits, labels_t[index].to(device), pred, target.to(device, dtype), beta=beta)
+            sums["task"] += float(terms.task) * len(index)
+            sums["generation"] += float(terms.generation) * len(index)
+            count += len(index)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("no images to evaluate")
+    task, generation = sums["task"] / count, sums["generation"] / count
+    return {"task": task, "generation": generation, "total": task + beta * generation}
+
+
+def _write_log(out_dir: Path, records: list[dict]) -> None:
+    with atomic_path(out_dir / "log.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(record) + "\n" for record in records))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    with atomic_path(out_dir / "log.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+
+
+def _save_best(out_dir: Path, epoch: int, state: dict) -> None:
+    with atomic_path(out_dir / "best_model.pt") as tmp:
+        torch.save({"epoch": epoch, "model": state}, tmp)
+
+
+def _load_best(out_dir: Path, checkpoint: dict) -> dict:
+    """The selected weights: ``best_model.pt`` if it holds the checkpoint's best epoch, else (killed between the
+    two writes) the checkpoint's own weights, which are the best epoch's whenever best_model.pt lags behind."""
+    best_epoch = checkpoint["best"]["epoch"]
+    if best_epoch == checkpoint["epoch"]:
+        return checkpoint["model"]
+    file = out_dir / "best_model.pt"
+    try:
+        content = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"cannot read the best model {file} ({error}); it holds epoch {best_epoch}'s weights "
+                              "selected on held-out data") from error
+    if not isinstance(content, dict) or content.get("epoch") != best_epoch:
+        raise CheckpointError(f"{file} does not hold epoch {best_epoch} (the checkpoint's best epoch)")
+    return content["model"]
+
+
+class Trainer:
+    """Runs one :class:`TrainConfig` on :class:`BrainTargets`; see :func:`train`."""
+
+    def __init__(self, config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_dir: Path, *,
+                 student_backbone: nn.Module | None, device, context: DistributedContext, progress: bool,
+                 teacher_description: str):
+        self.config, self.targets, self.out_dir = config, targets, Path(out_dir)
+        self.context, self.progress = context, progress
+        self.teacher_description = teacher_description
+        self.device = resolve_device(device)
+        if config.amp and self.device.type != "cuda":
+            raise ValueError(f"mixed precision (amp) needs a CUDA device; this run uses {self.device}")
+        if self.device.type == "cuda" and context.enabled:
+            self.device = torch.device("cuda", context.local_rank)
+            torch.cuda.set_device(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        if config.batch_norm == "sync" and context.enabled and self.device.type != "cuda":
+            raise ValueError("batch_norm='sync' needs CUDA (torch has no SyncBatchNorm on CPU); use 'frozen' or "
+                             "'batch' on CPU")
+        self.preprocessing = Preprocessing(image_size=config.image_size, resize="resize")
+        # paper_exact trains on every training image, as the authors did (they select on the test images)
+        self.train_indices, self.val_indices = holdout_split(
+            targets.training.concepts, 0.0 if config.paper_exact else config.val_fraction, config.split_by,
+            config.seed)
+        if len(self.train_indices) < max(2, context.world_size):
+            raise ValueError(f"only {len(self.train_indices)} training images remain after holding out "
+                             f"{len(self.val_indices)}; ReAlnet needs at least {max(2, context.world_size)}")
+        self.student = build_student(config, targets.n_output, student_backbone if student_backbone is not None
+                                     else teacher)
+        if config.beta == 0:  # plain distillation: the EEG module is not trained (and DDP expects no gradient)
+            for layer in config.layers:
+                getattr(self.student, head_name(layer)).requires_grad_(False)
+            self.student.fc.requires_grad_(False)
+        self.fingerprints = {"teacher": weights_hash(teacher), "student_init": weights_hash(self.student),
+                             "targets": targets_fingerprint(targets), "n_output": targets.n_output}
+        self.labels = self._teacher_labels(teacher)
+        self.student.to(self.device)
+        # fused: the same Adam update in one kernel per device (6x faster than the per-tensor loop on CPU)
+        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp)
+        self.model: nn.Module = self.student
+        self.log: list[dict] = []
+        self.best = {"epoch": 0, "score": None}
+        self.start_epoch = 0
+
+    def _teacher_labels(self, teacher: nn.Module) -> dict[str, np.ndarray]:
+        """Labels of the training images (and of the test images when they select the model); the teacher is
+        frozen, in eval mode, and goes back to its device afterwards."""
+        home = next(teacher.parameters()).device
+        teacher.requires_grad_(False).eval().to(self.device)
+        options = dict(batch_size=self.config.label_batch_size, amp=self.config.amp, progress=self.progress,
+                       num_workers=self.config.num_workers, context=self.context)
+        try:
+            labels = {"training": teacher_labels(teacher, self.targets.training, self.preprocessing, self.device,
+                                                 **options)}
+            if self.config.selection_split == "test":
+                labels["test"] = teacher_labels(teacher, self.targets.test, self.preprocessing, self.device,
+                                                **options)
+        finally:
+            teacher.to(home)
+        return labels
+
+    def resume(self) -> None:
+        path = self.out_dir / "checkpoint.pt"
+        content = load_checkpoint(path)
+        check_compatible(path, content, self.config.to_dict(), self.fingerprints, may_differ=RESUMABLE_CHANGES)
+        try:
+            self.student.load_state_dict(content["model"])
+            self.optimizer.load_state_dict(content["optimizer"])
+            if content["scaler"]:
+                self.scaler.load_state_dict(content["scaler"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"checkpoint {path} does not fit this model: {error}") from error
+        set_rng_state(content["rng"])
+        self.start_epoch, self.log, self.best = content["epoch"], list(content["log"]), dict(content["best"])
+
+    def _wrap(self) -> None:
+        if not self.context.enabled:
+            return
+        if self.config.batch_norm == "sync":
+            self.student = nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.model = nn.parallel.DistributedDataParallel(self.student, device_ids=device_ids)
+
+    def _loader(self, local_batches: list[np.ndarray], epoch: int) -> DataLoader:
+        dataset = ImageTargetDataset(self.targets.training, self.preprocessing)
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        return DataLoader(dataset, batch_sampler=[batch.tolist() for batch in local_batches],
+                          num_workers=self.config.num_workers, worker_init_fn=_worker_init, generator=generator,
+                          pin_memory=self.device.type == "cuda")
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training images; returns the image-weighted mean task / generation / total loss."""
+        config, context = self.config, self.context
+        batches = epoch_batches(self.train_indices, config.batch_size, config.seed, epoch,
+                                min_last=max(2, context.world_size))
+        local_batches = [dist_utils.shard(batch, context) for batch in batches]
+        labels = torch.as_tensor(self.labels["training"])
+        dtype = DTYPES[config.dtype]
+        set_batch_norm_mode(self.model, config.batch_norm)
+        sums = torch.zeros(2, dtype=torch.float64)  # task x local images, generation x global images (main)
+        n_images = 0
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not (self.progress and context.is_main))
+        for batch, (index, images, target) in zip(batches, self._loader(local_batches, epoch)):
+            sizes = dist_utils.shard_sizes(len(batch), context.world_size)
+            with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=config.amp):
+                logits, pred = self.model(images.to(self.device, dtype, non_blocking=True))
+            terms = realnet_loss(logits, labels[index].to(self.device), pred, target.to(self.device, dtype),
+                                 beta=config.beta, paper_exact=config.paper_exact,
+                                 task_weight=context.world_size * len(index) / len(batch),
+                                 gather=partial(dist_utils.gather_rows, sizes=sizes, context=context))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(terms.total).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            sums[0] += float(terms.task) * len(index)
+            sums[1] += float(terms.generation) * len(batch) / context.world_size
+            n_images += len(batch)
+            bar.update()
+            bar.set_postfix(task=f"{float(terms.task):.3f}", gen=f"{float(terms.generation):.3f}")
+        bar.close()
+        sums = dist_utils.all_reduce_sum(sums, context)
+        task, generation = float(sums[0]) / n_images, float(sums[1]) / n_images
+        return {"task": task, "generation": generation, "total": task + config.beta * generation}
+
+    def _held_out(self) -> dict[str, float] | None:
+        split_name = self.config.selection_split
+        if split_name is None or not self.context.is_main:
+            return None
+        if split_name == "test":
+            split, indices = self.targets.test, np.arange(len(self.targets.test))
+        else:
+            split, indices = self.targets.training, self.val_indices
+        return evaluate(self.student, split, self.labels[split_name if split_name == "test" else "training"],
+                        indices, beta=self.config.beta, preprocessing=self.preprocessing, device=self.device,
+                        batch_size=self.config.batch_size, amp=self.config.amp, num_workers=self.config.num_workers)
+
+    def _checkpoint(self, epoch: int) -> None:
+        payload = {"epoch": epoch, "config": self.config.to_dict(), "model": self.student.state_dict(),
+                   "optimizer": self.optimizer.state_dict(),
+                   "scaler": self.scaler.state_dict() if self.config.amp else {}, "rng": rng_state(),
+                   "log": self.log, "best": self.best, "fingerprints": self.fingerprints}
+        save_checkpoint(self.out_dir / "checkpoint.pt", payload)
+        if self.config.keep_checkpoints:
+            save_checkpoint(self.out_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", payload)
+
+    def fit(self, on_epoch_end: Callable[[dict], None] | None = None) -> None:
+        """Train from ``start_epoch`` to ``config.epochs``, checkpointing after every epoch."""
+        self._wrap()
+        for epoch in range(self.start_epoch, self.config.epochs):
+            started = time.perf_counter()
+            train = self.train_epoch(epoch)
+            held = self._held_out()
+            record = {"epoch": epoch + 1, "train_task": train["task"], "train_generation": train["generation"],
+                      "train_total": train["total"], "selection_split": self.config.selection_split}
+            if held is not None:
+                record.update(val_task=held["task"], val_generation=held["generation"], val_total=held["total"])
+            if self.context.is_main:
+                improved = held is None or self.best["score"] is None or held["total"] < self.best["score"]
+                if improved:
+                    self.best = {"epoch": epoch + 1, "score": None if held is None else held["total"]}
+                record["best_epoch"] = self.best["epoch"]
+                record["seconds"] = time.perf_counter() - started
+                self.log.append(record)
+                self._checkpoint(epoch + 1)  # before best_model.pt: see _load_best
+                if improved and held is not None:
+                    _save_best(self.out_dir, epoch + 1, self.student.state_dict())
+                _write_log(self.out_dir, self.log)
+                if self.progress:
+                    shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
+                                      if isinstance(v, float) and k != "seconds")
+                    tqdm.write(f"epoch {epoch + 1}/{self.config.epochs}: {shown}")
+            dist_utils.barrier(self.context)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+
+    def selected_model(self) -> ReAlnet:
+        """A CPU ReAlnet holding the selected epoch's weights (main process)."""
+        content = load_checkpoint(self.out_dir / "checkpoint.pt")
+        model = ReAlnet(self.student.config, backbone=copy.deepcopy(self.student.realnet).cpu()).to(
+            DTYPES[self.config.dtype])
+        model.load_state_dict(_load_best(self.out_dir, content))
+        return model.eval()
+
+    def run_info(self) -> dict:
+        return {"train_config": self.config.to_dict(), "log": self.log, "best_epoch": self.best["epoch"],
+                "selection_split": self.config.selection_split, "teacher": self.teacher_description,
+                "targets": {"source": self.targets.source, "zscore": asdict(self.targets.zscore),
+                            **self.targets.description},
+                "n_images": {"train": len(self.train_indices), "val": len(self.val_indices),
+                             "test": len(self.targets.test)},
+                "fingerprints": self.fingerprints, "run_dir": str(self.out_dir)}
+
+
+def train(config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_dir: str | Path | None = None, *,
+          student_backbone: nn.Module | None = None, device: str | torch.device | None = None,
+          resume: bool = False, register: bool = True, models_root: str | Path | None = None,
+          progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None,
+          context: DistributedContext | None = None, teacher_description: str | None = None) -> TrainResult:
+    """Train a ReAlnet and (``register``) save it as ``realnet_sXX_bYY`` under ``models_root``
+    (default ``$REALNET_HOME/models``, where ``list_models('realnet*')`` and ``load_model`` find it).
+    Returns the selected model on the main process (``model`` and ``registered`` are ``None`` on the others).
+
+    ``targets``: the subject's images and z-scored targets (``load_eeg_targets``; any ``n_output``).
+    ``teacher``: frozen network giving the pseudo-labels (the paper: pretrained CORnet-S); the student starts from a
+    copy of ``student_backbone`` (default: the teacher). ``out_dir``: checkpoints and logs (default
+    ``$REALNET_HOME/runs/<model id>``); it must not hold a checkpoint unless ``resume``. ``on_epoch_end(record)``
+    runs after each epoch's checkpoint. ``context``: distributed set-up (default: from torchrun's environment).
+    """
+    if config.subject != targets.subject:
+        raise ValueError(f"config is for subject {config.subject} but the targets are subject {targets.subject}'s")
+    out_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
+    context = context if context is not None else dist_utils.from_environment()
+    checkpoint_file = out_dir / "checkpoint.pt"
+    if not resume and checkpoint_file.exists():
+        raise FileExistsError(f"{checkpoint_file} exists: pass resume=True (--resume) to continue that run, or "
+                              "choose another output folder")
+    joined = context.enabled and not torch.distributed.is_initialized()
+    if context.enabled and resolve_device(device).type == "cuda":
+        torch.cuda.set_device(context.local_rank)  # before NCCL starts, so every process keeps to its own GPU
+    dist_utils.initialize(context, resolve_device(device))
+    try:
+        if context.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(config, targets, teacher, out_dir, student_backbone=student_backbone, device=device,
+                          context=context, progress=progress,
+                          teacher_description=teacher_description or type(teacher).__name__)
+        if resume:
+            trainer.resume()
+        trainer.fit(on_epoch_end)
+        registered, model = None, None
+        if context.is_main:
+            model = trainer.selected_model()
+            if register:
+                run = TrainedRun(subject=config.subject, beta=config.beta, config=model.config,
+                                 preprocessing=trainer.preprocessing, info=trainer.run_info())
+                registered = save_trained(model, run, root=models_root)
+        dist_utils.barrier(context)
+        return TrainResult(model=model, run_dir=out_dir, registered=registered, log=trainer.log,
+                           best_epoch=trainer.best["epoch"], labels=trainer.labels)
+    finally:
+        if joined:
+            dist_utils.shutdown()

@@ -1,0 +1,34 @@
+"""`realnet demo` end to end at reduced sizes: data, training, registration, scoring, figures, leaderboard page."""
+from __future__ import annotations
+
+import math
+
+from model_registry import list_models
+from realnet_plugin.cli import main
+from realnet_plugin.demo import BASE_ID, TRAINED_ID, DemoSizes, run_demo
+
+SMALL = DemoSizes(n_subjects=2, n_test_images=12, n_train_concepts=6, n_train_per_concept=4, n_test_repetitions=20,
+                  image_size=32, epochs=1, n_permutations=10)
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    result = run_demo(tmp_path / "home", SMALL)
+    out = capsys.readouterr().out
+    for model in (TRAINED_ID, BASE_ID):
+        assert math.isfinite(result.scores[model]) and -1 <= result.raw[model] <= 1
+        assert f"{model}" in out and f"{result.scores[model]:.3f}" in out
+    assert TRAINED_ID in list_models("realnet*")
+    assert (result.home / "models" / TRAINED_ID / "model.pt").is_file()
+    for figure in (result.figure, result.improvement_figure):
+        assert figure.read_bytes()[:4] == b"\x89PNG" and figure.stat().st_size > 10_000
+    page = result.leaderboard.read_text()
+    assert TRAINED_ID in page and BASE_ID in page and "things-eeg-rsa" in page
+    assert f"{result.scores[TRAINED_ID]:.3f}" in page and "data:image/png;base64," in page
+    assert str(result.leaderboard) in out and str(result.figure) in out
+
+
+def test_demo_command_reports_errors_in_one_line(tmp_path, capsys):
+    home = tmp_path / "not-a-folder"
+    home.write_text("a file where the demo home should go")
+    assert main(["demo", "--home", str(home)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
