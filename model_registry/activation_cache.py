@@ -13,16 +13,16 @@ import json
 import logging
 import shutil
 import tempfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _CHUNK_ROWS_BYTES = 64 << 20
 
 
@@ -33,9 +33,10 @@ def cache_key(**parts: str) -> str:
 
 
 def rows_checksum(array: np.ndarray) -> str:
-    """CRC-32 over the rows of a C-ordered 2-D array, read in chunks (works on memory maps).
+    """XXH3-64 over the rows of a C-ordered 2-D array, read in chunks (works on memory maps).
 
-    The checksum guards against truncated or damaged files, not against tampering; CRC-32 reads ~4 GB/s.
+    The checksum guards against truncated or damaged files, not against tampering; XXH3 reads > 10 GB/s, so
+    verifying an entry on every read costs little next to wrapping it.
     """
     hasher = RowHasher()
     hasher.update_rows(array)
@@ -43,21 +44,21 @@ def rows_checksum(array: np.ndarray) -> str:
 
 
 class RowHasher:
-    """Incremental CRC-32 over rows written in order; equals :func:`rows_checksum` of the final array."""
+    """Incremental XXH3-64 over rows written in order; equals :func:`rows_checksum` of the final array."""
 
     def __init__(self):
-        self.crc = 0
+        self.digest = xxhash.xxh3_64()
         self.n_bytes = 0
 
     def update_rows(self, rows: np.ndarray) -> None:
         step = max(1, _CHUNK_ROWS_BYTES // max(1, rows[0].nbytes)) if len(rows) else 1
         for start in range(0, len(rows), step):
             chunk = np.ascontiguousarray(rows[start:start + step])
-            self.crc = zlib.crc32(memoryview(chunk).cast("B"), self.crc)
+            self.digest.update(memoryview(chunk).cast("B"))
             self.n_bytes += chunk.nbytes
 
     def hexdigest(self) -> str:
-        return f"crc32:{self.crc:08x}:{self.n_bytes}"
+        return f"xxh3:{self.digest.hexdigest()}:{self.n_bytes}"
 
 
 class ActivationCache:

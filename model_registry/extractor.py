@@ -124,8 +124,9 @@ class ActivationsExtractor:
             if cached is None:
                 building = self.cache.new_entry(key)
                 try:
+                    # no msync: the rename publishes the page-cached file to every process at once, and an entry
+                    # damaged by a crash before the kernel writes it back fails its checksum and is recomputed
                     data, blocks, checksum = self._compute(stimuli, layers, reduction, building=building)
-                    data.flush()
                     meta = {"shape": list(data.shape), "checksum": checksum, "blocks": [b.__dict__ for b in blocks],
                             "stimulus_ids": list(stimuli.ids), "identifier": self.identifier}
                     self.cache.commit(key, building, meta)
@@ -163,14 +164,15 @@ class ActivationsExtractor:
         modules = list(dict.fromkeys(module for module, _ in requested))
         network = self.network.to(self.device).eval()
         recorder = _Recorder(network, modules)
-        hasher = RowHasher()
+        hasher = RowHasher() if building is not None else None  # the checksum is only needed for the cache
         data, blocks, writes = None, None, []
 
         def write(start: int, tensors: list[torch.Tensor]) -> None:
             stop = start + len(tensors[0])
             for block, tensor in zip(blocks, tensors):
                 data[start:stop, block.start:block.stop] = tensor.to("cpu", torch.float32).numpy()
-            hasher.update_rows(data[start:stop])
+            if hasher is not None:
+                hasher.update_rows(data[start:stop])
 
         try:
             with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(

@@ -37,9 +37,8 @@ def resnet101(pretrained: bool = True) -> torch.nn.Module:
 
     network = torchvision.models.resnet101(weights=None)
     if pretrained:
-        url = "https://download.pytorch.org/models/resnet101-63fe2227.pth"
-        network.load_state_dict(torch.load(fetch(url, None, hash_prefix="63fe2227"), map_location="cpu",
-                                           weights_only=True))
+        path = fetch("https://download.pytorch.org/models/resnet101-63fe2227.pth", None, hash_prefix="63fe2227")
+        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return network
 
 

@@ -18,7 +18,17 @@ from brainscore_core.metrics import Score
 
 from ..model_features import default_layers, layer_features
 from ..rdm_cache import cached_rdms, file_fingerprint
-from ..rsa import EEG_RDM_METHODS, cluster_permutation_test, compare, eeg_rdms, model_rdms, noise_ceiling
+from ..rsa import (
+    EEG_RDM_METHODS,
+    ModelImprovement,
+    bootstrap_similarity,
+    cluster_permutation_test,
+    compare,
+    compare_models_over_time,
+    eeg_rdms,
+    model_rdms,
+    noise_ceiling,
+)
 from . import data as eeg_data
 
 BIBTEX = """@article{lu2024realnet,
@@ -37,6 +47,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
 
     ``match_subject``: score a ``realnet_sXX_*`` model only against subject XX's EEG (as the paper does);
     ``score_subjects``: compare every model with these subjects only (the noise ceiling still uses all subjects).
+    ``n_bootstrap`` > 0 adds bootstrap confidence intervals (images and subjects resampled) of the best layer's
+    subject-mean similarity time course as ``ci_low`` / ``ci_high``.
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
     """
 
@@ -44,7 +56,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  layers: Sequence[str] | None = None, window: tuple[float, float] = (0.0, 0.5),
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
-                 score_subjects: Sequence[int] | None = None):
+                 score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
@@ -54,6 +66,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         self.method_params, self.cache, self.seed = dict(method_params or {}), cache, seed
         self._subjects = list(subjects) if subjects is not None else None
         self.score_subjects = list(score_subjects) if score_subjects is not None else None
+        self.n_bootstrap = n_bootstrap
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
 
     # --- data -----------------------------------------------------------------------------------------------
@@ -124,6 +137,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         clusters = self._clusters(similarity, layers, times)
         result = Score(raw / ceiling if np.isfinite(ceiling) and ceiling > 0 else np.nan)
         subject_ids = [subjects[s] for s in scored]
+        if self.n_bootstrap and self.comparison in ("spearman", "pearson"):
+            boot = bootstrap_similarity(rdms[scored], models[best][None], n_bootstrap=self.n_bootstrap,
+                                        resample="both" if len(scored) > 1 else "images", method=self.comparison,
+                                        seed=self.seed)
+            result.attrs["ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
+            result.attrs["ci_high"] = xr.DataArray(boot.upper[0], dims="time", coords={"time": times})
         result.attrs.update({
             "raw": Score(raw), "ceiling": Score(ceiling),
             "similarity": xr.DataArray(similarity, dims=("subject", "layer", "time"),
@@ -151,6 +170,19 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                                 "p": float(p)} for c, m, p in zip(test.clusters, test.cluster_masses,
                                                                    test.cluster_p_values)]
         return clusters
+
+
+def improvement(result_a, result_b, layer: str | None = None, **test_options) -> ModelImprovement:
+    """The paper's comparison of two scored models (e.g. ReAlnet vs CORnet-S) at one layer (default: A's best):
+    similarity improvement r(A) - r(B) and ratio (r(A) - r(B)) / r(B) per time point, with paired clusters over
+    the subjects both were compared with. ``test_options`` go to the cluster test (``n_permutations``, ``tail``)."""
+    layer = layer or result_a.attrs["best_layer"]
+    a, b = result_a.attrs["similarity"], result_b.attrs["similarity"]
+    shared = [s for s in a["subject"].values.tolist() if s in set(b["subject"].values.tolist())]
+    if len(shared) < 2:
+        raise ValueError(f"the two scores share {len(shared)} subject(s) ({shared}); the paired test needs 2 or more")
+    r_a, r_b = a.sel(layer=layer, subject=shared).values, b.sel(layer=layer, subject=shared).values
+    return compare_models_over_time(r_a, r_b, **test_options)
 
 
 def things_eeg_rsa(identifier: str = "things-eeg-rsa", **options) -> ThingsEEGRsaBenchmark:

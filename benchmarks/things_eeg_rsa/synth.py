@@ -266,7 +266,7 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         metadata = build_image_metadata(n_test_images, n_train_concepts, n_train_per_concept, seed)
-        np.save(staging / "image_metadata.npy", metadata, allow_pickle=True)
+        np.save(staging / "image_metadata.npy", metadata)  # a pickled dict, as the release stores it
         features = {split: _write_images(staging, metadata, split, image_size, feature_fn, seed, batch_size, progress)
                     for split in ("training", "test")}
         patterns = _planted_patterns(features, seed)  # split -> (n_images, 17)
@@ -282,8 +282,7 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
                 data *= noise
                 data += signal[:, None]  # (N, R, 17, 100)
                 np.save(folder / f"preprocessed_eeg_{split}.npy", {
-                    "preprocessed_eeg_data": data, "ch_names": list(CHANNEL_NAMES), "times": TIMES.copy()},
-                    allow_pickle=True)
+                    "preprocessed_eeg_data": data, "ch_names": list(CHANNEL_NAMES), "times": TIMES.copy()})
                 del data
         info = {
             "generator": f"{__name__}.generate_things_eeg2",

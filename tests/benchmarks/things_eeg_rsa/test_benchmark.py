@@ -98,3 +98,28 @@ def test_bad_options_are_named(eeg_root):
         load_benchmark("things-eeg-rsa-svm", root=eeg_root)
     with pytest.raises(ValueError, match="holds no EEG time point"):
         _ = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=(2.0, 3.0)).ceiling
+
+
+def test_bootstrap_intervals_and_model_improvement(eeg_root):
+    from benchmarks.things_eeg_rsa.benchmark import improvement
+
+    benchmark = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=64, n_bootstrap=200)
+    brain = benchmark(load_model("test_eeg_brain_model", progress=False))
+    low, high = brain.attrs["ci_low"].values, brain.attrs["ci_high"].values
+    mean = brain.attrs["similarity"].sel(layer=brain.attrs["best_layer"]).mean("subject").values
+    at_peak = int(np.argmin(np.abs(brain.attrs["similarity"]["time"].values - PEAK)))
+    assert low[at_peak] < mean[at_peak] < high[at_peak] and low[at_peak] > 0
+    # a copy of the score whose similarity is lower by a subject-dependent amount after 100 ms (before: jitter
+    # that averages to zero, so every time point has a defined t value)
+    weaker = brain.copy()
+    weaker.attrs = dict(brain.attrs)
+    similarity = brain.attrs["similarity"]
+    subjects = np.arange(similarity.sizes["subject"])[:, None, None]
+    later = (similarity["time"] > 0.1).values[None, None, :]
+    drop = np.where(later, 0.1 + 0.01 * subjects, 0.002 * (subjects - subjects.mean()))
+    weaker.attrs["similarity"] = similarity - drop
+    result = improvement(brain, weaker, layer="pattern", n_permutations=64)
+    after = similarity["time"].values > 0.1
+    np.testing.assert_allclose(result.improvement[after], drop[:, 0, after].mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(result.improvement[~after], 0, atol=1e-12)
+    assert result.significant_mask().sum() > 0 and not result.significant_mask()[~after].any()
