@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -65,7 +66,7 @@ class LeaderboardStore:
         self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
             self._connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            mode = self._connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(timeout)
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode (got {mode!r})")
             self._connection.execute("PRAGMA synchronous = NORMAL")
@@ -82,6 +83,20 @@ class LeaderboardStore:
         except BaseException:
             self._connection.close()
             raise
+
+    def _switch_to_wal(self, timeout: float) -> str:
+        """``PRAGMA journal_mode = WAL``, retried: SQLite answers "database is locked" at once (without its busy
+        handler) when another process is switching the same new file at that moment."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                return self._connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(0.5, delay * 2)
 
     # --- transactions -------------------------------------------------------------------------------------------
     @contextlib.contextmanager
