@@ -20,7 +20,7 @@ from .registry import register_model
 CORNET_S_URL = "https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth"
 CORNET_S_SHA256 = None  # the published file is identified by its sha256 prefix in the name (1d3f7974)
 CORNET_S_PARAMS = 53_416_616
-CORNET_S_STEPS = {"V1": 1, "V2": 2, "V4": 4, "IT": 2}
+CORNET_S_STEPS = {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2}  # calls per forward pass
 CORNET_S_LAYERS = ("V1", "V2", "V4", "IT")
 CORNET_S_REGIONS = {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT"}
 
@@ -146,7 +146,7 @@ def load_cornet_s_weights(model: nn.Module, path) -> nn.Module:
     preprocessing=Preprocessing(image_size=224, resize="resize"), weights_url=CORNET_S_URL,
     weights_sha256=CORNET_S_SHA256, num_params=CORNET_S_PARAMS, logits_layer="decoder.linear",
     description="CORnet-S (Kubilius et al. 2019), ImageNet-trained; recurrent V2 x2, V4 x4, IT x2",
-    extra={"recurrent_steps": {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2}},
+    extra={"recurrent_steps": CORNET_S_STEPS},
 )
 def cornet_s(pretrained: bool = True) -> nn.Module:
     """CORnet-S with the published ImageNet weights when ``pretrained``."""

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, cornet_s_network, load_state_file
+from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network, load_state_file
 from .download import fetch
 from .paths import models_dir
 from .preprocessing import Preprocessing
@@ -164,8 +164,7 @@ def _spec(identifier: str, builder, preprocessing: Preprocessing, url: str | Non
     return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=CORNET_S_LAYERS,
                      region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing, weights_url=url,
                      num_params=None, logits_layer="decoder.linear", description=description,
-                     extra={"recurrent_steps": {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2},
-                            **extra})
+                     extra={"recurrent_steps": CORNET_S_STEPS, **extra})
 
 
 def resolve_realnet(identifier: str) -> ModelSpec:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,9 @@ class Stimuli:
             raise ValueError(f"{len(self.ids)} stimulus ids for {len(self.sources)} images")
         if len(self.ids) == 0:
             raise ValueError("no stimuli given")
-        if len(set(self.ids)) != len(self.ids):
-            seen, duplicates = set(), []
-            for identifier in self.ids:
-                if identifier in seen:
-                    duplicates.append(identifier)
-                seen.add(identifier)
-            raise ValueError(f"stimulus ids must be unique; repeated: {duplicates[:5]}")
+        repeated = [identifier for identifier, count in Counter(self.ids).items() if count > 1]
+        if repeated:
+            raise ValueError(f"stimulus ids must be unique; repeated: {repeated[:5]}")
 
     def __len__(self) -> int:
         return len(self.ids)
