@@ -47,13 +47,22 @@ class ModelImprovement:
 
 
 def compare_models_over_time(r_a, r_b, *, tail: str = "two-sided", p_threshold: float = 0.05,
-                             n_permutations: int = 1000, seed: int | None = 0) -> ModelImprovement:
+                             n_permutations: int = 1000, seed: int | None = 0,
+                             undefined: str = "raise") -> ModelImprovement:
     """Improvement of model A over model B with its clusters.
 
     r_a, r_b: ``(n_subjects, n_times)`` similarities (e.g. Spearman of each subject's EEG RDMs with each model).
+    undefined: ``'raise'`` or ``'nan'``: NaN similarities (undefined EEG time points) give NaN improvement and
+    ratio there and take no part in clusters (:func:`cluster_permutation_test`).
     """
-    a = as_float_array(r_a, "r_a", 2, "(n_subjects, n_times)").astype(np.float64)
-    b = as_float_array(r_b, "r_b", 2, "(n_subjects, n_times)").astype(np.float64)
-    test = paired_cluster_test(a, b, tail=tail, p_threshold=p_threshold, n_permutations=n_permutations, seed=seed)
+    finite = undefined == "raise"
+    a = as_float_array(r_a, "r_a", 2, "(n_subjects, n_times)", finite=finite).astype(np.float64)
+    b = as_float_array(r_b, "r_b", 2, "(n_subjects, n_times)", finite=finite).astype(np.float64)
+    test = paired_cluster_test(a, b, tail=tail, p_threshold=p_threshold, n_permutations=n_permutations, seed=seed,
+                               undefined=undefined)
     improvement = (a - b).mean(axis=0)
-    return ModelImprovement(improvement, improvement_ratio(a.mean(axis=0), b.mean(axis=0)), test)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    ratio = np.full(mean_a.shape, np.nan)
+    defined = np.isfinite(mean_a) & np.isfinite(mean_b) & (mean_b != 0)
+    ratio[defined] = (mean_a[defined] - mean_b[defined]) / mean_b[defined]  # as improvement_ratio, NaN elsewhere
+    return ModelImprovement(improvement, ratio, test)

@@ -5,13 +5,17 @@ upper bound = mean over subjects of similarity(subject s, pooled RDM of all subj
 Pooling is the plain mean of the RDMs (``pooling='mean'``) or rsatoolbox's ``pool_rdm`` (``'rsatoolbox'``: mean of
 ranks for Spearman / tau-a, of z-scores for Pearson), with which the single-set result equals rsatoolbox
 ``boot_noise_ceiling``.
+
+Undefined RDMs (``undefined='nan'``): where any subject's RDM at a time point is undefined (NaN entries, or constant
+under Spearman / Pearson), both bounds are NaN at that time point (the pooled RDMs would otherwise mix subjects);
+every other time point is computed as usual. With the default ``undefined='raise'`` such an RDM is an error.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from benchmarks.rsa._validation import as_float_array, check_choice, n_images_from_pairs
-from benchmarks.rsa.compare import METHODS, compare_rowwise, rank_rdms
+from benchmarks.rsa.compare import METHODS, UNDEFINED, compare_rowwise, rank_rdms, undefined_rows
 
 POOLINGS = ("mean", "rsatoolbox")
 
@@ -26,17 +30,21 @@ def _pool_ready(rdms: np.ndarray, method: str, pooling: str) -> np.ndarray:
     return rank_rdms(rdms)
 
 
-def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean", *,
+                  undefined: str = "raise") -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper noise-ceiling bounds.
 
     subject_rdms: ``(n_subjects, n_times, n_pairs)`` (time-resolved EEG) -> ``(lower (n_times,), upper (n_times,))``,
     or ``(n_subjects, n_pairs)`` (one RDM per subject, e.g. an fMRI ROI) -> two floats.
-    Needs at least 2 subjects.
+    Needs at least 2 subjects. undefined: ``'raise'`` or ``'nan'`` (module docstring).
     """
     check_choice(method, "method", METHODS)
     check_choice(pooling, "pooling", POOLINGS)
+    check_choice(undefined, "undefined", UNDEFINED)
     dims = "(n_subjects, n_times, n_pairs) or (n_subjects, n_pairs)"
-    rdms = as_float_array(subject_rdms, "subject_rdms", (2, 3), dims)
+    rdms = as_float_array(subject_rdms, "subject_rdms", (2, 3), dims, finite=undefined == "raise")
+    if np.isinf(rdms).any():
+        raise ValueError("subject_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
     n_images_from_pairs(rdms.shape[-1], "subject_rdms")
     single = rdms.ndim == 2
     if single:
@@ -45,14 +53,21 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean")
     if n_subjects < 2:
         raise ValueError(f"subject_rdms has {n_subjects} subject; a noise ceiling needs at least 2")
     rdms = rdms.astype(np.float64).transpose(1, 0, 2)  # (n_times, n_subjects, n_pairs)
-    pooled_inputs = _pool_ready(rdms, method, pooling)
+    bad_times = np.zeros(rdms.shape[0], dtype=bool)
+    if undefined == "nan":
+        bad_times = undefined_rows(rdms.reshape(-1, rdms.shape[-1]), method).reshape(rdms.shape[:2]).any(axis=1)
+        rdms = np.where(bad_times[:, None, None], 0.0, rdms)  # stand-ins, NaN in the result
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant stand-ins under z-scoring: NaN, dropped
+        pooled_inputs = _pool_ready(rdms, method, pooling)
     total = pooled_inputs.sum(axis=1, keepdims=True)
     others = (total - pooled_inputs) / (n_subjects - 1)
     everyone = np.broadcast_to(total / n_subjects, rdms.shape)
     n_times, _, n_pairs = rdms.shape
     flat = rdms.reshape(-1, n_pairs)
-    lower = compare_rowwise(flat, others.reshape(-1, n_pairs), method).reshape(n_times, n_subjects).mean(axis=1)
-    upper = compare_rowwise(flat, everyone.reshape(-1, n_pairs), method).reshape(n_times, n_subjects).mean(axis=1)
+    lower = compare_rowwise(flat, others.reshape(-1, n_pairs), method, undefined=undefined)
+    upper = compare_rowwise(flat, everyone.reshape(-1, n_pairs), method, undefined=undefined)
+    lower, upper = (bound.reshape(n_times, n_subjects).mean(axis=1) for bound in (lower, upper))
+    lower[bad_times], upper[bad_times] = np.nan, np.nan
     if single:
         return float(lower[0]), float(upper[0])
     return lower, upper

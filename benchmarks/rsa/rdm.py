@@ -124,25 +124,25 @@ def correlation_rdms(data: np.ndarray) -> np.ndarray:
     """1 - Pearson over channels of the repetition-averaged patterns, per time point.
 
     data: ``(n_images, n_repetitions, n_channels, n_times)``. Returns ``(n_times, n_pairs)``.
-    Equals rsatoolbox ``calc_rdm_movie(method='correlation')`` with images as pattern descriptor.
+    Equals rsatoolbox ``calc_rdm_movie(method='correlation')`` with images as pattern descriptor, also where a
+    pattern is constant across channels (e.g. a flat EEG sample): its correlations are undefined and the pairs of
+    that image at that time point are NaN, as in rsatoolbox (silently here; callers report undefined time points).
     """
     data = check_eeg_data(data, finite=False)
     if data.shape[2] < 2:
         raise ValueError(f"data has {data.shape[2]} channel(s); correlation distance needs at least 2")
     patterns = _time_major_means(data)
+    scale = np.abs(patterns).max(axis=2)  # (n_times, n_images)
     patterns -= patterns.mean(axis=2, keepdims=True)
     norms = np.sqrt(np.einsum("tic,tic->ti", patterns, patterns))
-    flat = np.argwhere(norms == 0)
-    if flat.size:
-        t, image = flat[0]
-        raise ValueError(
-            f"the averaged pattern of image {image} at time index {t} is constant across channels; "
-            "correlation distance is undefined"
-        )
-    patterns /= norms[:, :, None]
+    flat = norms <= 1e-12 * np.sqrt(data.shape[2]) * scale  # (n_times, n_images): constant up to rounding
+    patterns /= np.where(flat, 1.0, norms)[:, :, None]
     rows, cols = pair_indices(data.shape[0])
     gram = np.matmul(patterns, patterns.transpose(0, 2, 1))
-    return 1.0 - gram[:, rows, cols]
+    distances = 1.0 - gram[:, rows, cols]
+    if flat.any():
+        distances[flat[:, rows] | flat[:, cols]] = np.nan
+    return distances
 
 
 def euclidean_rdms(data: np.ndarray) -> np.ndarray:

@@ -7,6 +7,10 @@ largest cluster mass of each sign-flip permutation with the observed one first. 
 patterns it enumerates them exactly; otherwise it draws them with ``np.random.RandomState(seed)`` exactly as MNE
 does, so for the same seed the results are MNE's.
 
+Undefined time points (``undefined='nan'``): a time point where any subject's value is NaN, or where all subjects
+have the same value, has no t value; its t is NaN, it never joins a cluster (it splits clusters around it) and it
+adds nothing to the null distribution. With the default ``undefined='raise'`` such input is an error.
+
 Bootstrap: images and/or subjects resampled with replacement. A resampled image set repeats pair (i, j) of the
 RDM ``c_i c_j`` times (pairs of an image with itself are dropped), so each bootstrap similarity is a weighted
 correlation of the original RDM entries; Spearman ranks come from a per-RDM sort done once and an O(n_pairs)
@@ -14,6 +18,7 @@ weighted pass per resample (C kernel).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +32,7 @@ from benchmarks.rsa._validation import (
     check_probability,
     n_images_from_pairs,
 )
-from benchmarks.rsa.compare import compare, rank_rdms
+from benchmarks.rsa.compare import UNDEFINED, compare, rank_rdms, undefined_rows
 
 TAILS = {"greater": 1, "two-sided": 0, "less": -1}
 
@@ -97,7 +102,8 @@ def _sign_patterns(n_subjects: int, n_permutations: int, tail: int, seed: int | 
 def _t_statistics(x: np.ndarray) -> np.ndarray:
     """One-sample t of each column over the first axis: ``(..., n_subjects, n_times)`` -> ``(..., n_times)``."""
     n = x.shape[-2]
-    return x.mean(axis=-2) / np.sqrt(x.var(axis=-2, ddof=1) / n)
+    with np.errstate(invalid="ignore"):  # NaN columns (undefined time points) stay NaN
+        return x.mean(axis=-2) / np.sqrt(x.var(axis=-2, ddof=1) / n)
 
 
 def _runs(mask: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,23 +143,33 @@ def cluster_permutation_test(
     p_threshold: float = 0.05,
     n_permutations: int = 1000,
     seed: int | None = 0,
+    undefined: str = "raise",
 ) -> ClusterTestResult:
     """One-sample cluster-based permutation test over time of ``x > 0`` (or two-sided, or ``x < 0``).
 
     x: ``(n_subjects, n_times)`` (e.g. RSA similarities, or paired differences); tail: ``'greater'``,
     ``'two-sided'`` or ``'less'``; p_threshold: cluster-forming p (per tail); n_permutations counts the identity,
-    as in MNE.
+    as in MNE; undefined: ``'raise'`` or ``'nan'`` for time points without a t value (module docstring).
     """
     code = _tail_code(tail)
-    x = as_float_array(x, "x", 2, "(n_subjects, n_times)").astype(np.float64)
+    check_choice(undefined, "undefined", UNDEFINED)
+    x = as_float_array(x, "x", 2, "(n_subjects, n_times)", finite=undefined == "raise").astype(np.float64)
+    if np.isinf(x).any():
+        raise ValueError("x holds infinite values; expected finite values (or NaN at undefined time points)")
     n_subjects = x.shape[0]
     if n_subjects < 2:
         raise ValueError(f"x has {n_subjects} subject(s); a t test needs at least 2")
     p_threshold = check_probability(p_threshold, "p_threshold")
     n_permutations = check_positive_int(n_permutations, "n_permutations", minimum=2)
-    if np.any(x.std(axis=0) == 0):
-        t = int(np.argwhere(x.std(axis=0) == 0)[0][0])
-        raise ValueError(f"x is identical across subjects at time index {t}; its t value is undefined")
+    missing = np.isnan(x)
+    filled = np.where(missing, 0.0, x)  # columns holding NaN are undefined anyway
+    flat = filled.max(axis=0) == filled.min(axis=0)
+    undefined_times = flat | missing.any(axis=0)
+    if undefined_times.any():
+        if undefined == "raise":
+            t = int(np.flatnonzero(flat)[0])
+            raise ValueError(f"x is identical across subjects at time index {t}; its t value is undefined")
+        x[:, undefined_times] = np.nan
     threshold = float(-scipy_stats.t.ppf(p_threshold / (1 + (code == 0)), n_subjects - 1))
     t_values = _t_statistics(x)
     clusters: list[np.ndarray] = []
@@ -189,10 +205,11 @@ def cluster_permutation_test(
 def paired_cluster_test(a, b, *, tail: str = "two-sided", **options) -> ClusterTestResult:
     """Cluster permutation test of ``a - b`` (paired, e.g. ReAlnet vs CORnet similarity per subject).
 
-    a, b: ``(n_subjects, n_times)``; options as :func:`cluster_permutation_test`.
+    a, b: ``(n_subjects, n_times)``; options as :func:`cluster_permutation_test` (``undefined='nan'`` admits NaN).
     """
-    a = as_float_array(a, "a", 2, "(n_subjects, n_times)")
-    b = as_float_array(b, "b", 2, "(n_subjects, n_times)")
+    finite = options.get("undefined", "raise") == "raise"
+    a = as_float_array(a, "a", 2, "(n_subjects, n_times)", finite=finite)
+    b = as_float_array(b, "b", 2, "(n_subjects, n_times)", finite=finite)
     if a.shape != b.shape:
         raise ValueError(f"a has shape {a.shape} but b has {b.shape}; a paired test needs equal shapes")
     return cluster_permutation_test(a.astype(np.float64) - b, tail=tail, **options)
@@ -281,18 +298,29 @@ def bootstrap_similarity(
     confidence: float = 0.95,
     seed: int = 0,
     n_threads: int | None = None,
+    undefined: str = "raise",
 ) -> BootstrapResult:
     """Bootstrap confidence intervals of the subject-mean EEG-model similarity per time point.
 
     eeg_rdms: ``(n_subjects, n_times, n_pairs)``; model_rdms: ``(n_models, n_pairs)`` shared by all subjects or
     ``(n_subjects, n_models, n_pairs)`` one set per subject (e.g. each subject's ReAlnet). resample: ``'images'``,
-    ``'subjects'`` or ``'both'``; method: ``'spearman'`` or ``'pearson'``.
+    ``'subjects'`` or ``'both'``; method: ``'spearman'`` or ``'pearson'``. undefined: ``'raise'`` (an undefined
+    EEG RDM is an error) or ``'nan'``: an EEG RDM holding NaN or constant makes its time point undefined (as the
+    subject mean is): estimate, samples and interval are NaN there; other time points are unaffected.
     """
     check_choice(resample, "resample", ("images", "subjects", "both"))
     check_choice(method, "method", ("spearman", "pearson"))
     n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
     confidence = check_probability(confidence, "confidence")
-    eeg = as_float_array(eeg_rdms, "eeg_rdms", 3, "(n_subjects, n_times, n_pairs)").astype(np.float64)
+    check_choice(undefined, "undefined", UNDEFINED)
+    eeg = as_float_array(eeg_rdms, "eeg_rdms", 3, "(n_subjects, n_times, n_pairs)", finite=undefined == "raise")
+    eeg = eeg.astype(np.float64)
+    if np.isinf(eeg).any():
+        raise ValueError("eeg_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
+    bad_rows = np.zeros(eeg.shape[:2], dtype=bool)  # (n_subjects, n_times): undefined EEG RDMs
+    if undefined == "nan":
+        bad_rows = undefined_rows(eeg.reshape(-1, eeg.shape[-1]), method).reshape(eeg.shape[:2])
+        eeg = np.where(bad_rows[..., None], 0.0, eeg)  # constant stand-ins; their results are set to NaN
     models = as_float_array(model_rdms, "model_rdms", (2, 3), "(n_models, n_pairs) or (n_subjects, n_models, n_pairs)")
     models = models.astype(np.float64)
     n_subjects, n_times, n_pairs = eeg.shape
@@ -312,8 +340,10 @@ def bootstrap_similarity(
 
     # per (subject, time, model) similarity on the original images
     per_subject = np.stack(
-        [compare(eeg[s], model_sets[s if models.ndim == 3 else 0], method) for s in range(n_subjects)]
+        [compare(eeg[s], model_sets[s if models.ndim == 3 else 0], method, undefined=undefined)
+         for s in range(n_subjects)]
     )  # (n_subjects, n_times, n_models)
+    per_subject[bad_rows] = np.nan
     estimate = per_subject.mean(axis=0).T
 
     library = _native.native_kernels() if method == "spearman" and resample != "subjects" else None
@@ -337,13 +367,16 @@ def bootstrap_similarity(
         else:
             counts = np.bincount(rng.integers(0, n_images, n_images), minlength=n_images)
             table = similarities(_pair_weights(counts, rows, cols)).reshape(n_subjects, n_times, n_models)
+            table[bad_rows] = np.nan
         if resample == "images":
             chosen = np.arange(n_subjects)
         else:
             chosen = rng.integers(0, n_subjects, n_subjects)
         samples[b] = table[chosen].mean(axis=0).T
+    samples[:, :, bad_rows.any(axis=0)] = np.nan  # undefined for some subject: undefined for the subject mean
     tail = (1 - confidence) / 2 * 100
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (undefined time points) give NaN
         lower = np.nanpercentile(samples, tail, axis=0)
         upper = np.nanpercentile(samples, 100 - tail, axis=0)
     return BootstrapResult(estimate, samples, lower, upper, confidence)

@@ -1,14 +1,31 @@
 """``things-eeg-rsa[-<method>]``: time-resolved RSA between model layers and THINGS-EEG2 test-set EEG.
 
 Per subject, layer and EEG time point: Spearman (or tau-a / Pearson) between the model RDM (1 - Pearson over the
-flattened layer outputs of the 200 test images) and the subject's EEG RDM at that time (default ``decoding-svm``,
+flattened layer outputs of the test images) and the subject's EEG RDM at that time (default ``decoding-svm``,
 the paper's protocol). Noise ceiling per time point from the subjects' EEG RDMs; cluster permutation tests of
 similarity > 0 per layer. Scalar = mean over the window (default 0-500 ms) of the best layer's subject-averaged
 similarity, divided by the mean lower noise ceiling over that window.
+
+Everything time-dependent comes from the EEG files' own times: the time axis, the window's samples, the cluster
+time axis and, for the decoding methods, the moving-average window (:func:`smoothing_samples`: 50 ms, i.e. the
+paper's 5 samples at 100 Hz, 13 at 250 Hz) unless ``method_params`` sets ``smooth_window``. Channels are chosen by
+name (``channels``, see :func:`benchmarks.things_eeg_rsa.data.select_channels`); all subjects must share times and
+channels.
+
+Before any model runs, ``__call__`` validates the metadata (image order), the test images and every subject's EEG
+file, also when the EEG RDMs come from the cache.
+
+Undefined time points: an EEG RDM that is NaN or constant at a time point (e.g. a flat EEG sample) has no
+similarity there. It is NaN in ``similarity`` (for that subject), in the noise ceiling and in the subject mean at
+that time, a :class:`UndefinedTimeWarning` names subject, times and file, clusters skip it, and the score and its
+ceiling are means over the window's time points that are defined for every scored subject and for the ceiling
+(``attrs['left_out_times']`` lists the others). An undefined model RDM (e.g. a constant layer) is an error naming
+the model and layer.
 """
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,9 +43,10 @@ from ..rsa import (
     compare,
     compare_models_over_time,
     eeg_rdms,
-    model_rdms,
+    model_rdm,
     noise_ceiling,
 )
+from ..rsa.compare import undefined_rows
 from . import data as eeg_data
 
 BIBTEX = """@article{lu2024realnet,
@@ -40,6 +58,20 @@ BIBTEX = """@article{lu2024realnet,
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
 REALNET_SUBJECT = re.compile(r"realnet_s(\d{2})_")
+DECODING_METHODS = ("decoding-svm", "decoding-lda")
+SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
+
+
+class UndefinedTimeWarning(RuntimeWarning):
+    """A subject's EEG RDM is undefined (NaN or constant) at some time points; they are left out of the score."""
+
+
+def smoothing_samples(sampling_rate_hz: float) -> int:
+    """The odd number of samples nearest to :data:`SMOOTHING_SECONDS` (a centred moving average) at
+    ``sampling_rate_hz``: 5 at 100 Hz (the paper), 13 at 250 Hz, 1 below 30 Hz."""
+    if not sampling_rate_hz > 0:
+        raise ValueError(f"sampling_rate_hz must be > 0, got {sampling_rate_hz!r}")
+    return 2 * int(np.floor(SMOOTHING_SECONDS * sampling_rate_hz / 2 + 1e-9)) + 1
 
 
 class ThingsEEGRsaBenchmark(BenchmarkBase):
@@ -50,13 +82,16 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     ``n_bootstrap`` > 0 adds bootstrap confidence intervals (images and subjects resampled) of the best layer's
     subject-mean similarity time course as ``ci_low`` / ``ci_high``.
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
+    ``channels``: EEG channels by name (``None``: the release's 17 posterior channels when a file holds them all,
+    else all of its channels; ``'all'``; or a list of names).
     """
 
     def __init__(self, method: str = DEFAULT_METHOD, *, root=None, subjects: Sequence[int] | None = None,
                  layers: Sequence[str] | None = None, window: tuple[float, float] = (0.0, 0.5),
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
-                 score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0):
+                 score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0,
+                 channels: Sequence[str] | str | None = None):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
@@ -67,33 +102,99 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         self._subjects = list(subjects) if subjects is not None else None
         self.score_subjects = list(score_subjects) if score_subjects is not None else None
         self.n_bootstrap = n_bootstrap
+        self.channels = channels if channels is None or isinstance(channels, str) else list(channels)
+        if channels is not None:  # the form of the option, checked now (the names are checked per file)
+            eeg_data.select_channels(() if isinstance(self.channels, str) else self.channels, self.channels)
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
+        self._eeg_images: tuple[str, ...] | None = None
+        self.ch_names: tuple[str, ...] = ()
+        self.rdm_params: dict = {}
 
     # --- data -----------------------------------------------------------------------------------------------
+    def rdm_params_for(self, times: np.ndarray) -> dict:
+        """The EEG RDM method's parameters for data sampled at ``times``: ``method_params``, plus for the decoding
+        methods ``smooth_window`` = :func:`smoothing_samples` of the sampling rate unless given."""
+        params = dict(self.method_params)
+        if self.method in DECODING_METHODS and "smooth_window" not in params:
+            params["smooth_window"] = smoothing_samples(eeg_data.sampling_rate(times))
+        return params
+
     def eeg(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once and cached."""
-        if self._eeg is None:
-            subjects = self._subjects or eeg_data.available_subjects(self.root, "test")
-            stacks, times = [], None
-            for subject in subjects:
-                path = eeg_data.eeg_file(subject, "test", self.root)
+        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once and kept.
 
-                def compute(subject=subject):
-                    recording = eeg_data.load_subject(subject, "test", self.root)
-                    return eeg_rdms(recording.data, self.method, **self.method_params)
+        Every subject's test EEG file is loaded and validated (against ``image_metadata.npy``, whose image order
+        is checked too) before any RDM is computed or read from the cache; the subjects' times and selected
+        channels must agree. RDMs undefined at a time point are NaN there, with a :class:`UndefinedTimeWarning`.
+        The metadata is re-read on every call; if its test images changed, everything is validated again.
+        """
+        metadata = eeg_data.load_image_metadata(self.root)
+        if self._eeg is not None and self._eeg_images == metadata.test_files:
+            return self._eeg
+        subjects = list(self._subjects or eeg_data.available_subjects(self.root, "test"))
+        if not subjects:
+            raise eeg_data.ThingsEEG2NotFoundError(
+                f"no subject with a test EEG file under {eeg_data.resolve_root(self.root) / 'preprocessed_data'}")
+        times, ch_names, sources = None, None, {}
+        for subject in subjects:  # validate every file before the first RDM is computed
+            recording = eeg_data.load_subject(subject, "test", self.root, check_images=False, channels=self.channels)
+            sources[subject] = recording.source
+            if times is None:
+                times, ch_names, first = recording.times, recording.ch_names, recording.source
+            elif len(recording.times) != len(times) or not np.allclose(recording.times, times, rtol=0,
+                                                                       atol=eeg_data.TIMES_ATOL):
+                raise eeg_data.ThingsEEG2FormatError(
+                    f"{recording.source}: 'times' ({len(recording.times)} values {recording.times[0]:.4f} ... "
+                    f"{recording.times[-1]:.4f} s) differ from those of {first} ({len(times)} values {times[0]:.4f} "
+                    f"... {times[-1]:.4f} s); all subjects must share one time axis")
+            elif recording.ch_names != ch_names:
+                raise eeg_data.ThingsEEG2FormatError(
+                    f"{recording.source}: the selected channels {list(recording.ch_names)} differ from those of "
+                    f"{first} ({list(ch_names)}); pass channels=[...] naming channels every subject has")
+            del recording
+        params = self.rdm_params_for(times)
+        n_images = metadata.n_images("test")
+        expected = (len(times), n_images * (n_images - 1) // 2)
+        stacks = []
+        for subject in subjects:
+            path = sources[subject]
 
-                stacks.append(cached_rdms(file_fingerprint(path), self.method, self.method_params, compute,
-                                          self.cache))
-                times = eeg_data.TIMES if times is None else times
-            self._eeg = (list(subjects), np.stack(stacks), np.asarray(times))
+            def compute(subject=subject):
+                recording = eeg_data.load_subject(subject, "test", self.root, check_images=False,
+                                                  channels=self.channels)
+                return eeg_rdms(recording.data, self.method, **params)
+
+            key = {**params, "channels": list(ch_names)}
+            rdms = np.array(cached_rdms(file_fingerprint(path), self.method, key, compute, self.cache),
+                            dtype=np.float64)
+            if rdms.shape != expected:
+                raise RuntimeError(f"EEG RDMs of subject {subject} ({path}) have shape {rdms.shape}; expected "
+                                   f"{expected} (n_times, n_pairs of {n_images} images): a stale RDM cache entry? "
+                                   "rerun with cache=False")
+            undefined = undefined_rows(rdms, self.comparison)
+            if undefined.any():
+                rdms[undefined] = np.nan
+                shown = ", ".join(f"{t:+.3f}" for t in times[undefined][:10]) + (" ..." if undefined.sum() > 10
+                                                                                  else "")
+                warnings.warn(
+                    f"THINGS-EEG2 subject {subject} ({path}): the {self.method} EEG RDM is undefined (NaN or "
+                    f"constant, e.g. a flat EEG sample) at {int(undefined.sum())} of {len(times)} time points "
+                    f"({shown} s); they are NaN in the similarity and noise ceiling and left out of the score",
+                    UndefinedTimeWarning, stacklevel=2)
+            stacks.append(rdms)
+        self.ch_names, self.rdm_params = tuple(ch_names), params
+        self._eeg = (subjects, np.stack(stacks), np.asarray(times))
+        self._eeg_images = metadata.test_files
         return self._eeg
 
     @property
     def ceiling(self) -> Score:
-        """Mean lower noise ceiling over the scoring window."""
+        """Mean lower noise ceiling over the window's time points where it is defined."""
         _, rdms, times = self.eeg()
-        lower, _ = noise_ceiling(rdms, self.comparison)
-        return Score(float(lower[self._window_mask(times)].mean()))
+        lower, _ = noise_ceiling(rdms, self.comparison, undefined="nan")
+        window = self._window_mask(times)
+        if not np.isfinite(lower[window]).any():
+            raise ValueError(f"the noise ceiling is undefined at every time point of the window {self.window} s")
+        return Score(float(np.nanmean(lower[window])))
 
     def _window_mask(self, times: np.ndarray) -> np.ndarray:
         mask = (times >= self.window[0] - 1e-9) & (times <= self.window[1] + 1e-9)
@@ -104,15 +205,36 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     # --- scoring --------------------------------------------------------------------------------------------
     def __call__(self, candidate) -> Score:
         layers = list(self.layers or default_layers(candidate))
-        stimuli = eeg_data.stimuli("test", self.root)
+        stimuli = eeg_data.stimuli("test", self.root)  # metadata (with its image order) and images
+        self.eeg()  # every EEG file validated (also on RDM cache hits) before the model runs
+        identifier = getattr(candidate, "identifier", "")
         features = layer_features(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers)
-        models = model_rdms([features[layer] for layer in layers])  # (n_layers, n_pairs)
-        return self.score_rdms(models, layers, getattr(candidate, "identifier", ""))
+        models = []
+        for layer in layers:
+            try:
+                models.append(model_rdm(features[layer]))
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"model {identifier or '(unnamed)'} layer {layer!r}: {error}") from None
+        return self.score_rdms(np.stack(models), layers, identifier)  # (n_layers, n_pairs)
 
     def score_rdms(self, models: np.ndarray, layers: Sequence[str], model_identifier: str = "") -> Score:
-        """The score for precomputed model RDMs ``(n_layers, n_pairs)`` in test-image order."""
+        """The score for precomputed model RDMs ``(n_layers, n_pairs)`` in test-image order.
+
+        Raises ``ValueError`` naming the model and layer for an undefined (NaN or constant) model RDM.
+        """
         subjects, rdms, times = self.eeg()
-        lower, upper = noise_ceiling(rdms, self.comparison) if len(subjects) > 1 else (
+        models = np.atleast_2d(np.asarray(models, dtype=np.float64))
+        if models.shape != (len(layers), rdms.shape[-1]):
+            raise ValueError(f"models has shape {models.shape}; expected (n_layers={len(layers)}, "
+                             f"n_pairs={rdms.shape[-1]}) in test-image order")
+        for layer, bad in zip(layers, undefined_rows(models, self.comparison)):
+            if bad:
+                row = models[list(layers).index(layer)]
+                kind = "holds NaN" if not np.isfinite(row).all() else f"is constant ({row[0]:.6g} for every pair)"
+                raise ValueError(f"model {model_identifier or '(unnamed)'} layer {layer!r}: its RDM {kind}, so its "
+                                 "similarity with any EEG RDM is undefined (e.g. the layer gives every image the "
+                                 "same output); choose other layers")
+        lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
             np.full(len(times), np.nan), np.full(len(times), np.nan))
         scored = list(range(len(subjects)))
         if self.score_subjects is not None:
@@ -127,20 +249,27 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 raise ValueError(f"{model_identifier} is trained on subject {own}, whose EEG is not in "
                                  f"{eeg_data.resolve_root(self.root)} (found subjects {subjects})")
             scored = [subjects.index(own)]
-        similarity = np.stack([compare(models, rdms[s], self.comparison) for s in scored])  # (subj, layer, time)
+        similarity = np.stack([compare(models, rdms[s], self.comparison, undefined="nan")
+                               for s in scored])  # (subject, layer, time), NaN where the EEG RDM is undefined
         window = self._window_mask(times)
-        mean = similarity.mean(axis=0)  # (layer, time)
-        best = int(mean[:, window].mean(axis=1).argmax())
-        ceiling = float(np.nanmean(lower[window])) if np.isfinite(lower[window]).any() else np.nan
-        raw = float(mean[best, window].mean())
-        peak = int(np.argmax(np.where(window, mean[best], -np.inf)))
+        mean = similarity.mean(axis=0)  # (layer, time), NaN where any scored subject's RDM is undefined
+        defined = window & np.isfinite(mean).all(axis=0)
+        if len(subjects) > 1:
+            defined &= np.isfinite(lower)
+        if not defined.any():
+            raise ValueError(f"no time point of the window {self.window} s has defined EEG RDMs for the scored "
+                             f"subjects {[subjects[s] for s in scored]} and the noise ceiling (see the warnings)")
+        best = int(mean[:, defined].mean(axis=1).argmax())
+        ceiling = float(lower[defined].mean()) if len(subjects) > 1 else np.nan
+        raw = float(mean[best, defined].mean())
+        peak = int(np.argmax(np.where(defined, mean[best], -np.inf)))
         clusters = self._clusters(similarity, layers, times)
         result = Score(raw / ceiling if np.isfinite(ceiling) and ceiling > 0 else np.nan)
         subject_ids = [subjects[s] for s in scored]
         if self.n_bootstrap and self.comparison in ("spearman", "pearson"):
             boot = bootstrap_similarity(rdms[scored], models[best][None], n_bootstrap=self.n_bootstrap,
                                         resample="both" if len(scored) > 1 else "images", method=self.comparison,
-                                        seed=self.seed)
+                                        seed=self.seed, undefined="nan")
             result.attrs["ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
             result.attrs["ci_high"] = xr.DataArray(boot.upper[0], dims="time", coords={"time": times})
         result.attrs.update({
@@ -152,20 +281,22 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             "clusters": clusters, "best_layer": layers[best], "peak_layer": layers[best],
             "peak_time": float(times[peak]), "window": list(self.window), "method": self.method,
             "comparison": self.comparison, "subjects": subject_ids,
+            "left_out_times": [float(t) for t in times[window & ~defined]],
+            "channels": list(self.ch_names), "sampling_rate_hz": eeg_data.sampling_rate(times),
+            "method_params": dict(self.rdm_params),
         })
         return result
 
     def _clusters(self, similarity: np.ndarray, layers: Sequence[str], times: np.ndarray) -> dict[str, list[dict]]:
-        """Per layer, clusters of similarity > 0 over time (needs >= 2 subjects): start/end s, mass, p."""
+        """Per layer, clusters of similarity > 0 over time (needs >= 2 subjects): start/end s, mass, p.
+
+        Time points without a t value (NaN for some subject, or equal for all) join no cluster."""
         if similarity.shape[0] < 2 or not self.n_permutations:
             return {}
         clusters = {}
         for i, layer in enumerate(layers):
-            x = similarity[:, i, :]
-            if np.any(x.std(axis=0) == 0):
-                clusters[layer] = []
-                continue
-            test = cluster_permutation_test(x, n_permutations=self.n_permutations, seed=self.seed)
+            test = cluster_permutation_test(similarity[:, i, :], n_permutations=self.n_permutations, seed=self.seed,
+                                            undefined="nan")
             clusters[layer] = [{"start": float(times[c[0]]), "end": float(times[c[-1]]), "mass": float(m),
                                 "p": float(p)} for c, m, p in zip(test.clusters, test.cluster_masses,
                                                                    test.cluster_p_values)]
@@ -182,6 +313,7 @@ def improvement(result_a, result_b, layer: str | None = None, **test_options) ->
     if len(shared) < 2:
         raise ValueError(f"the two scores share {len(shared)} subject(s) ({shared}); the paired test needs 2 or more")
     r_a, r_b = a.sel(layer=layer, subject=shared).values, b.sel(layer=layer, subject=shared).values
+    test_options.setdefault("undefined", "nan")  # undefined EEG time points: NaN, outside every cluster
     return compare_models_over_time(r_a, r_b, **test_options)
 
 

@@ -5,18 +5,31 @@ Layout under the data root (default ``$REALNET_DATA_DIR/things-eeg2``)::
     image_metadata.npy                                   pickled dict of lists (files / concepts per split)
     image_set/{training_images,test_images}/<00001_concept>/<file>.jpg
     preprocessed_data/sub-XX/preprocessed_eeg_{training,test}.npy
-        pickled dict: preprocessed_eeg_data (n_images, n_repetitions, 17, 100) float64,
-                      ch_names (17), times (100 values, -0.20 ... 0.79 s)
+        pickled dict: preprocessed_eeg_data (n_images, n_repetitions, n_channels, n_times) float64 or float32,
+                      ch_names (n_channels), times (n_times, seconds, evenly spaced)
+
+The release holds 17 posterior channels (:data:`CHANNEL_NAMES`) and 100 times (-0.20 ... 0.79 s, 100 Hz) in
+float64. Re-preprocessed copies (all 63 channels, another sampling rate or epoch, float32) load too: channels, times
+and sampling rate are read from each file, channels are selected by name (default: the release's 17 when all are
+present, else all of the file's), float32 stays float32.
+
+Pairing of EEG rows and images: row i of every EEG file is the image in row i of ``image_metadata.npy``. The release
+orders its images as the sorted ``image_set`` listing (concept folders by number, files sorted by name within a
+concept); :func:`load_image_metadata` refuses a metadata file in any other order (and, for the release's own
+images, any list other than the release's, compared with the copy shipped in brainscore-vision).
 
 Expected image counts come from ``image_metadata.npy`` (the release: 200 test, 16540 training images), so
 smaller synthetic datasets in the same format load too. Every loader returns data that is already validated.
 Pickled files are read with :mod:`benchmarks.things_eeg_rsa.safe_pickle`, never with ``allow_pickle=True``.
 
 Memory: a training file of the release is 16540 x 4 x 17 x 100 float64 = 0.9 GB and is loaded whole (a pickle
-cannot be memory-mapped or streamed); unpickling adds no second copy of the array.
+cannot be memory-mapped or streamed); unpickling adds no second copy of the array. Selecting a subset of a file's
+channels copies the selected part.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import re
 from collections.abc import Sequence
@@ -41,9 +54,11 @@ Split = Literal["training", "test"]
 CHANNEL_NAMES: tuple[str, ...] = (
     "Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1", "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2",
 )
+# The official release's channels (in its order), sampling rate and times; other files may differ (module docstring).
 SAMPLING_RATE_HZ = 100.0
 TIMES = np.arange(-20, 80) / SAMPLING_RATE_HZ  # (100,) seconds, -0.20 ... 0.79
-TIMES_ATOL = 1e-6
+TIMES_ATOL = 1e-6  # seconds: how far a file's times may stray from an even grid
+EEG_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 RELEASE_N_IMAGES = {"training": 16540, "test": 200}
 RELEASE_N_REPETITIONS = {"training": 4, "test": 80}
 MIN_REPETITIONS = 2
@@ -217,7 +232,99 @@ def load_image_metadata(root: str | os.PathLike | None = None) -> ImageMetadata:
             seen.add(stem)
         raise ThingsEEG2FormatError(f"{path}: image file stems must be unique over both splits; "
                                     f"repeated: {repeated[:5]}")
+    for split, prefix in _METADATA_PREFIX.items():
+        check_image_order(fields[f"{prefix}_files"], fields[f"{prefix}_concepts"], split, path)
     return ImageMetadata(root=path.parent, **fields)
+
+
+def release_metadata_path() -> Path | None:
+    """The release's ``image_metadata.npy`` as shipped in the brainscore-vision wheel
+    (``brainscore_vision/data/gifford2022/data_packaging/``), or ``None`` if brainscore-vision is not installed."""
+    spec = importlib.util.find_spec("brainscore_vision")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "gifford2022" / "data_packaging" / \
+        "image_metadata.npy"
+    return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def release_image_lists() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None:
+    """``{split: (files, concepts)}`` of the release, read once from :func:`release_metadata_path` (``None``
+    without brainscore-vision)."""
+    path = release_metadata_path()
+    if path is None:
+        return None
+    content = safe_load_npy_dict(path)
+    return {split: (tuple(content[f"{prefix}_img_files"]), tuple(content[f"{prefix}_img_concepts"]))
+            for split, prefix in _METADATA_PREFIX.items()}
+
+
+def check_image_order(files: Sequence[str], concepts: Sequence[str], split: str, path: str | os.PathLike) -> None:
+    """Refuse image lists whose order is not the one the EEG rows follow; ``path`` names the file in errors.
+
+    - Lists holding the release's images (any file name found in the release's list of ``split``): with the
+      release's length they must equal the release's lists row for row; shorter lists must keep the release's
+      (concept folder, file) rows in the release's order.
+    - Other lists (e.g. synthetic data in the release's format) must follow the release's ordering rule, which is
+      the sorted ``image_set/<split>_images`` listing: each concept folder one contiguous run of rows, folder
+      numbers (``00001_...``) increasing from run to run, file names strictly increasing (Python string order)
+      within a concept.
+
+    Raises :class:`ThingsEEG2FormatError` naming ``path`` and the first row out of order.
+    """
+    prefix = _METADATA_PREFIX[check_split(split)]
+    label = f"'{prefix}_img_concepts' / '{prefix}_img_files'"
+    consequence = ("the EEG rows follow the release's image order, so this file would pair EEG rows with the wrong "
+                   "images; restore the release's image_metadata.npy")
+    release = release_image_lists()
+    if release is not None:
+        release_files, release_concepts = release[split]
+        if not set(files).isdisjoint(release_files):
+            if len(files) == len(release_files):
+                for row, (concept, name) in enumerate(zip(concepts, files)):
+                    if (concept, name) != (release_concepts[row], release_files[row]):
+                        raise ThingsEEG2FormatError(
+                            f"{path}: row {row} of {label} is {concept}/{name} but the THINGS-EEG2 release has "
+                            f"{release_concepts[row]}/{release_files[row]} there ({release_metadata_path()}); "
+                            f"{consequence}")
+                return
+            position = {key: row for row, key in enumerate(zip(release_concepts, release_files))}
+            previous = -1
+            for row, key in enumerate(zip(concepts, files)):
+                where = position.get(key)
+                if where is None or where <= previous:
+                    reason = ("is not an image of the release's " + split + " split" if where is None else
+                              f"comes before row {row - 1} ({concepts[row - 1]}/{files[row - 1]}) in the release")
+                    raise ThingsEEG2FormatError(
+                        f"{path}: row {row} of {label} ({key[0]}/{key[1]}) {reason}; a subset of the release must "
+                        f"keep the release's rows in the release's order ({release_metadata_path()}); {consequence}")
+                previous = where
+            return
+    finished: set[str] = set()
+    for row in range(1, len(files)):
+        before, concept = concepts[row - 1], concepts[row]
+        if concept == before:
+            if files[row] > files[row - 1]:
+                continue
+            reason = (f"file {files[row]!r} does not sort after {files[row - 1]!r} (files of a concept are listed "
+                      "sorted by name)")
+        else:
+            finished.add(before)
+            if concept not in finished and _concept_number(concept) > _concept_number(before):
+                continue
+            reason = (f"concept folder {concept!r} " + ("appeared before" if concept in finished else
+                                                        f"is not numbered after {before!r}")
+                      + " (each concept folder is one run of rows, folders in increasing number)")
+        raise ThingsEEG2FormatError(
+            f"{path}: row {row} of {label} ({concept}/{files[row]}) is out of the release's order: {reason}. "
+            "THINGS-EEG2 lists images as the sorted image_set listing (concept folders by number, files sorted "
+            "within each concept) and the EEG rows follow that order, so this file would pair EEG rows with the "
+            "wrong images; write the lists in that order")
+
+
+def _concept_number(concept: str) -> int:
+    return int(concept.split("_", 1)[0])
 
 
 def _string_list(content: dict, key: str, path: Path, required: bool) -> tuple[str, ...] | None:
@@ -292,12 +399,17 @@ def stimulus_set(split: str = "test", root: str | os.PathLike | None = None) -> 
 # EEG
 
 
+Channels = Sequence[str] | Literal["all"] | None
+
+
 @dataclass(frozen=True)
 class EEGSubject:
     """One subject's preprocessed EEG of one split, validated, with its images in EEG order.
 
-    ``data``: (n_images, n_repetitions, n_channels=17, n_times=100) float64, image order = ``image_files``.
-    ``times``: (100,) seconds relative to image onset.
+    ``data``: (n_images, n_repetitions, n_channels, n_times) float64 or float32 (as stored), image order =
+    ``image_files``, channels = ``ch_names`` (the selected ones, in that order; the file's own list is
+    ``file_ch_names``). ``times``: (n_times,) seconds relative to image onset, evenly spaced (the release:
+    17 channels, 100 times -0.20 ... 0.79 s at 100 Hz).
     """
 
     subject: int
@@ -309,6 +421,7 @@ class EEGSubject:
     concepts: tuple[str, ...]
     image_paths: tuple[Path, ...]
     source: Path
+    file_ch_names: tuple[str, ...] = ()
 
     @property
     def n_images(self) -> int:
@@ -317,6 +430,11 @@ class EEGSubject:
     @property
     def n_repetitions(self) -> int:
         return self.data.shape[1]
+
+    @property
+    def sampling_rate_hz(self) -> float:
+        """Samples per second, from ``times``."""
+        return sampling_rate(self.times)
 
     @property
     def stimulus_ids(self) -> tuple[str, ...]:
@@ -339,13 +457,52 @@ class EEGSubject:
             name=f"things_eeg2_sub-{self.subject:02d}_{self.split}")
 
 
-def load_subject(subject: int, split: str, root: str | os.PathLike | None = None, *,
-                 check_images: bool = True) -> EEGSubject:
-    """Load and validate ``preprocessed_eeg_<split>.npy`` of ``subject`` (1 = sub-01).
+def sampling_rate(times: np.ndarray) -> float:
+    """Sampling rate in Hz of evenly spaced ``times`` (seconds): ``(n - 1) / (times[-1] - times[0])``."""
+    times = np.asarray(times, dtype=np.float64)
+    return float((len(times) - 1) / (times[-1] - times[0]))
 
-    Checks: dict keys, ``data`` 4-d float64 of shape (n_images from image_metadata, >= 2 repetitions, 17, 100),
-    all values finite, channel names and times equal to the release's; with ``check_images`` every image file
-    listed for ``split`` must exist. Errors name the file and what was expected.
+
+def select_channels(ch_names: Sequence[str], channels: Channels = None,
+                    source: str | os.PathLike = "the EEG file") -> tuple[int, ...]:
+    """Indices into ``ch_names`` of the channels to use, in the order they will have.
+
+    ``channels``: ``None`` (default) = the release's 17 posterior channels (:data:`CHANNEL_NAMES`, in that order)
+    when the file holds all of them, else all of the file's channels in file order; ``'all'`` = all of the file's
+    channels; a sequence of names = those channels in that order. Raises ``ValueError`` naming ``source`` for
+    unknown or repeated names.
+    """
+    ch_names = list(ch_names)
+    if channels is None:
+        if set(CHANNEL_NAMES) <= set(ch_names):
+            return tuple(ch_names.index(name) for name in CHANNEL_NAMES)
+        return tuple(range(len(ch_names)))
+    if isinstance(channels, str):
+        if channels != "all":
+            raise ValueError(f"channels must be None, 'all' or a sequence of channel names, got {channels!r}")
+        return tuple(range(len(ch_names)))
+    requested = list(channels)
+    if not requested or not all(isinstance(name, str) for name in requested):
+        raise ValueError(f"channels must be a non-empty sequence of channel names, got {channels!r}")
+    repeated = sorted({name for name in requested if requested.count(name) > 1})
+    if repeated:
+        raise ValueError(f"channels lists {repeated} more than once; expected distinct channel names")
+    missing = [name for name in requested if name not in ch_names]
+    if missing:
+        raise ValueError(f"{source}: channels {missing} are not among its {len(ch_names)} channels {ch_names}")
+    return tuple(ch_names.index(name) for name in requested)
+
+
+def load_subject(subject: int, split: str, root: str | os.PathLike | None = None, *,
+                 check_images: bool = True, channels: Channels = None) -> EEGSubject:
+    """Load and validate ``preprocessed_eeg_<split>.npy`` of ``subject`` (1 = sub-01), keeping ``channels``.
+
+    Checks: ``image_metadata.npy`` (see :func:`load_image_metadata`, including the image order), the dict keys,
+    ``preprocessed_eeg_data`` 4-d float64 or float32 of shape (n_images from image_metadata, >= 2 repetitions,
+    len(ch_names), len(times)), all values finite, ``ch_names`` distinct strings, ``times`` evenly spaced and
+    increasing; with ``check_images`` every image file listed for ``split`` must exist. ``channels``: see
+    :func:`select_channels`. Errors (:class:`ThingsEEG2FormatError`, :class:`ThingsEEG2NotFoundError`,
+    ``ValueError`` for ``channels``) name the file and what was expected.
     """
     split = check_split(split)
     root = resolve_root(root)
@@ -360,49 +517,80 @@ def load_subject(subject: int, split: str, root: str | os.PathLike | None = None
         present = sorted(p.name for p in folders[subject].iterdir())
         raise ThingsEEG2NotFoundError(f"EEG file missing: {path}; the subject folder holds {present or 'nothing'}")
     metadata = load_image_metadata(root)
-    content = safe_load_npy_dict(path)
-    data, ch_names, times = _validate_eeg(content, path, metadata.n_images(split))
     paths = metadata.image_paths(split)
     if check_images:
         _check_images_exist(paths, metadata.root, split)
-    return EEGSubject(subject=subject, split=split, data=data, ch_names=ch_names, times=times,
-                      image_files=metadata.files(split), concepts=metadata.concepts(split),
-                      image_paths=tuple(paths), source=path)
+    content = safe_load_npy_dict(path)
+    data, file_ch_names, times = _validate_eeg(content, path, metadata.n_images(split), split,
+                                               root / "image_metadata.npy")
+    index = select_channels(file_ch_names, channels, path)
+    if index != tuple(range(len(file_ch_names))):
+        data = data[:, :, list(index)]  # (N, R, C_selected, T), a copy
+    return EEGSubject(subject=subject, split=split, data=data, ch_names=tuple(file_ch_names[i] for i in index),
+                      times=times, image_files=metadata.files(split), concepts=metadata.concepts(split),
+                      image_paths=tuple(paths), source=path, file_ch_names=file_ch_names)
 
 
-def _validate_eeg(content: dict, path: Path, n_images: int) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+def _validate_eeg(content: dict, path: Path, n_images: int, split: str = "test",
+                  metadata_path: Path | None = None) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Check an EEG file's dict; returns (data as stored, ch_names, times float64)."""
     missing = [key for key in EEG_KEYS if key not in content]
     if missing:
         raise ThingsEEG2FormatError(f"{path}: keys {missing} missing; expected {list(EEG_KEYS)}, "
                                     f"found {sorted(content)}")
     data = content["preprocessed_eeg_data"]
-    expected = f"(n_images={n_images}, n_repetitions>={MIN_REPETITIONS}, {len(CHANNEL_NAMES)}, {len(TIMES)})"
+    expected = f"(n_images={n_images}, n_repetitions>={MIN_REPETITIONS}, n_channels, n_times)"
     if not isinstance(data, np.ndarray):
         raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' is a {type(data).__name__}; expected an "
                                     f"array {expected}")
-    if data.dtype != np.float64:
-        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has dtype {data.dtype}; expected float64")
+    if data.dtype not in EEG_DTYPES:
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has dtype {data.dtype}; expected float64 "
+                                    "(as the release) or float32")
     if data.ndim != 4:
         raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has {data.ndim} dimensions, shape "
                                     f"{data.shape}; expected 4: {expected}")
-    if (data.shape[0] != n_images or data.shape[1] < MIN_REPETITIONS
-            or data.shape[2:] != (len(CHANNEL_NAMES), len(TIMES))):
+    if data.shape[0] != n_images:
+        listed = metadata_path or "image_metadata.npy"
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has shape {data.shape}; expected {expected}: "
+                                    f"{listed} lists {n_images} {split} images but the file holds {data.shape[0]}; "
+                                    "EEG and metadata must describe the same images")
+    if data.shape[1] < MIN_REPETITIONS or data.shape[2] < 1 or data.shape[3] < 2:
         raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' has shape {data.shape}; expected {expected} "
-                                    "(n_images from image_metadata.npy)")
+                                    "with at least 1 channel and 2 times")
     ch_names = content["ch_names"]
-    ch_names = tuple(ch_names.tolist() if isinstance(ch_names, np.ndarray) else ch_names)
-    if ch_names != CHANNEL_NAMES:
-        raise ThingsEEG2FormatError(f"{path}: 'ch_names' is {list(ch_names)}; expected the release's "
-                                    f"{list(CHANNEL_NAMES)}")
-    times = np.asarray(content["times"])
-    if times.shape != TIMES.shape or not np.issubdtype(times.dtype, np.number) or not np.allclose(
-            times, TIMES, rtol=0, atol=TIMES_ATOL):
-        shown = f"{times.shape[0]} values from {times.min():.3f} to {times.max():.3f} s" if (
-            times.ndim == 1 and times.size and np.issubdtype(times.dtype, np.number)) else f"shape {times.shape}"
-        raise ThingsEEG2FormatError(f"{path}: 'times' holds {shown}; expected the release's {len(TIMES)} values "
-                                    f"{TIMES[0]:.2f} ... {TIMES[-1]:.2f} s at {SAMPLING_RATE_HZ:g} Hz")
+    ch_names = ch_names.tolist() if isinstance(ch_names, np.ndarray) else ch_names
+    if not isinstance(ch_names, (list, tuple)) or not all(isinstance(name, str) and name for name in ch_names):
+        raise ThingsEEG2FormatError(f"{path}: 'ch_names' must be a list of channel names, found {ch_names!r:.200}")
+    ch_names = tuple(ch_names)
+    if len(ch_names) != data.shape[2]:
+        raise ThingsEEG2FormatError(f"{path}: 'ch_names' lists {len(ch_names)} channels but "
+                                    f"'preprocessed_eeg_data' has {data.shape[2]} (shape {data.shape})")
+    repeated = sorted({name for name in ch_names if ch_names.count(name) > 1})
+    if repeated:
+        raise ThingsEEG2FormatError(f"{path}: 'ch_names' holds {repeated} more than once; expected distinct names")
+    times = _validate_times(content["times"], path, data.shape[3])
     _check_finite(data, path)
-    return data, ch_names, times.astype(np.float64)
+    return data, ch_names, times
+
+
+def _validate_times(times, path: Path, n_times: int) -> np.ndarray:
+    """``times`` as float64 ``(n_times,)``: finite, increasing, evenly spaced within :data:`TIMES_ATOL` s."""
+    times = np.asarray(times)
+    numeric = np.issubdtype(times.dtype, np.integer) or np.issubdtype(times.dtype, np.floating)
+    if not numeric or times.ndim != 1 or times.shape[0] != n_times or not np.isfinite(times).all():
+        found = (f"{times.shape[0]} values" if times.ndim == 1 else f"shape {times.shape}") + f" of {times.dtype}"
+        raise ThingsEEG2FormatError(f"{path}: 'times' holds {found}; expected {n_times} finite times in seconds, "
+                                    "one per sample of 'preprocessed_eeg_data'")
+    times = times.astype(np.float64)
+    step = (times[-1] - times[0]) / (n_times - 1)
+    grid = times[0] + step * np.arange(n_times)
+    worst = int(np.argmax(np.abs(times - grid)))
+    if not step > 0 or abs(times[worst] - grid[worst]) > TIMES_ATOL:
+        raise ThingsEEG2FormatError(
+            f"{path}: 'times' ({n_times} values from {times[0]:.4f} to {times[-1]:.4f} s) are not increasing "
+            f"evenly (sample {worst} at {times[worst]:.6f} s, expected {grid[worst]:.6f} s); expected one time per "
+            "sample at a fixed sampling rate")
+    return times
 
 
 def _check_finite(data: np.ndarray, path: Path, block: int = 1024) -> None:
@@ -418,4 +606,3 @@ def _check_finite(data: np.ndarray, path: Path, block: int = 1024) -> None:
     if n_bad:
         raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' holds {n_bad} NaN/infinite values, the first "
                                     f"at (image, repetition, channel, time) = {first}; expected finite values")
-

@@ -2,15 +2,18 @@
 
 Written under ``out_dir`` exactly as the release lays it out (see :mod:`benchmarks.things_eeg_rsa.data`):
 ``image_metadata.npy`` (same keys and types as the real one), procedurally drawn JPEGs under ``image_set/``,
-``preprocessed_data/sub-XX/preprocessed_eeg_{training,test}.npy`` (float64, the release's channel names and
-times), plus ``synth_info.json`` recording what was planted.
+``preprocessed_data/sub-XX/preprocessed_eeg_{training,test}.npy`` (by default float64 with the release's channel
+names and times; ``ch_names``, ``sampling_rate_hz``, ``epoch`` and ``dtype`` write the variants researchers make,
+e.g. :data:`MONTAGE_63` at 250 Hz in float32), plus ``synth_info.json`` recording what was planted.
+``image_metadata.npy`` follows the release's ordering rule (concept folders numbered in sorted order, files sorted
+within a concept: the sorted ``image_set`` listing), which the loader checks.
 
 Planted structure, per image i, repetition r, channel c, time t::
 
     eeg[i, r, c, t] = exp(-(t - peak_time)^2 / (2 width^2)) * pattern[i, c] + noise * N(0, 1)
     pattern = z(feature_fn(images)) @ W,  each channel scaled to unit std over all images
 
-``z`` standardises every feature over all images of both splits, ``W`` (n_features, 17) is a fixed random map
+``z`` standardises every feature over all images of both splits, ``W`` (n_features, n_channels) is a fixed random map
 shared by all subjects; subjects differ only in their noise. Features come from the JPEG bytes as written, so a
 model reading the files sees exactly the images the EEG was planted from.
 """
@@ -21,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,14 @@ from tqdm import tqdm
 from .data import CHANNEL_NAMES, RELEASE_N_REPETITIONS, SAMPLING_RATE_HZ, TIMES
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 (N, H, W, 3) -> (N, F)
+
+# A 63-channel 10-10 montage (Brain Products actiCap order, reference FCz not recorded) that holds the release's
+# 17 posterior channels in the release's order: the kind of file a full re-preprocessing of the raw data gives.
+MONTAGE_63: tuple[str, ...] = tuple(
+    "Fp1 Fz F3 F7 FT9 FC5 FC1 C3 T7 TP9 CP5 CP1 Pz P3 P7 O1 Oz O2 P4 P8 TP10 CP6 CP2 Cz C4 T8 FT10 FC6 FC2 F4 F8 "
+    "Fp2 AF7 AF3 AFz F1 F5 FT7 FC3 C1 C5 TP7 CP3 P1 P5 PO7 PO3 POz PO4 PO8 P6 P2 CPz CP4 TP8 C6 C2 FC4 FT8 F6 AF8 "
+    "AF4 F2".split())
+RELEASE_EPOCH = (-0.2, 0.8)  # seconds: first sample and end of the epoch (last sample one step before)
 
 # The release's sizes (THINGS images are 500 x 500); writes 0.9 GB of training EEG per subject.
 FULL_RELEASE = dict(n_test_images=200, n_train_concepts=1654, n_train_per_concept=10,
@@ -124,7 +135,8 @@ def build_image_metadata(n_test_images: int, n_train_concepts: int, n_train_per_
 
     Concept folders are numbered per split in alphabetical order (``00001_<name>``); ``*_THINGS`` keys number
     concepts over both splits together, as THINGS does. Training: ``n_train_per_concept`` images per concept,
-    ``<name>_01b.jpg``, ``<name>_02s.jpg`` ...; test: one image per concept, ``<name>_NNs.jpg``.
+    ``<name>_01b.jpg``, ``<name>_02s.jpg`` ... (zero-padded to sort by name); test: one image per concept,
+    ``<name>_NNs.jpg``. Rows follow the release's order: concept folders by number, files sorted within a concept.
     """
     train_names, test_names = concept_names(n_train_concepts, n_test_images, seed)
     things_index = {name: i + 1 for i, name in enumerate(sorted(train_names + test_names))}
@@ -136,9 +148,10 @@ def build_image_metadata(n_test_images: int, n_train_concepts: int, n_train_per_
         metadata["test_img_concepts"].append(f"{index:05d}_{name}")
         metadata["test_img_concepts_THINGS"].append(f"{things_index[name]:05d}_{name}")
         metadata["test_img_files"].append(f"{name}_{int(rng.integers(1, 13)):02d}s.jpg")
+    width = max(2, len(str(n_train_per_concept)))
     for index, name in enumerate(train_names, start=1):
         for k in range(1, n_train_per_concept + 1):
-            metadata["train_img_files"].append(f"{name}_{k:02d}{'b' if k == 1 else 's'}.jpg")
+            metadata["train_img_files"].append(f"{name}_{k:0{width}d}{'b' if k == 1 else 's'}.jpg")
             metadata["train_img_concepts"].append(f"{index:05d}_{name}")
             metadata["train_img_concepts_THINGS"].append(f"{things_index[name]:05d}_{name}")
     return metadata
@@ -234,17 +247,33 @@ def time_profile(peak_time: float, width: float, times: np.ndarray = TIMES) -> n
     return np.exp(-0.5 * ((np.asarray(times, dtype=np.float64) - peak_time) / width) ** 2)
 
 
+def release_times(sampling_rate_hz: float = SAMPLING_RATE_HZ,
+                  epoch: tuple[float, float] = RELEASE_EPOCH) -> np.ndarray:
+    """Sample times (seconds) of an epoch: ``arange(round(epoch[0] fs), round(epoch[1] fs)) / fs``; at 100 Hz
+    over (-0.2, 0.8) s the release's 100 times -0.20 ... 0.79 s, at 250 Hz 250 times -0.200 ... 0.796 s."""
+    if not sampling_rate_hz > 0:
+        raise ValueError(f"sampling_rate_hz must be > 0, got {sampling_rate_hz!r}")
+    first, stop = round(epoch[0] * sampling_rate_hz), round(epoch[1] * sampling_rate_hz)
+    if stop - first < 2:
+        raise ValueError(f"epoch {epoch} s at {sampling_rate_hz} Hz holds {stop - first} samples; expected >= 2")
+    return np.arange(first, stop) / float(sampling_rate_hz)
+
+
 def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test_images: int = 24,
                          n_train_concepts: int = 8, n_train_per_concept: int = 3, n_test_repetitions: int = 16,
                          n_train_repetitions: int = 4, image_size: int = 64, feature_fn: FeatureFn | None = None,
                          peak_time: float = 0.15, width: float = 0.05, noise: float = 1.0, seed: int = 0,
-                         overwrite: bool = False, progress: bool = True, batch_size: int = 64) -> Path:
+                         overwrite: bool = False, progress: bool = True, batch_size: int = 64,
+                         ch_names: Sequence[str] = CHANNEL_NAMES, sampling_rate_hz: float = SAMPLING_RATE_HZ,
+                         epoch: tuple[float, float] = RELEASE_EPOCH, dtype: str = "float64") -> Path:
     """Write a synthetic THINGS-EEG2 dataset in the official layout under ``out_dir`` and return its path.
 
     Sizes default to a small test set; ``**FULL_RELEASE`` gives the release's (200 test images x 80 repetitions,
     1654 concepts x 10 training images x 4 repetitions, 500 px). ``feature_fn`` maps uint8 images (N, H, W, 3) to
-    features (N, F); default :class:`RandomConvFeatures` (seed ``seed``). The dataset is built in a temporary
-    folder beside ``out_dir`` and moved into place at the end, so a failure leaves nothing half-written.
+    features (N, F); default :class:`RandomConvFeatures` (seed ``seed``). ``ch_names`` (default the release's 17;
+    :data:`MONTAGE_63` for a full montage), ``sampling_rate_hz`` and ``epoch`` (times: :func:`release_times`) and
+    ``dtype`` (``'float64'`` as the release, or ``'float32'``) shape the EEG files. The dataset is built in a
+    temporary folder beside ``out_dir`` and moved into place at the end, so a failure leaves nothing half-written.
     ``out_dir`` must be absent or empty unless ``overwrite``.
     """
     _check_arguments(n_subjects=n_subjects, n_test_images=n_test_images, n_train_concepts=n_train_concepts,
@@ -252,8 +281,14 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
     for name, value in (("n_test_repetitions", n_test_repetitions), ("n_train_repetitions", n_train_repetitions)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 2:
             raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
-    if not TIMES[0] <= peak_time <= TIMES[-1]:
-        raise ValueError(f"peak_time must lie within the epoch {TIMES[0]:.2f} ... {TIMES[-1]:.2f} s, got {peak_time}")
+    times = release_times(sampling_rate_hz, epoch)
+    ch_names = list(ch_names)
+    if not ch_names or len(set(ch_names)) != len(ch_names) or not all(isinstance(c, str) and c for c in ch_names):
+        raise ValueError(f"ch_names must be distinct, non-empty channel names, got {ch_names!r}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if not times[0] <= peak_time <= times[-1]:
+        raise ValueError(f"peak_time must lie within the epoch {times[0]:.2f} ... {times[-1]:.2f} s, got {peak_time}")
     if not width > 0 or not noise >= 0:
         raise ValueError(f"width must be > 0 and noise >= 0, got width={width}, noise={noise}")
     out_dir = Path(out_dir).expanduser()
@@ -269,20 +304,21 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
         np.save(staging / "image_metadata.npy", metadata)  # a pickled dict, as the release stores it
         features = {split: _write_images(staging, metadata, split, image_size, feature_fn, seed, batch_size, progress)
                     for split in ("training", "test")}
-        patterns = _planted_patterns(features, seed)  # split -> (n_images, 17)
-        profile = time_profile(peak_time, width)  # (100,)
+        patterns = _planted_patterns(features, seed, len(ch_names))  # split -> (n_images, n_channels)
+        profile = time_profile(peak_time, width, times)  # (n_times,)
         subjects = range(1, n_subjects + 1)
         for subject in tqdm(subjects, desc="synthetic EEG subjects", disable=not progress):
             rng = np.random.default_rng([seed, 3, subject])
             folder = staging / "preprocessed_data" / f"sub-{subject:02d}"
             folder.mkdir(parents=True)
             for split in ("training", "test"):
-                signal = patterns[split][:, :, None] * profile[None, None, :]  # (N, 17, 100)
+                signal = patterns[split][:, :, None] * profile[None, None, :]  # (N, C, T)
                 data = rng.standard_normal((signal.shape[0], repetitions[split], *signal.shape[1:]))
                 data *= noise
-                data += signal[:, None]  # (N, R, 17, 100)
+                data += signal[:, None]  # (N, R, C, T)
                 np.save(folder / f"preprocessed_eeg_{split}.npy", {
-                    "preprocessed_eeg_data": data, "ch_names": list(CHANNEL_NAMES), "times": TIMES.copy()})
+                    "preprocessed_eeg_data": data.astype(dtype, copy=False), "ch_names": list(ch_names),
+                    "times": times.copy()})
                 del data
         info = {
             "generator": f"{__name__}.generate_things_eeg2",
@@ -294,10 +330,12 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
             "feature_fn": describe_feature_fn(feature_fn),
             "n_features": int(features["test"].shape[1]),
             "signal": "eeg[i, r, c, t] = exp(-(t - peak_time)^2 / (2 width^2)) * pattern[i, c] + noise * N(0, 1); "
-                      "pattern = z(features) @ W (W fixed random (n_features, 17), shared by subjects), "
+                      "pattern = z(features) @ W (W fixed random (n_features, n_channels), shared by subjects), "
                       "each channel scaled to unit std over all images of both splits",
-            "channel_names": list(CHANNEL_NAMES),
-            "times": {"first": float(TIMES[0]), "last": float(TIMES[-1]), "sampling_rate_hz": SAMPLING_RATE_HZ},
+            "channel_names": list(ch_names),
+            "times": {"first": float(times[0]), "last": float(times[-1]), "n_times": len(times),
+                      "sampling_rate_hz": float(sampling_rate_hz)},
+            "dtype": dtype,
         }
         (staging / "synth_info.json").write_text(json.dumps(info, indent=2) + "\n")
         _move_into_place(staging, out_dir)
@@ -354,13 +392,14 @@ def _checked_features(feature_fn: FeatureFn, images: np.ndarray) -> np.ndarray:
     return features
 
 
-def _planted_patterns(features: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """Map features (N, F) per split to channel patterns (N, 17), standardised over both splits together."""
+def _planted_patterns(features: dict[str, np.ndarray], seed: int, n_channels: int = len(CHANNEL_NAMES)
+                      ) -> dict[str, np.ndarray]:
+    """Map features (N, F) per split to channel patterns (N, n_channels), standardised over both splits together."""
     every = np.concatenate([features["training"], features["test"]])  # (N_all, F)
     std = every.std(axis=0)
     scaled = (every - every.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    weights = np.random.default_rng([seed, 4]).standard_normal((every.shape[1], len(CHANNEL_NAMES)))
-    pattern = scaled @ weights  # (N_all, 17)
+    weights = np.random.default_rng([seed, 4]).standard_normal((every.shape[1], n_channels))
+    pattern = scaled @ weights  # (N_all, n_channels)
     pattern_std = pattern.std(axis=0)
     if not (pattern_std > 0).all():
         raise ValueError("feature_fn gives the same features for every image; the planted signal would be empty")

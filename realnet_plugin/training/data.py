@@ -69,7 +69,7 @@ class EEGWindow:
             raise ValueError(f"the window {self.t_start} s + {self.n_times} samples runs past the epoch's last "
                              f"sample {times[-1]:.2f} s")
         channel_index = [list(ch_names).index(name) for name in self.channels]
-        averaged = data.mean(axis=1)  # (N, C_all, T_all)
+        averaged = data.mean(axis=1, dtype=np.float64)  # (N, C_all, T_all); float32 files are averaged in float64
         window = averaged[:, channel_index, start:start + self.n_times]  # (N, C, T)
         return window.reshape(len(window), -1)
 

@@ -136,10 +136,18 @@ def test_crossnobis_needs_two_repetitions_and_a_valid_precision(small_eeg):
         crossnobis_rdms(small_eeg, -np.eye(6))
 
 
-def test_correlation_rdm_rejects_flat_patterns(small_eeg):
+def test_correlation_rdm_of_a_flat_pattern_is_nan_as_in_rsatoolbox(small_eeg):
+    """A pattern constant across channels has no correlation: its pairs at that time are NaN (rsatoolbox gives the
+    same NaN), every other entry is unchanged."""
     flat = small_eeg.copy()
     flat[1, :, :, 2] = 3.0
-    with pytest.raises(ValueError, match="image 1 at time index 2 is constant across channels"):
-        correlation_rdms(flat)
+    ours = correlation_rdms(flat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reference = rsatoolbox_movie(flat, "correlation")
+    rows, cols = np.triu_indices(flat.shape[0], k=1)
+    involved = (rows == 1) | (cols == 1)
+    assert np.isnan(ours[2, involved]).all() and np.isfinite(ours[2, ~involved]).all()
+    assert np.isfinite(np.delete(ours, 2, axis=0)).all()
+    np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12, equal_nan=True)
     with pytest.raises(ValueError, match="1 channel"):
         correlation_rdms(small_eeg[:, :, :1])

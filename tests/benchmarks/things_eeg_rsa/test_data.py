@@ -313,13 +313,15 @@ def _values(root: Path, subject: int = 1, split: str = "test") -> np.ndarray:
 
 @pytest.mark.parametrize("change, message", [
     (lambda v: v[..., 0], r"has 3 dimensions, shape \(4, 3, 17\); expected 4"),
-    (lambda v: v[:3], r"shape \(3, 3, 17, 100\); expected \(n_images=4, n_repetitions>=2, 17, 100\)"),
+    (lambda v: v[:3], r"shape \(3, 3, 17, 100\); expected \(n_images=4, n_repetitions>=2, n_channels, n_times\)"
+                      r": .*image_metadata.npy lists 4 test images but the file holds 3"),
     (lambda v: v[:, :1], r"shape \(4, 1, 17, 100\); expected"),
-    (lambda v: v[:, :, :16], r"shape \(4, 3, 16, 100\); expected"),
-    (lambda v: v[..., :99], r"shape \(4, 3, 17, 99\); expected"),
-    (lambda v: v.astype(np.float32), "dtype float32; expected float64"),
+    (lambda v: v[:, :, :16], r"'ch_names' lists 17 channels but 'preprocessed_eeg_data' has 16"),
+    (lambda v: v[..., :99], r"'times' holds 100 values of float64; expected 99 finite times"),
+    (lambda v: v.astype(np.float16), r"dtype float16; expected float64 \(as the release\) or float32"),
+    (lambda v: v.astype(np.int64), r"dtype int64; expected float64"),
     (lambda v: v.tolist(), "is a list; expected an array"),
-], ids=["ndim", "n_images", "repetitions", "channels", "times", "dtype", "not-array"])
+], ids=["ndim", "n_images", "repetitions", "channels", "times", "float16", "int", "not-array"])
 def test_bad_eeg_array_is_reported(tiny_copy, change, message):
     path = rewrite_eeg(tiny_copy, preprocessed_eeg_data=change(_values(tiny_copy)))
     with pytest.raises(ThingsEEG2FormatError, match=message) as error:
@@ -352,20 +354,70 @@ def test_extra_repetitions_are_accepted(tiny_copy):
     assert load_subject(1, "test", tiny_copy).n_repetitions == 9
 
 
+def _uneven_times() -> np.ndarray:
+    times = TIMES.copy()
+    times[50] += 0.003
+    return times
+
+
 @pytest.mark.parametrize("changes, message", [
-    ({"ch_names": list(CHANNEL_NAMES[::-1])}, r"'ch_names' is \['P2', .*expected the release's \['Pz', 'P3'"),
-    ({"ch_names": list(CHANNEL_NAMES[:16]) + ["Cz"]}, r"'ch_names' is .*'Cz'\]"),
-    ({"times": TIMES + 0.1}, r"'times' holds 100 values from -0.100 to 0.890 s; expected .* -0.20 ... 0.79 s"),
-    ({"times": TIMES[:50]}, r"'times' holds 50 values"),
-    ({"times": TIMES * 2}, r"'times' holds 100 values from -0.400"),
+    ({"ch_names": list(CHANNEL_NAMES[:16]) + ["Pz"]}, r"'ch_names' holds \['Pz'\] more than once"),
+    ({"ch_names": list(range(17))}, r"'ch_names' must be a list of channel names"),
+    ({"ch_names": list(CHANNEL_NAMES[:16])}, r"'ch_names' lists 16 channels but 'preprocessed_eeg_data' has 17"),
+    ({"times": TIMES[:50]}, r"'times' holds 50 values of float64; expected 100 finite times"),
+    ({"times": np.where(TIMES == 0.3, np.nan, TIMES)}, r"'times' holds 100 values of float64; expected 100 finite"),
+    ({"times": _uneven_times()}, r"'times' .* not increasing evenly \(sample 50 at 0.303000 s, expected 0.300000"),
+    ({"times": TIMES[::-1]}, r"'times' \(100 values from 0.7900 to -0.2000 s\) are not increasing evenly"),
     ({"drop": "times"}, r"keys \['times'\] missing"),
     ({"drop": "preprocessed_eeg_data"}, r"keys \['preprocessed_eeg_data'\] missing"),
-], ids=["channel-order", "channel-name", "times-shift", "times-length", "times-scale", "no-times", "no-data"])
+], ids=["channel-repeated", "channel-not-str", "channel-count", "times-length", "times-nan", "times-uneven",
+        "times-decreasing", "no-times", "no-data"])
 def test_bad_channel_names_times_or_keys(tiny_copy, changes, message):
     path = rewrite_eeg(tiny_copy, **changes)
     with pytest.raises(ThingsEEG2FormatError, match=message) as error:
         load_subject(1, "test", tiny_copy)
     assert str(path) in str(error.value)
+
+
+def test_channels_are_selected_by_name(tiny_copy):
+    values = _values(tiny_copy)  # (4, 3, 17, 100), channels in the release's order
+    # the same channels stored in reversed order: the default selection restores the release's order
+    rewrite_eeg(tiny_copy, ch_names=list(CHANNEL_NAMES[::-1]), preprocessed_eeg_data=values[:, :, ::-1].copy())
+    eeg = load_subject(1, "test", tiny_copy)
+    assert eeg.ch_names == CHANNEL_NAMES and eeg.file_ch_names == CHANNEL_NAMES[::-1]
+    np.testing.assert_array_equal(eeg.data, values)
+    # explicit names, in the order asked for (hand selection: file channel k is CHANNEL_NAMES[16 - k])
+    picked = load_subject(1, "test", tiny_copy, channels=["Oz", "Pz", "P2"])
+    assert picked.ch_names == ("Oz", "Pz", "P2")
+    np.testing.assert_array_equal(picked.data, values[:, :, [4, 0, 16]])
+    assert load_subject(1, "test", tiny_copy, channels="all").ch_names == CHANNEL_NAMES[::-1]
+    with pytest.raises(ValueError, match=r"preprocessed_eeg_test.npy: channels \['Cz'\] are not among its 17"):
+        load_subject(1, "test", tiny_copy, channels=["Oz", "Cz"])
+    with pytest.raises(ValueError, match=r"channels lists \['Oz'\] more than once"):
+        load_subject(1, "test", tiny_copy, channels=["Oz", "Oz"])
+    # a file lacking one of the release's channels: all of its channels, in file order
+    other = list(CHANNEL_NAMES[:16]) + ["Cz"]
+    rewrite_eeg(tiny_copy, ch_names=other, preprocessed_eeg_data=values)
+    eeg = load_subject(1, "test", tiny_copy)
+    assert eeg.ch_names == tuple(other)
+    np.testing.assert_array_equal(eeg.data, values)
+
+
+@pytest.mark.parametrize("times, rate", [(TIMES + 0.1, 100.0), (np.arange(-10, 90) / 50.0, 50.0),
+                                         (np.arange(-50, 50) / 250.0, 250.0)], ids=["shifted", "50Hz", "250Hz"])
+def test_other_epochs_and_rates_are_read_from_the_file(tiny_copy, times, rate):
+    rewrite_eeg(tiny_copy, times=times)
+    eeg = load_subject(1, "test", tiny_copy)
+    np.testing.assert_array_equal(eeg.times, times)
+    assert eeg.sampling_rate_hz == pytest.approx(rate, rel=1e-9)
+
+
+def test_float32_files_stay_float32(tiny_copy):
+    values = _values(tiny_copy).astype(np.float32)
+    rewrite_eeg(tiny_copy, preprocessed_eeg_data=values)
+    eeg = load_subject(1, "test", tiny_copy)
+    assert eeg.data.dtype == np.float32
+    np.testing.assert_array_equal(eeg.data, values)
 
 
 def test_times_within_float_noise_are_accepted(tiny_copy):
