@@ -1,10 +1,17 @@
-"""Image preprocessing specs: how a model wants its pixels (size, resize mode, normalisation)."""
+"""Image preprocessing specs: how a model wants its pixels (size, resize mode, normalisation).
+
+Every image is first decoded to 8-bit RGB by :func:`model_registry.image_decoding.decode_image` (16-bit and
+float scaling, transparency onto mid-grey, EXIF orientation), so a PIL image handed straight to a
+:class:`Preprocessing` reaches the model exactly as the same file given as a stimulus.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import torch
 from PIL import Image
+
+from .image_decoding import DECODING_VERSION, decode_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,12 +40,13 @@ class Preprocessing:
             raise ValueError(f"image_size must be >= 8 pixels, got {self.image_size}")
 
     def to_pixels(self, image: Image.Image) -> torch.Tensor:
-        """Resize (and crop) to ``(3, image_size, image_size)`` floats in [0, 1], before normalisation."""
+        """Decode (:func:`~.image_decoding.decode_image`), resize (and crop) to ``(3, image_size, image_size)``
+        floats in [0, 1], before normalisation. Raises ``ValueError`` for images that cannot be decoded."""
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as F
 
         mode = InterpolationMode(self.interpolation)
-        image = image.convert("RGB")
+        image = decode_image(image)
         if self.resize == "resize":
             image = F.resize(image, [self.image_size, self.image_size], interpolation=mode)
         else:
@@ -53,8 +61,10 @@ class Preprocessing:
         return (pixels - mean) / std
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
+        """Decoded, resized and normalised ``(3, image_size, image_size)`` float tensor of ``image``."""
         return self.normalize(self.to_pixels(image))
 
     def descriptor(self) -> str:
-        """Stable text form, part of activation cache keys."""
-        return ",".join(f"{key}={value}" for key, value in sorted(asdict(self).items()))
+        """Stable text form, part of activation cache keys; includes the image decoding rules' version."""
+        fields = {**asdict(self), "decoding": DECODING_VERSION}
+        return ",".join(f"{key}={value}" for key, value in sorted(fields.items()))

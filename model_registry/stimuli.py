@@ -1,4 +1,15 @@
-"""A uniform view of the images a model looks at: ids plus files or in-memory arrays, with a content hash."""
+"""A uniform view of the images a model looks at: ids plus files or in-memory arrays, with a content hash.
+
+Every stimulus is decoded by :func:`model_registry.image_decoding.decode_image` (16-bit and float scaling,
+transparency onto mid-grey, EXIF orientation: the rules are in that module's docstring).
+
+Ids of files given without ids (a list of paths) are the file stems (``images/cat.jpg`` -> ``cat``). Files whose
+stems collide (``a/cat.jpg`` and ``b/cat.jpg``) get their path relative to the deepest folder holding all of the
+colliding files, in POSIX form and without suffix (``a/cat``, ``b/cat``); the suffix is kept where only it tells
+them apart (``a/cat.jpg`` and ``a/cat.png`` -> ``cat.jpg``, ``cat.png``). Files with unique stems keep their stem,
+so those ids (and the caches keyed by them) do not change. Pass ``ids=`` (or a mapping id -> file, or a
+StimulusSet) to choose ids yourself.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -11,12 +22,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .image_decoding import check_image_array, decode_image, image_size
+
 ImageSource = Path | np.ndarray | Image.Image
 
 
 @dataclass(frozen=True)
 class Stimuli:
-    """``ids[i]`` names image ``sources[i]`` (a file path, an ``(H, W, 3)`` uint8 array or a PIL image)."""
+    """``ids[i]`` names image ``sources[i]``: a file path, an image array or a PIL image.
+
+    Arrays are ``(H, W)``, ``(H, W, 1|2|3|4)`` of uint8, uint16, bool or float in [0, 1] (checked here, raising
+    ``ValueError``); every source is decoded by :func:`~.image_decoding.decode_image`.
+    """
 
     ids: tuple[str, ...]
     sources: tuple[ImageSource, ...]
@@ -29,6 +46,9 @@ class Stimuli:
         repeated = [identifier for identifier, count in Counter(self.ids).items() if count > 1]
         if repeated:
             raise ValueError(f"stimulus ids must be unique; repeated: {repeated[:5]}")
+        for identifier, source in zip(self.ids, self.sources):
+            if isinstance(source, np.ndarray):
+                check_image_array(source, identifier)  # shape, dtype, float range: before any heavy work
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -39,20 +59,25 @@ class Stimuli:
         return [s if isinstance(s, Path) else None for s in self.sources]
 
     def image(self, index: int) -> Image.Image:
-        """Stimulus ``index`` as an RGB PIL image."""
-        source = self.sources[index]
-        if isinstance(source, Path):
-            try:
-                with Image.open(source) as image:
-                    return image.convert("RGB")
-            except (OSError, ValueError) as error:
-                raise ValueError(f"cannot read stimulus {self.ids[index]!r} from {source}: {error}") from error
-        if isinstance(source, Image.Image):
-            return source.convert("RGB")
-        return Image.fromarray(_as_uint8_rgb(source, self.ids[index]))
+        """Stimulus ``index`` as the 8-bit RGB PIL image the model sees (:func:`~.image_decoding.decode_image`).
+
+        Raises ``ValueError`` (one line naming the stimulus id and file) for unreadable or unsupported images.
+        """
+        return decode_image(self.sources[index], self.ids[index])
+
+    def check(self) -> None:
+        """Check every file's header (readable image, not a decompression bomb) without decoding pixels.
+
+        Cheap (about a millisecond per file); call it before heavy work. Raises the one-line ``ValueError`` of
+        :meth:`image` for the first bad file. In-memory arrays were already checked by :func:`as_stimuli`.
+        """
+        for identifier, source in zip(self.ids, self.sources):
+            if isinstance(source, Path):
+                image_size(source, identifier)
 
     def content_hash(self) -> str:
-        """sha256 over the ids and the bytes of every image (file bytes or array bytes)."""
+        """sha256 over the ids and the content of every image: file bytes, array bytes, or for PIL images the
+        decoded RGB pixels (so two palette images with the same indices but different palettes differ)."""
         digest = hashlib.sha256()
         for identifier, source in zip(self.ids, self.sources):
             digest.update(identifier.encode() + b"\0")
@@ -60,29 +85,15 @@ class Stimuli:
                 with open(source, "rb") as handle:
                     for chunk in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(chunk)
-            else:
-                array = np.asarray(source)
-                digest.update(f"{array.shape}{array.dtype}".encode())
+            else:  # PIL images: the decoded pixels (palette, transparency and EXIF orientation included)
+                array = np.asarray(decode_image(source, identifier)) if isinstance(source, Image.Image) else source
+                digest.update(f"{type(source).__name__}{array.shape}{array.dtype}".encode())
                 digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
     def subset(self, indices: Sequence[int]) -> Stimuli:
         """The stimuli at ``indices``, in that order."""
         return Stimuli(tuple(self.ids[i] for i in indices), tuple(self.sources[i] for i in indices))
-
-
-def _as_uint8_rgb(array: np.ndarray, identifier: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] not in (3, 4):
-        raise ValueError(f"stimulus {identifier!r}: expected an (H, W, 3) image array, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        if not np.isfinite(array).all():
-            raise ValueError(f"stimulus {identifier!r} holds NaN or infinite pixel values")
-        scale = 255.0 if array.max() <= 1.0 else 1.0
-        array = np.clip(array * scale, 0, 255).astype(np.uint8)
-    return array[..., :3]
 
 
 def _source(item) -> ImageSource:
@@ -98,7 +109,12 @@ def _source(item) -> ImageSource:
 
 def as_stimuli(stimuli, ids: Sequence[str] | None = None) -> Stimuli:
     """Accept a Brain-Score ``StimulusSet``, a mapping id -> image, a sequence of paths/arrays/PIL images
-    (ids default to file stems or ``'image_0000'``...), an ``(N, H, W, 3)`` array, or :class:`Stimuli`."""
+    (ids: ``ids`` if given, else :func:`default_ids`: file stems, path-qualified where stems collide, or
+    ``'image_0000'``...), an ``(N, H, W[, C])`` array, or :class:`Stimuli`.
+
+    Raises ``FileNotFoundError`` for a missing file, ``TypeError`` for an unusable item and ``ValueError`` for
+    repeated ids or a bad image array (shape, dtype, float range), before any image is decoded.
+    """
     if isinstance(stimuli, Stimuli):
         return stimuli
     if hasattr(stimuli, "get_stimulus") and "stimulus_id" in getattr(stimuli, "columns", ()):
@@ -113,5 +129,32 @@ def as_stimuli(stimuli, ids: Sequence[str] | None = None) -> Stimuli:
     items = list(stimuli)
     sources = tuple(_source(item) for item in items)
     if ids is None:
-        ids = [s.stem if isinstance(s, Path) else f"image_{i:04d}" for i, s in enumerate(sources)]
+        ids = default_ids(sources)
+    elif len(ids) != len(sources):
+        raise ValueError(f"{len(ids)} ids for {len(sources)} stimuli")
     return Stimuli(tuple(str(i) for i in ids), sources)
+
+
+def default_ids(sources: Sequence[ImageSource]) -> list[str]:
+    """Ids for stimuli given without ids: file stems, path-qualified where stems collide, ``image_0000`` ... for
+    in-memory images (``image_{index:04d}``, the index in ``sources``).
+
+    Files whose stems collide get their path relative to the deepest folder holding all of them, POSIX, without
+    suffix, or with it where only the suffix differs (see the module docstring). The same file listed twice gets
+    the same id (and :class:`Stimuli` then refuses the repeated id).
+    """
+    paths = {i: Path(os.path.abspath(s)) for i, s in enumerate(sources) if isinstance(s, Path)}
+    ids = {i: f"image_{i:04d}" for i in range(len(sources)) if i not in paths}
+    by_stem: dict[str, set[Path]] = {}
+    for path in paths.values():
+        by_stem.setdefault(path.stem, set()).add(path)
+    qualified: dict[Path, str] = {}
+    for files in (files for files in by_stem.values() if len(files) > 1):
+        parent = Path(os.path.commonpath([str(f.parent) for f in files]))
+        relative = {f: f.relative_to(parent) for f in files}
+        bare = {f: r.with_suffix("").as_posix() for f, r in relative.items()}
+        counts = Counter(bare.values())
+        qualified.update({f: bare[f] if counts[bare[f]] == 1 else relative[f].as_posix() for f in files})
+    for i, path in paths.items():
+        ids[i] = qualified.get(path, path.stem)
+    return [ids[i] for i in range(len(sources))]

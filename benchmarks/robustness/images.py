@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from model_registry.image_decoding import decode_image
 from model_registry.paths import data_dir
 
 # scikit-image photo -> ImageNet class index (used as labels for the built-in set)
@@ -57,7 +58,7 @@ def folder_images(folder: str | Path | None = None) -> ImageSet:
         if bad:
             raise ValueError(f"{label_file}: imagenet_index must be in 0..999, got {bad[:5]}")
         labels = tuple(table[p.name] for p in files)
-    images = tuple(Image.open(p).convert("RGB") for p in files)
+    images = tuple(decode_image(p, p.stem) for p in files)
     return ImageSet(folder.name, tuple(p.stem for p in files), images, labels)
 
 
@@ -67,7 +68,7 @@ def things_eeg2_test_images(root: str | Path | None = None) -> ImageSet:
 
     paths = image_paths("test", root)
     return ImageSet("things-eeg2-test", tuple(p.stem for p in paths),
-                    tuple(Image.open(p).convert("RGB") for p in paths), None)
+                    tuple(decode_image(p, p.stem) for p in paths), None)
 
 
 def load_image_set(images: str | Path = "auto") -> ImageSet:
