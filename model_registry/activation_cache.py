@@ -1,7 +1,8 @@
 """On-disk activation cache: one entry per content key, written atomically, verified on every read.
 
 An entry is a folder ``<key>/`` with ``data.npy`` (``(n_stimuli, n_features)`` float32, memory-mapped on read)
-and ``meta.json`` (layout + blake2b checksum of the data rows). Entries are built in a temporary folder and
+and ``meta.json`` (layout, key, XXH3 checksum of the data rows, and a checksum of meta.json itself). Keys include
+the extraction code version (:data:`EXTRACTION_CODE_VERSION`). Entries are built in a temporary folder and
 renamed into place; a per-key file lock makes a second process wait for the first instead of computing twice.
 """
 from __future__ import annotations
@@ -26,10 +27,22 @@ FORMAT_VERSION = 2
 _CHUNK_ROWS_BYTES = 64 << 20
 
 
+# Version of the activation computation (hooks, copies, layouts, reductions): bump it whenever the extracted
+# numbers change, so that entries written by the old code are never served again.
+EXTRACTION_CODE_VERSION = 1
+
+
 def cache_key(**parts: str) -> str:
-    """sha256 over the named parts (weights hash, preprocessing, layers, stimuli hash, ...)."""
+    """sha256 over the named parts (weights hash, preprocessing, layers, stimuli hash, ...) plus the cache format
+    and ``code_version`` (default :data:`EXTRACTION_CODE_VERSION`; pass ``code_version=`` to override)."""
+    parts.setdefault("code_version", EXTRACTION_CODE_VERSION)
     text = json.dumps({"format": FORMAT_VERSION, **parts}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _meta_checksum(meta: dict) -> str:
+    body = {name: value for name, value in meta.items() if name != "meta_checksum"}
+    return "xxh3:" + xxhash.xxh3_64_hexdigest(json.dumps(body, sort_keys=True).encode())
 
 
 def rows_checksum(array: np.ndarray) -> str:
@@ -89,12 +102,16 @@ class ActivationCache:
             return None
         try:
             meta = json.loads((entry / "meta.json").read_text())
+            if meta.get("meta_checksum") != _meta_checksum(meta):
+                raise ValueError("meta.json fails its checksum")
+            if meta.get("key", key) != key:
+                raise ValueError(f"it records the key {meta['key']}")
             data = np.load(entry / "data.npy", mmap_mode="r", allow_pickle=False)
             if list(data.shape) != meta["shape"]:
                 raise ValueError(f"shape {data.shape} differs from the recorded {meta['shape']}")
             if rows_checksum(data) != meta["checksum"]:
                 raise ValueError("checksum mismatch")
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
             logger.warning("activation cache entry %s is corrupt (%s); recomputing", entry, error)
             shutil.rmtree(entry, ignore_errors=True)
             return None
@@ -107,7 +124,10 @@ class ActivationCache:
         return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root / key[:2]))
 
     def commit(self, key: str, building: Path, meta: dict) -> Path:
-        """Write ``meta.json`` into ``building`` and move it into place; if an entry already exists keep that one."""
+        """Write ``meta.json`` (with ``key`` and its own checksum) into ``building`` and move it into place; if an
+        entry already exists keep that one."""
+        meta = {**meta, "key": key}
+        meta["meta_checksum"] = _meta_checksum(meta)
         (building / "meta.json").write_text(json.dumps(meta))
         target = self.entry_dir(key)
         try:

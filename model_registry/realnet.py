@@ -8,10 +8,20 @@ stripping ``module.`` prefixes. The backbone runs once per forward; the layer ou
 
 As a registered model a ReAlnet is its CORnet-S backbone (same layers and recurrent steps as ``cornet_s``).
 Trained runs live in ``$REALNET_HOME/models/realnet_sXX_bYY/`` (``model.pt`` state dict + ``config.json``).
+
+Model identity: the folder name (the id), the config (subject, beta) and the weights must agree. ``save_trained``
+records the sha256 of ``model.pt`` in ``config.json``; resolving an id refuses (:class:`TrainedModelError`) a folder
+whose config names another subject or beta, a folder with weights but no (readable) config or the reverse, and
+building refuses weights whose sha256 differs from the recorded one. An existing local folder is never replaced by
+the published weights. Folders written before the sha256 was recorded are refused with a message naming
+:func:`seal_trained`, which records it after checking that the id, config and weights' shapes agree: only the user
+can vouch that such a ``model.pt`` is the run's own.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +31,7 @@ from torch import nn
 
 from .atomic import atomic_path
 from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network, load_state_file
-from .download import fetch
+from .download import fetch, file_sha256
 from .paths import models_dir
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family
@@ -103,49 +113,153 @@ def model_id(subject: int, beta: float) -> str:
     return f"realnet_s{subject:02d}_b{beta_text}"
 
 
+class TrainedModelError(ValueError):
+    """A trained-model folder whose id, config and weights disagree, or whose config is missing or unreadable."""
+
+
 @dataclass
 class TrainedRun:
-    """What a finished training run stores beside ``model.pt`` in ``config.json``."""
+    """What a finished training run stores beside ``model.pt`` in ``config.json``.
+
+    ``weights_sha256``: hex sha256 of ``model.pt``, filled in by :func:`save_trained` (``None`` in folders written
+    before it was recorded; see :func:`seal_trained`).
+    """
 
     subject: int
     beta: float
     config: ReAlnetConfig
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     info: dict = field(default_factory=dict)
+    weights_sha256: str | None = None
 
     def to_json(self) -> str:
-        payload = {"subject": self.subject, "beta": self.beta, "config": asdict(self.config),
-                   "preprocessing": asdict(self.preprocessing), "info": self.info}
+        payload = {"model_id": model_id(self.subject, self.beta), "subject": self.subject, "beta": self.beta,
+                   "config": asdict(self.config), "preprocessing": asdict(self.preprocessing), "info": self.info,
+                   "weights_sha256": self.weights_sha256}
         return json.dumps(payload, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> TrainedRun:
+        """Parse ``config.json``; raises ``ValueError`` (or ``KeyError`` / ``TypeError``) for a malformed one."""
         payload = json.loads(text)
+        if not isinstance(payload, dict):
+            raise ValueError(f"expected a JSON object, found {type(payload).__name__}")
+        subject, beta, sha = payload["subject"], payload["beta"], payload.get("weights_sha256")
+        if isinstance(subject, bool) or not isinstance(subject, int) or subject < 0:
+            raise ValueError(f"subject must be a non-negative integer, found {subject!r}")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, found {beta!r}")
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise ValueError(f"weights_sha256 must be 64 hex digits, found {sha!r}")
+        recorded = payload.get("model_id")
+        if recorded is not None and recorded != model_id(subject, beta):
+            raise ValueError(f"its model_id {recorded!r} disagrees with its subject {subject} and beta {beta:g} "
+                             f"({model_id(subject, beta)})")
         config = ReAlnetConfig(**{**payload["config"], "layers": tuple(payload["config"]["layers"])})
         prep = payload["preprocessing"]
         preprocessing = Preprocessing(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
-        return cls(payload["subject"], payload["beta"], config, preprocessing, payload.get("info", {}))
+        return cls(subject, float(beta), config, preprocessing, payload.get("info", {}), sha)
 
 
 def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None) -> Path:
-    """Register a trained ReAlnet: atomically write ``model.pt`` and ``config.json`` into its model folder."""
+    """Register a trained ReAlnet: atomically write ``model.pt`` and then ``config.json`` (with ``model.pt``'s
+    sha256) into ``<root>/<model id>/`` (root default ``$REALNET_HOME/models``). Returns the folder.
+
+    Raises ``ValueError`` when ``run.config`` is not the model's own config.
+    """
+    if run.config != model.config:
+        raise ValueError(f"run.config {run.config} differs from the model's config {model.config}")
     folder = Path(root or models_dir()) / model_id(run.subject, run.beta)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "model.pt") as tmp:
         torch.save(model.state_dict(), tmp)
+        sha = file_sha256(tmp)
     with atomic_path(folder / "config.json") as tmp:
-        tmp.write_text(run.to_json())
+        tmp.write_text(dataclasses.replace(run, weights_sha256=sha).to_json())
     return folder
 
 
+def read_trained_run(folder: str | Path, identifier: str | None = None) -> TrainedRun:
+    """The checked config of a trained-model folder whose id is ``identifier`` (default: the folder's name).
+
+    Raises :class:`TrainedModelError` naming the folder when ``model.pt`` or ``config.json`` is missing, the
+    config is unreadable, its subject/beta give another id than ``identifier``, or it records no weights sha256.
+    The weights' sha256 itself is checked when they are loaded (:func:`check_trained_weights`).
+    """
+    folder = Path(folder)
+    identifier = identifier or folder.name
+    run = _read_run(folder, identifier)
+    if run.weights_sha256 is None:
+        raise TrainedModelError(
+            f"{folder / 'config.json'}: records no weights_sha256 (written before weights were checked), so "
+            f"model.pt cannot be matched to subject {run.subject}, beta {run.beta:g}; if it is that run's file, "
+            f"record it with model_registry.realnet.seal_trained({str(folder)!r}), else retrain")
+    return run
+
+
+def _read_run(folder: Path, identifier: str) -> TrainedRun:
+    """The config of ``folder``, checked for both files, readability and id agreement (not the sha256)."""
+    weights, config = folder / "model.pt", folder / "config.json"
+    if not weights.is_file() or not config.is_file():
+        present = [p.name for p in (weights, config) if p.is_file()]
+        raise TrainedModelError(
+            f"trained model folder {folder} ({identifier}) holds {' and '.join(present) or 'neither file'} but needs "
+            "both model.pt and config.json; a trained model is never replaced by other weights: restore the missing "
+            "file, retrain, or remove the folder")
+    try:
+        run = TrainedRun.from_json(config.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise TrainedModelError(f"{config}: unreadable config of {identifier} ({type(error).__name__}: {error}); "
+                                "restore it, retrain, or remove the folder") from error
+    expected = model_id(run.subject, run.beta)
+    if expected != identifier:
+        raise TrainedModelError(
+            f"trained model folder {folder}: its id {identifier} disagrees with its config.json (subject "
+            f"{run.subject}, beta {run.beta:g}, whose id is {expected}); rename the folder to {expected}")
+    return run
+
+
+def check_trained_weights(folder: str | Path, run: TrainedRun) -> None:
+    """Raise :class:`TrainedModelError` unless ``folder/model.pt``'s sha256 equals ``run.weights_sha256``."""
+    weights = Path(folder) / "model.pt"
+    actual = file_sha256(weights)
+    if actual != run.weights_sha256:
+        raise TrainedModelError(
+            f"{weights}: sha256 {actual[:16]}... differs from {str(run.weights_sha256)[:16]}... recorded in its "
+            f"config.json for {model_id(run.subject, run.beta)} (subject {run.subject}, beta {run.beta:g}); the "
+            "weights were replaced or damaged: restore them or retrain")
+
+
+def seal_trained(folder: str | Path) -> TrainedRun:
+    """Record ``model.pt``'s sha256 in a trained-model folder's ``config.json`` written without one.
+
+    Checks first that the folder name equals the config's id and that the weights load into the config's shape
+    (raises :class:`TrainedModelError` / ``ValueError`` otherwise). Use it only for a ``model.pt`` known to be
+    that run's weights. Returns the updated run.
+    """
+    folder = Path(folder)
+    run = _read_run(folder, folder.name)
+    if run.weights_sha256 is not None:
+        check_trained_weights(folder, run)
+        return run
+    load_realnet_weights(ReAlnet(run.config), folder / "model.pt")
+    sealed = dataclasses.replace(run, weights_sha256=file_sha256(folder / "model.pt"))
+    with atomic_path(folder / "config.json") as tmp:
+        tmp.write_text(sealed.to_json())
+    return sealed
+
+
 def _local_folder(identifier: str) -> Path | None:
+    """The model folder of ``identifier`` when one exists (complete or not: an incomplete one is an error later,
+    never a reason to fall back to published weights)."""
     folder = models_dir() / identifier
-    return folder if (folder / "model.pt").is_file() and (folder / "config.json").is_file() else None
+    return folder if folder.is_dir() else None
 
 
 def _local_backbone(folder: Path, run: TrainedRun, pretrained: bool) -> nn.Module:
     model = ReAlnet(run.config)
     if pretrained:
+        check_trained_weights(folder, run)
         load_realnet_weights(model, folder / "model.pt")
     return model.realnet
 
@@ -168,15 +282,20 @@ def _spec(identifier: str, builder, preprocessing: Preprocessing, url: str | Non
 
 
 def resolve_realnet(identifier: str) -> ModelSpec:
-    """Spec of ``realnet_sXX_bYY``: a local trained run first, else the published beta=100 weights (subjects 1-10)."""
+    """Spec of ``realnet_sXX_bYY``: a local trained run first, else the published beta=100 weights (subjects 1-10).
+
+    Raises :class:`TrainedModelError` for a local folder whose id, config and weights disagree or that is
+    incomplete (see the module docstring), ``UnknownModelError`` when neither exists.
+    """
     match = MODEL_ID.fullmatch(identifier)
     subject, beta = int(match["subject"]), float(match["beta"].replace("p", "."))
     folder = _local_folder(identifier)
     if folder is not None:
-        run = TrainedRun.from_json((folder / "config.json").read_text())
+        run = read_trained_run(folder, identifier)
         return _spec(identifier, lambda pretrained: _local_backbone(folder, run, pretrained), run.preprocessing,
-                     None, f"ReAlnet trained locally on subject {subject}, beta {beta:g} ({folder})",
-                     {"subject": subject, "beta": beta, "folder": str(folder), "info": run.info})
+                     None, f"ReAlnet trained locally on subject {run.subject}, beta {run.beta:g} ({folder})",
+                     {"subject": run.subject, "beta": run.beta, "folder": str(folder), "info": run.info,
+                      "weights_sha256": run.weights_sha256})
     if beta == 100 and subject in PUBLISHED_SHA1:
         return _spec(identifier, lambda pretrained: _published_backbone(subject, pretrained),
                      Preprocessing(image_size=224, resize="resize"), PUBLISHED_URL.format(subject=subject),
@@ -188,7 +307,8 @@ def resolve_realnet(identifier: str) -> ModelSpec:
 
 
 def list_realnets() -> list[str]:
-    """Published ``realnet_sNN_b100`` ids plus every trained run under ``$REALNET_HOME/models``."""
+    """Published ``realnet_sNN_b100`` ids plus every model folder under ``$REALNET_HOME/models`` (incomplete or
+    inconsistent ones included, so that they fail loudly when resolved instead of disappearing)."""
     ids = {model_id(subject, 100) for subject in PUBLISHED_SHA1}
     if models_dir().is_dir():
         ids.update(p.name for p in models_dir().iterdir() if MODEL_ID.fullmatch(p.name) and _local_folder(p.name))

@@ -20,14 +20,13 @@ in row blocks (:mod:`.pandas_hdf`, no PyTables needed); only ROI voxels and test
 
 Test set: 100 images x 12 repetitions (one per session); the loader averages the repetitions per image. Stimulus
 ids are the image file stems (``candelabra_14s``), rows sorted by id, identical for every subject and ROI.
-Averaged patterns are cached in ``cache_dir('things-fmri')`` keyed by the response file's path, size and
-modification time and by the voxels and trials read, so a second load does not re-read the 8+ GB file.
+Averaged patterns are cached in the checksummed array cache (``$REALNET_HOME/cache/things-fmri``, verified on read,
+a damaged entry recomputed) keyed by the response file's identity (path, size, modification time, first and last
+MiB), the voxels and trials read and the code version, so a second load does not re-read the 8+ GB file.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,9 +35,10 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 import pandas as pd
+import xxhash
 from tqdm.auto import tqdm
 
-from model_registry.atomic import atomic_path
+from model_registry.array_cache import ArrayCache
 from model_registry.paths import cache_dir
 
 from ..fmri_common import (
@@ -166,15 +166,10 @@ def _load_subject(root: Path, subject: str, rois, require_equal_repetitions: boo
         averager, counts = repetition_averager(trial_ids, stimulus_ids)  # (n_images, n_test), (n_images,)
         if require_equal_repetitions:
             check_equal_repetitions(counts, stimulus_ids, str(files["StimulusMetadata"]))
-        cache_file = _cache_file(files["ResponseData"], rows, test, averager) if cache else None
-        if cache_file is not None and cache_file.is_file():
-            with np.load(cache_file, allow_pickle=False) as stored:
-                means = stored["means"]  # (n_images, n_rows)
-        else:
-            means = _read_test_means(values, test_positions, averager, rows, progress, subject)
-            if cache_file is not None:
-                with atomic_path(cache_file, suffix=".npz") as tmp:
-                    np.savez(tmp, means=means)
+        means = ArrayCache(DATASET, cache_dir(DATASET)).get_or_compute(  # (n_images, n_rows)
+            _cache_parts(files["ResponseData"], values, rows, test, test_positions, averager),
+            lambda: {"means": _read_test_means(values, test_positions, averager, rows, progress, subject)},
+            check=_means_check(averager.shape[0], len(rows)), enabled=cache)["means"]
     first_trial = {stimulus: i for i, stimulus in reversed(list(enumerate(trial_ids)))}
     concepts = tuple(str(trials.loc[test[first_trial[s]], "concept"]) for s in stimulus_ids)
     files_by_id = tuple(str(stimulus_files[first_trial[s]]) for s in stimulus_ids)
@@ -261,14 +256,36 @@ def _open_hdf5(path: Path) -> Iterator[h5py.File]:
         yield handle
 
 
-def _cache_file(path: Path, rows: np.ndarray, test: np.ndarray, averager: np.ndarray) -> Path:
-    """Cache entry named by the response file (path, size, mtime) and by exactly what is computed from it."""
+def _cache_parts(path: Path, values: h5py.Dataset, rows: np.ndarray, test: np.ndarray, test_positions: np.ndarray,
+                 averager: np.ndarray) -> dict:
+    """Key parts of one subject's averaged test patterns: exactly what is computed (voxel rows, test trials and
+    their columns, the averaging matrix, by content), the code version, and the response file's identity.
+
+    The 8+ GB response file is identified by its resolved path, size, modification time, the stored dataset's
+    shape and dtype and a hash of its first and last MiB (hashing all of it would cost more than the cache saves);
+    the metadata tables it is read with enter through ``rows``, ``test`` and ``averager``."""
+    return {"code_version": CACHE_VERSION, "response_file": _file_identity(path),
+            "values": {"shape": list(values.shape), "dtype": values.dtype.str},
+            "rows": rows.astype(np.int64), "test": test.astype(np.int64),
+            "test_positions": np.asarray(test_positions).astype(np.int64), "averager": averager}
+
+
+def _file_identity(path: Path, edge_bytes: int = 1 << 20) -> dict:
     stat = path.stat()
-    digest = hashlib.sha256()
-    digest.update(json.dumps([CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns]).encode())
-    for array in (rows.astype(np.int64), test.astype(np.int64), averager):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return cache_dir(DATASET) / f"{path.stem}-{digest.hexdigest()[:20]}.npz"
+    with open(path, "rb") as handle:
+        head = handle.read(edge_bytes)
+        handle.seek(max(0, stat.st_size - edge_bytes))
+        tail = handle.read(edge_bytes)
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "head": xxhash.xxh3_128_hexdigest(head), "tail": xxhash.xxh3_128_hexdigest(tail)}
+
+
+def _means_check(n_images: int, n_rows: int):
+    def check(arrays: dict[str, np.ndarray]) -> None:
+        means = arrays["means"]
+        if means.shape != (n_images, n_rows) or means.dtype != np.float64:
+            raise ValueError(f"means are {means.dtype} {means.shape}, expected float64 ({n_images}, {n_rows})")
+    return check
 
 
 def _test_columns(handle: h5py.File, path: Path, voxel_ids: np.ndarray, n_trials: int, test: np.ndarray,

@@ -1,16 +1,15 @@
 """Teacher pseudo-labels: argmax of a frozen teacher (pretrained CORnet-S in the paper), computed once per image.
 
 Labels are computed before training with the teacher in eval mode under ``torch.no_grad`` and cached on disk in
-``$REALNET_HOME/cache/teacher_labels/<key>.npz``. The key hashes the teacher's weights (every parameter and
-buffer), the preprocessing and each image's resolved path, size and modification time, so a different teacher,
-image size or image set never reuses labels, and the 40 runs of ``train-all`` compute them once.
-The training loop itself never runs the teacher.
+the checksummed array cache (:mod:`model_registry.array_cache`, ``$REALNET_HOME/cache/teacher_labels``): written
+atomically, verified on read, a damaged entry logged, removed and recomputed. The key holds the teacher's weights
+(every parameter and buffer) and class, the preprocessing, the bytes of every image in order, the code version
+(:data:`TEACHER_LABELS_VERSION`) and the backend (device type and ``amp``: half-precision logits can change an
+argmax), so a different teacher, image size, image content or backend never reuses labels, and the 40 runs of
+``train-all`` compute them once. Batch size and process count are left out: they change neither the images nor
+the arithmetic of one image's logits beyond float reassociation. The training loop itself never runs the teacher.
 """
 from __future__ import annotations
-
-import hashlib
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,35 +17,43 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model_registry.atomic import atomic_path
+from model_registry.array_cache import ArrayCache, array_cache_key, file_digest
 from model_registry.fingerprint import weights_hash
-from model_registry.paths import cache_dir
 from model_registry.preprocessing import Preprocessing
 
 from .data import ImageSplit, ImageTargetDataset
 from .distributed import SINGLE_PROCESS, DistributedContext, all_gather_labels, all_reduce_sum, shard_sizes
 
-
-def labels_key(teacher: nn.Module, split: ImageSplit, preprocessing: Preprocessing) -> str:
-    """Cache key: sha256 of the teacher's weights, the preprocessing and the images' (path, size, mtime)."""
-    digest = hashlib.sha256()
-    digest.update(weights_hash(teacher).encode())
-    digest.update(preprocessing.descriptor().encode())
-    for path in split.paths:
-        stat = Path(path).stat()
-        digest.update(json.dumps([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]).encode())
-    return digest.hexdigest()
+TEACHER_LABELS_VERSION = 1  # bump when the label computation's numerics change
+_CACHE_KIND = "teacher_labels"
 
 
-def _read_cache(file: Path, split: ImageSplit) -> np.ndarray | None:
-    try:
-        with np.load(file, allow_pickle=False) as content:
-            labels, ids = content["labels"], content["stimulus_ids"]
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable cache entries are recomputed (and rewritten atomically)
-    if labels.shape != (len(split),) or tuple(ids.tolist()) != split.stimulus_ids:
-        return None
-    return labels.astype(np.int64)
+def labels_key_parts(teacher: nn.Module, split: ImageSplit, preprocessing: Preprocessing, *,
+                     device: torch.device | str = "cpu", amp: bool = False) -> dict:
+    """Cache-key parts of the labels of ``split``: the teacher's weights hash and class, the preprocessing, the
+    content hash of every image file in order, the code version and the backend (device type, ``amp``)."""
+    return {"code_version": TEACHER_LABELS_VERSION, "teacher": weights_hash(teacher),
+            "network": type(teacher).__qualname__, "preprocessing": preprocessing.descriptor(),
+            "images": [file_digest(path) for path in split.paths],
+            "backend": {"device": torch.device(device).type, "amp": bool(amp)}}
+
+
+def labels_key(teacher: nn.Module, split: ImageSplit, preprocessing: Preprocessing, *,
+               device: torch.device | str = "cpu", amp: bool = False) -> str:
+    """Cache key (sha256 hex) of the labels of ``split``; see :func:`labels_key_parts`."""
+    return array_cache_key(labels_key_parts(teacher, split, preprocessing, device=device, amp=amp))
+
+
+def _labels_check(split: ImageSplit):
+    def check(arrays: dict[str, np.ndarray]) -> None:
+        labels, ids = arrays["labels"], arrays["stimulus_ids"]
+        if labels.shape != (len(split),) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels are {labels.dtype} {labels.shape}, expected integers ({len(split)},)")
+        if tuple(ids.tolist()) != split.stimulus_ids:
+            raise ValueError("its stimulus ids differ from the split's")
+        if len(labels) and labels.min() < 0:
+            raise ValueError(f"a label is negative ({labels.min()})")
+    return check
 
 
 @torch.no_grad()
@@ -72,11 +79,13 @@ def teacher_labels(teacher: nn.Module, split: ImageSplit, preprocessing: Preproc
     Read from the disk cache when present; otherwise computed (each process a share of the images under
     distributed training) and cached by the main process.
     """
-    file = cache_dir("teacher_labels") / f"{labels_key(teacher, split, preprocessing)}.npz"
-    cached = _read_cache(file, split) if cache else None
+    store, key = ArrayCache(_CACHE_KIND), None
+    if cache:
+        key = array_cache_key(labels_key_parts(teacher, split, preprocessing, device=device, amp=amp))
+    cached = store.load(key, _labels_check(split)) if cache else None
     hit = all_reduce_sum(torch.tensor([0 if cached is None else 1]), context)
     if cached is not None and int(hit) == context.world_size:
-        return cached
+        return cached["labels"].astype(np.int64)
     was_training = teacher.training
     teacher.eval()
     try:
@@ -89,8 +98,7 @@ def teacher_labels(teacher: nn.Module, split: ImageSplit, preprocessing: Preproc
         teacher.train(was_training)
     labels = all_gather_labels(local, sizes, context).numpy().astype(np.int64)
     if cache and context.is_main:
-        with atomic_path(file, suffix=".npz") as tmp:
-            np.savez(tmp, labels=labels, stimulus_ids=np.array(split.stimulus_ids))
+        store.store(key, {"labels": labels, "stimulus_ids": np.array(split.stimulus_ids, dtype=str)})
     return labels
 
 
