@@ -5,9 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import command
+from .cli import _parse_options, command
 
-KINDS = ("auto", "timecourse", "improvement", "roi", "robustness")
+KINDS = ("auto", "timecourse", "improvement", "roi", "robustness", "rdm")
 
 
 @command("plot")
@@ -17,11 +17,24 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         description="Draw a figure (PNG or PDF by --out suffix) from score JSON files written by "
                     "`realnet score ... --json FILE`. One EEG score: time courses per layer with the noise-ceiling "
                     "band and significant clusters; two EEG scores: the first minus the second (improvement); an "
-                    "fMRI score: ROI x layer bars; robustness scores: accuracy-vs-epsilon curves.")
-    parser.add_argument("scores", nargs="+", type=Path, help="score JSON file(s)")
+                    "fMRI score: ROI x layer bars; robustness scores: accuracy-vs-epsilon curves. "
+                    "--kind rdm (no score file): RDM heatmaps of --model on --benchmark: the model RDM of a layer "
+                    "next to the EEG RDM at a time point (default: the peak) or the fMRI ROI RDMs, images grouped "
+                    "by category where the dataset has categories.")
+    parser.add_argument("scores", nargs="*", type=Path, help="score JSON file(s) (none for --kind rdm)")
     parser.add_argument("--out", type=Path, required=True, help="figure file (.png or .pdf)")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="figure kind (default: from the score)")
-    parser.add_argument("--layer", default=None, help="layer for the improvement figure (default: best of the first)")
+    parser.add_argument("--layer", default=None,
+                        help="layer for the improvement or RDM figure (default: the best layer)")
+    rdm = parser.add_argument_group("RDM heatmaps (--kind rdm)")
+    rdm.add_argument("--model", default=None, help="model id whose layer RDM is shown")
+    rdm.add_argument("--benchmark", default=None, help="benchmark id giving the brain RDMs (things-eeg-rsa*, fMRI ROI)")
+    rdm.add_argument("--time-ms", type=float, default=None,
+                     help="EEG time point in ms after onset (default: the peak of the layer's similarity)")
+    rdm.add_argument("--roi", default=None, help="fMRI ROI to show (default: every ROI)")
+    rdm.add_argument("--subject", default=None, help="one subject's RDM instead of the subject mean")
+    rdm.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+                     help="benchmark option, e.g. root=/data/things-eeg2 (JSON values parsed); repeatable")
     parser.set_defaults(run=_run_plot)
 
 
@@ -36,9 +49,29 @@ def _kind(attrs: dict, n_files: int) -> str:
     raise ValueError("cannot tell which figure fits this score (no 'similarity' or 'accuracies'); use --kind")
 
 
+def _run_rdm(args: argparse.Namespace) -> int:
+    from .rdm_views import plot_rdm_view
+
+    if args.scores:
+        raise ValueError("--kind rdm takes no score file; name --model and --benchmark")
+    if not args.model or not args.benchmark:
+        raise ValueError("--kind rdm needs --model and --benchmark")
+    time = None if args.time_ms is None else args.time_ms / 1000
+    out = plot_rdm_view(args.model, args.benchmark, args.out, layer=args.layer, time=time, roi=args.roi,
+                        subject=args.subject, **_parse_options(args.option))
+    print(f"wrote {out}")
+    return 0
+
+
 def _run_plot(args: argparse.Namespace) -> int:
     from . import plots
 
+    if args.kind == "rdm":
+        return _run_rdm(args)
+    if not args.scores:
+        raise ValueError(f"--kind {args.kind} needs at least one score JSON file")
+    if args.model or args.benchmark or args.time_ms is not None or args.roi or args.subject or args.option:
+        raise ValueError("--model, --benchmark, --time-ms, --roi, --subject and --option apply to --kind rdm only")
     loaded = []
     for path in args.scores:
         if not path.is_file():

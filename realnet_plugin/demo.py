@@ -6,7 +6,8 @@
 3. The run registers itself as ``realnet_s01_b100``; its untrained starting point is registered as
    ``demo_cornet_s_base``.
 4. Score both on ``things-eeg-rsa`` (decoding-svm EEG RDMs, the paper's protocol; subject 1's EEG) through the
-   leaderboard, write the time-course and improvement figures and the leaderboard page, and print where they are.
+   leaderboard, write a time-course figure per model, the improvement figure and the leaderboard page (both
+   figures and the improvement with its paired clusters embedded), and print where they are.
 """
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ class DemoResult:
     home: Path
     scores: dict[str, float]
     raw: dict[str, float]
-    figure: Path
+    figure: Path  # the trained model's time course
     improvement_figure: Path
     leaderboard: Path
+    figures: dict[str, Path] | None = None  # model id -> its time-course figure (every scored model)
 
 
 @command("demo")
@@ -111,20 +113,23 @@ def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress:
 
     say("[4/4] figures and leaderboard page")
     figures = home / "figures"
-    figure = plot_time_course(attrs[TRAINED_ID], figures / f"{TRAINED_ID}_things-eeg-rsa.png",
-                              title=f"{TRAINED_ID} (demo) on things-eeg-rsa, subject 1")
+    time_courses = {model: plot_time_course(attrs[model], figures / f"{model}_things-eeg-rsa.png",
+                                            title=f"{model} (demo) on things-eeg-rsa")
+                    for model in (TRAINED_ID, BASE_ID)}
+    figure = time_courses[TRAINED_ID]
     improvement = plot_improvement(attrs[TRAINED_ID], attrs[BASE_ID], figures / "improvement.png", layer="IT",
                                    label_a=TRAINED_ID, label_b="untrained base")
-    page = render_leaderboard(run.results, home / "leaderboard.html", figures={TRAINED_ID: figure},
-                              title="realnet demo leaderboard")
+    page = render_leaderboard(run.results, home / "leaderboard.html", figures=time_courses,
+                              pairs=[(TRAINED_ID, BASE_ID)], title="realnet demo leaderboard")
     scores = {model: float(result.score) for model, result in by_model.items()}
     raw = {model: float(result.raw) for model, result in by_model.items()}
     for model in (TRAINED_ID, BASE_ID):
         say(f"      {model:22s} things-eeg-rsa {scores[model]:.3f} (raw {raw[model]:.3f}, best layer "
             f"{attrs[model].get('best_layer')})")
-    say(f"time-course figure: {figure}\nimprovement figure: {improvement}\nleaderboard page:   {page}")
+    say(f"time-course figure: {figure}\nbase model figure:  {time_courses[BASE_ID]}\n"
+        f"improvement figure: {improvement}\nleaderboard page:   {page}")
     say(f"demo finished in {time.perf_counter() - started:.0f} s (home {home})")
-    return DemoResult(home, scores, raw, figure, improvement, page)
+    return DemoResult(home, scores, raw, figure, improvement, page, time_courses)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

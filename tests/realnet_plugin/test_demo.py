@@ -24,6 +24,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     page = result.leaderboard.read_text()
     assert TRAINED_ID in page and BASE_ID in page and "things-eeg-rsa" in page
     assert f"{result.scores[TRAINED_ID]:.3f}" in page and "data:image/png;base64," in page
+    assert set(result.figures) == {TRAINED_ID, BASE_ID} and page.count("<figure ") == 3  # both + improvement
+    assert str(result.home) not in page and "things-eeg2 [content " in page  # the dataset by name, no path
     assert str(result.leaderboard) in out and str(result.figure) in out
 
 

@@ -159,7 +159,8 @@ def test_page_sorts_on_click_in_headless_chromium(browser, results, figure_png, 
     browser.call("Page.navigate", url=page.as_uri())
     browser.wait_for("Page.loadEventFired")
     order = "Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => r.dataset.model)"
-    assert browser.evaluate(order) == ["model_a", "model_b", "model_c", "model_d", "model_a (random init)"]
+    # by mean score, highest first (b 0.5, c 0.5, a 0.45, a random 0.3, d failed)
+    assert browser.evaluate(order) == ["model_b", "model_c", "model_a", "model_a (random init)", "model_d"]
 
     score_a = f'th[data-benchmark="{BENCH_A}"][data-metric="score"]'
     browser.click(score_a)
@@ -185,3 +186,159 @@ def test_page_sorts_on_click_in_headless_chromium(browser, results, figure_png, 
     log_errors = [e for e in browser.events
                   if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
     assert exceptions == [] and log_errors == []
+
+
+# --- a page to share: real results, no machine paths, 1280 px, downloads, figures -----------------------------------
+def _many_benchmarks(tmp_path) -> list[PairResult]:
+    """Seven more benchmark columns with long ids, a CI, an error whose message names a file of this machine."""
+    extra = []
+    for index in range(7):
+        benchmark = f"lbtest-benchmark-with-a-rather-long-identifier-{index}"
+        extra += [_ok("test_fig_planted", benchmark, 0.1 * index), _ok("test_fig_other", benchmark, 0.05 * index)]
+    extra.append(PairResult(model="a_model_with_an_unusually_long_identifier_for_wrapping_checks", benchmark=BENCH_A,
+                            weights_hash="e" * 64, benchmark_version="1", status="error",
+                            message=f"FileNotFoundError: {tmp_path}/things-eeg2/preprocessed_data/sub-01 is missing"))
+    return extra
+
+
+def _navigate(browser, url: str) -> None:
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        browser.call(f"{domain}.enable")
+    browser.call("Page.navigate", url=url)
+    browser.wait_for("Page.loadEventFired")
+
+
+def _network_and_errors(browser) -> tuple[list[str], list]:
+    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown" or (
+        e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    return requests, errors
+
+
+def test_shared_page_fits_1280_px_and_names_no_path_of_this_machine(browser, eeg_board, tmp_path):
+    PLANTED, OTHER, EEG_BENCHMARK = eeg_board.planted, eeg_board.other, eeg_board.benchmark
+    results = eeg_board.results + _many_benchmarks(tmp_path)
+    page = render_leaderboard(results, tmp_path / "board.html", pairs=[(PLANTED, OTHER)])
+    text = page.read_text()
+    root = str(eeg_board.root)
+    for private in (str(tmp_path), root, str(Path(root).parent), "/tmp/", "pytest-of-"):
+        assert private not in text, private
+    decoded = [base64.b64decode(blob).decode() for blob in re.findall(r"base64,([A-Za-z0-9+/=]+)\"", text)
+               if not blob.startswith("iVBOR")]  # the CSV and JSON downloads
+    assert len(decoded) == 2 and all(str(tmp_path) not in d and root not in d for d in decoded)
+
+    _navigate(browser, page.as_uri())
+    assert browser.evaluate("window.innerWidth") == 1280
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert browser.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    tables = browser.evaluate("Array.from(document.querySelectorAll('table.board')).map(t => "
+                              "t.getBoundingClientRect().right)")
+    assert len(tables) == 4 and max(tables) <= 1280  # 10 benchmark columns, 3 per table
+    # headers: benchmark id plus a one-line description; options collapsed in <details> below the tables
+    group = browser.evaluate(f"Array.from(document.querySelectorAll('th.group')).map(th => th.textContent)"
+                             f".find(t => t.startsWith('{EEG_BENCHMARK}'))")
+    assert "correlation EEG RDMs" in group and "lower noise ceiling" in group and "{" not in group
+    assert browser.evaluate("document.querySelector('details.options').open") is False
+    details = browser.evaluate("document.querySelector('details.options').textContent")
+    shown = re.findall(r"root = things-eeg2 \[content ([0-9a-f]{12})\]", details)
+    assert len(shown) == 2 and len(set(shown)) == 1
+    assert "sub-01 is missing" in text and "\u2026/sub-01 is missing" in text  # the message, without its folder
+    # sorted by mean score, highest first; every table in the same order
+    order = browser.evaluate("Array.from(document.querySelectorAll('table.board')).map(t => "
+                             "Array.from(t.tBodies[0].rows).map(r => r.dataset.key))")
+    means = {}
+    for result in results:
+        if result.ok and result.score is not None:
+            means.setdefault(result.model, []).append(result.score)
+    expected = sorted(means, key=lambda m: -np.mean(means[m]))
+    assert [key.split("|")[0] for key in order[0]][:len(expected)] == expected
+    assert order[0] == order[1] == order[2] == order[3]
+    browser.click('table.board:nth-of-type(2) th[data-metric="score"]')
+    order = browser.evaluate("Array.from(document.querySelectorAll('table.board')).map(t => "
+                             "Array.from(t.tBodies[0].rows).map(r => r.dataset.key))")
+    assert order[0] == order[1] == order[3] and order[0][0].startswith(OTHER)  # ascending: lower score first
+    # figures: a time course per model and time-resolved column, improvement figures for the pair
+    captions = browser.evaluate("Array.from(document.querySelectorAll('figcaption')).map(c => c.textContent)")
+    assert sum("time course" in c for c in captions) == 4
+    assert sum(f"{PLANTED} vs {OTHER}" in c and "improvement" in c for c in captions) == 2
+    assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 600)")
+    assert browser.evaluate("document.querySelector('td.model a').getAttribute('href').startsWith('#figure-')")
+    requests, errors = _network_and_errors(browser)
+    assert all(url.startswith(("file://", "data:")) for url in requests) and errors == []
+
+
+def test_csv_and_json_downloads_hold_the_table(browser, eeg_board, tmp_path):
+    import csv
+
+    results = eeg_board.results
+    page = render_leaderboard(results, tmp_path / "board.html", auto_figures=False)
+    _navigate(browser, page.as_uri())
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
+    browser.click('a[download="leaderboard.csv"]')
+    deadline = time.monotonic() + 30
+    while not (downloads / "leaderboard.csv").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = list(csv.DictReader(io.StringIO((downloads / "leaderboard.csv").read_text(encoding="utf-8"))))
+    assert len(rows) == len(results) == 4
+    for result in results:
+        single = "score_subjects" in result.options
+        match = [r for r in rows if r["model"] == result.model and ("score_subjects" in r["options"]) == single]
+        assert len(match) == 1
+        assert float(match[0]["score"]) == pytest.approx(result.score)
+        assert float(match[0]["raw"]) == pytest.approx(result.raw)
+        assert match[0]["weights_sha256"] == result.weights_hash and match[0]["scored_at"] == result.created_at
+        assert match[0]["options"].startswith("n_permutations = 200; root = things-eeg2 [content ")
+    assert [int(r["rank"]) for r in rows] == sorted(int(r["rank"]) for r in rows)
+    href = browser.evaluate("document.querySelector('a[download=\"leaderboard.json\"]').href")
+    assert href.startswith("data:application/json;charset=utf-8;base64,")
+    table = json.loads(base64.b64decode(href.split(",", 1)[1]))
+    assert {r["model"] for r in table["results"]} == {r.model for r in results}
+    assert [b["name"] for b in table["benchmarks"]] == [f"{results[0].benchmark} \u00b7 options {x}" for x in "AB"]
+
+
+def test_page_works_from_a_static_web_server(browser, eeg_board, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    page = render_leaderboard(eeg_board.results, tmp_path / "site" / "index.html")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        origin = f"http://127.0.0.1:{server.server_address[1]}"
+        _navigate(browser, f"{origin}/index.html")
+        assert browser.evaluate("document.querySelectorAll('#leaderboard tbody tr').length") == 2
+        assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        assert browser.evaluate("typeof window.sortLeaderboard") == "function"
+        requests, errors = _network_and_errors(browser)
+        assert requests == [f"{origin}/index.html"] or all(
+            url.startswith("data:") for url in requests[1:]), requests
+        assert errors == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_dataset_fingerprint_follows_content_not_location(tmp_path):
+    from realnet_plugin.leaderboard.page import content_fingerprint, dataset_label, redact_paths
+
+    first = tmp_path / "a" / "things-eeg2"
+    (first / "sub").mkdir(parents=True)
+    (first / "sub" / "x.npy").write_bytes(bytes(range(256)) * 1000)  # 256 kB: head and tail sampled
+    (first / "meta.txt").write_text("concepts")
+    second = Path(shutil.copytree(first, tmp_path / "b" / "things-eeg2"))
+    assert content_fingerprint(first) == content_fingerprint(second)
+    assert dataset_label(str(first)) == f"things-eeg2 [content {content_fingerprint(second)}]"
+    (second / "meta.txt").write_text("concepts!")
+    assert content_fingerprint(first) != content_fingerprint(second)
+    (second / "meta.txt").write_text("concepts")
+    (second / "sub" / "x.npy").rename(second / "sub" / "y.npy")
+    assert content_fingerprint(first) != content_fingerprint(second)
+    assert dataset_label(str(tmp_path / "gone")) == "gone [not found when the page was made]"
+    assert redact_paths("cannot read /home/alice/data/sub-01.npy (see ~/x/log.txt); 1/255, a/b, "
+                        "C:\\Users\\bob\\set.csv, file:///tmp/y/z.png") == (
+        "cannot read \u2026/sub-01.npy (see \u2026/log.txt); 1/255, a/b, \u2026/set.csv, \u2026/z.png")
