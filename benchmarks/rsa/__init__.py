@@ -3,7 +3,7 @@ improvement numbers. Inputs and outputs are numpy arrays; RDMs are condensed vec
 ``n_pairs = n_images * (n_images - 1) / 2``); EEG data of one subject is ``(n_images, n_repetitions, n_channels,
 n_times)``. Functions are pure (no caching, no files).
 """
-from benchmarks.rsa.compare import compare, compare_rowwise, rank_rdms
+from benchmarks.rsa.compare import RankedRDMs, compare, compare_rowwise, rank_rdms
 from benchmarks.rsa.decoding import lda_decoding_rdms, noise_covariances, svm_decoding_rdms
 from benchmarks.rsa.decoding_plan import DecodingPlan, draw_plan, smooth_over_time
 from benchmarks.rsa.eeg import EEG_RDM_METHODS, eeg_rdms
@@ -38,6 +38,7 @@ __all__ = [
     "ClusterTestResult",
     "DecodingPlan",
     "ModelImprovement",
+    "RankedRDMs",
     "bootstrap_similarity",
     "cluster_permutation_test",
     "compare",

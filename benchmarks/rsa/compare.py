@@ -2,7 +2,12 @@
 Kendall's tau-a (rsatoolbox's definition, computed pairwise).
 
 Spearman equals ``scipy.stats.spearmanr`` on the vectors (NeuroRA ``rdm_correlation_spearman``) and rsatoolbox
-``compare(method='spearman')``; tau-a equals rsatoolbox ``compare(method='tau-a')``.
+``compare(method='spearman')``; tau-a equals rsatoolbox ``compare(method='tau-a')`` (counted from dense codes with
+scipy's discordant-pair count).
+
+Reuse: :class:`RankedRDMs` ranks (standardises / codes) a stack of RDMs once, e.g. a benchmark's EEG RDMs, and every
+later comparison against it only prepares the other side and multiplies (its docstring says what each method can
+and cannot reuse).
 
 Undefined RDMs: an RDM holding NaN, or a constant one under Spearman / Pearson, has no defined similarity. By
 default (``undefined='raise'``) that is an error naming the RDM; with ``undefined='nan'`` every similarity involving
@@ -11,10 +16,19 @@ are always an error.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.stats import kendalltau
 
-from benchmarks.rsa._validation import as_float_array, check_choice, n_images_from_pairs
+try:  # scipy's discordant-pair count (Fenwick tree); the public kendalltau is the fallback
+    from scipy.stats._stats import _kendall_dis
+except ImportError:  # pragma: no cover - depends on the scipy build
+    _kendall_dis = None
+
+from benchmarks.rsa._native import tie_marked_orders
+from benchmarks.rsa._validation import as_float_array, check_choice, check_positive_int, n_images_from_pairs
 
 METHODS = ("spearman", "pearson", "kendall_tau_a")
 UNDEFINED = ("raise", "nan")
@@ -44,16 +58,30 @@ def undefined_rows(rdms: np.ndarray, method: str = "spearman") -> np.ndarray:
 _RANK_BLOCK = 32  # rows ranked together (keeps the gathers in cache)
 
 
-def rank_rdms(rdms: np.ndarray) -> np.ndarray:
+def rank_rdms(rdms: np.ndarray, n_threads: int | None = None) -> np.ndarray:
     """Average ranks (1 = smallest, ties share their mean rank) along the last axis, float64, same shape.
 
     Same values as ``scipy.stats.rankdata(rdms, axis=-1)``: one quicksort per row, ties resolved in vector form.
+    Blocks of rows are ranked on ``n_threads`` threads (default: the cores this process may use; numpy releases
+    the GIL while sorting and gathering); the result does not depend on the thread count.
     """
     values = np.asarray(rdms, dtype=np.float64)
     rows = values.reshape(-1, values.shape[-1])
     ranks = np.empty_like(rows)
-    for start in range(0, rows.shape[0], _RANK_BLOCK):
+    starts = range(0, rows.shape[0], _RANK_BLOCK)
+
+    def rank_block(start: int) -> None:
         ranks[start:start + _RANK_BLOCK] = _rank_rows(rows[start:start + _RANK_BLOCK])
+
+    if n_threads is None:
+        n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(len(starts), check_positive_int(n_threads, "n_threads"))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(rank_block, starts))
+    else:
+        for start in starts:
+            rank_block(start)
     return ranks.reshape(values.shape)
 
 
@@ -107,16 +135,54 @@ def _standardised(rdms: np.ndarray, method: str, name: str, undefined: str = "ra
     return unit
 
 
-def _tau_a(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-a: (concordant - discordant) / (n (n - 1) / 2), tied pairs counting as neither."""
+def _tau_codes(rdms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, 1-based dense ranks (equal values share a code) ``(n_rdms, n_pairs)`` intp and the number of tied
+    pairs ``(n_rdms,)`` int64: what tau-a needs of one RDM whatever it is compared with. NaN rows get stand-ins."""
+    rdms = np.where(np.isfinite(rdms), rdms, 0.0)
+    order = np.argsort(rdms, axis=1)
+    ordered = np.take_along_axis(rdms, order, axis=1)
+    new_value = np.ones(rdms.shape, dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    codes = np.empty(rdms.shape, dtype=np.intp)
+    np.put_along_axis(codes, order, np.cumsum(new_value, axis=1, dtype=np.intp), axis=1)
+    ties = np.empty(rdms.shape[0], dtype=np.int64)
+    for row, starts in enumerate(new_value):
+        sizes = np.diff(np.append(np.flatnonzero(starts), rdms.shape[1])).astype(np.int64)
+        ties[row] = int((sizes * (sizes - 1) // 2).sum())
+    return codes, ties
+
+
+def _discordant_pairs(xs: np.ndarray, ys: np.ndarray) -> int:
+    """Pairs i < j with ys[i] > ys[j], for ``xs`` sorted and ``ys`` ascending within equal ``xs`` (1-based codes)."""
+    if _kendall_dis is not None:
+        return int(_kendall_dis(xs, ys))
+    # public fallback: scipy's own count through tau-b (exact integers recovered from it)
+    n = xs.size
+    total = n * (n - 1) // 2
+    x_ties, y_ties = _tied_pairs(xs), _tied_pairs(ys)
+    if x_ties == total or y_ties == total:
+        return 0
+    keys = xs.astype(np.int64) * (int(ys.max()) + 1) + ys
+    joint = _tied_pairs(keys)
+    tau_b = kendalltau(xs, ys, variant="b").statistic
+    con_minus_dis = tau_b * np.sqrt(float(total - x_ties) * float(total - y_ties))
+    return int(round((total - x_ties - y_ties + joint - con_minus_dis) / 2))
+
+
+def _tau_a_codes(x: np.ndarray, x_ties: int, y: np.ndarray, y_ties: int) -> float:
+    """Kendall's tau-a from dense codes and tied-pair counts (:func:`_tau_codes`):
+    (concordant - discordant) / (n (n - 1) / 2) = (total - x_ties - y_ties + joint_ties - 2 discordant) / total,
+    tied pairs counting as neither (scipy's counting; tau-a of a constant RDM is 0, as in rsatoolbox)."""
     n = x.size
     total = n * (n - 1) // 2
-    x_ties = _tied_pairs(x)
-    y_ties = _tied_pairs(y)
-    if x_ties == total or y_ties == total:
-        return 0.0
-    tau_b = kendalltau(x, y, variant="b").statistic
-    return float(np.clip(tau_b * np.sqrt(float(total - x_ties) * float(total - y_ties)) / total, -1.0, 1.0))
+    keys = x.astype(np.int64) * (int(y.max()) + 1) + y
+    order = np.argsort(keys)
+    keys = keys[order]
+    boundaries = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True])
+    sizes = np.diff(boundaries).astype(np.int64)
+    joint_ties = int((sizes * (sizes - 1) // 2).sum())
+    discordant = _discordant_pairs(np.ascontiguousarray(x[order]), np.ascontiguousarray(y[order]))
+    return float(np.clip((total - x_ties - y_ties + joint_ties - 2 * discordant) / total, -1.0, 1.0))
 
 
 def _tied_pairs(values: np.ndarray) -> int:
@@ -124,40 +190,178 @@ def _tied_pairs(values: np.ndarray) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-def _tau_a_or_nan(x: np.ndarray, y: np.ndarray) -> float:
-    return np.nan if not (np.isfinite(x).all() and np.isfinite(y).all()) else _tau_a(x, y)
+def _tau_a_table(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 rowwise: bool) -> np.ndarray:
+    """tau-a of prepared rows ``(codes, ties, undefined)``: every a with every b ``(k, m)``, or row i with row i."""
+    (codes_a, ties_a, bad_a), (codes_b, ties_b, bad_b) = a, b
+
+    def one(i: int, j: int) -> float:
+        return np.nan if bad_a[i] or bad_b[j] else _tau_a_codes(codes_a[i], ties_a[i], codes_b[j], ties_b[j])
+
+    if rowwise:
+        return np.array([one(i, i) for i in range(len(codes_a))])
+    return np.array([[one(i, j) for j in range(len(codes_b))] for i in range(len(codes_a))]).reshape(
+        len(codes_a), len(codes_b))
+
+
+class RankedRDMs:
+    """RDMs prepared once for many comparisons, e.g. a benchmark's EEG RDMs against every model, layer and subject
+    it scores: pass it to :func:`compare` / :func:`compare_rowwise` (either side) or :func:`bootstrap_similarity`
+    in place of the array; results equal those of the array to the last bit.
+
+    rdms: ``(n_pairs,)``, ``(n_rdms, n_pairs)`` or ``(n_subjects, n_times, n_pairs)``; method as :func:`compare`
+    (fixed: comparing under another method is an error); undefined: ``'raise'`` (NaN, or a constant row under
+    Spearman / Pearson, is an error here) or ``'nan'`` (such rows are kept and give NaN similarities;
+    ``undefined_rows`` marks them). Index the leading axes like an array (``ranked[s]``: one subject's
+    ``(n_times, n_pairs)``; ``ranked[[0, 2]]``); compare takes 1-D or 2-D ones.
+
+    What is computed once and what each comparison still costs:
+
+    - ``'spearman'``: average ranks (ties as ``scipy.stats.rankdata``), centred and scaled to unit norm per row,
+      so Spearman = one matrix product: a comparison ranks only the other side (e.g. 4 model RDMs) and multiplies.
+    - ``'pearson'``: rows centred and scaled to unit norm (same reuse).
+    - ``'kendall_tau_a'``: tau-a counts the sign agreement of every pair of entries, which no per-RDM ranks
+      summarise: the concordant / discordant count needs the two RDMs sorted jointly. Reused: each row's dense
+      codes (its distinct values numbered) and its number of tied pairs; per comparison one integer sort of the
+      joint codes and one O(n_pairs log n_pairs) discordant count remain (about 2.7x faster than from scratch).
+    - image bootstrap (Spearman): each row's sort order with tie marks (:meth:`sort_orders`), made on first use
+      and kept for every later model; a resampled image set repeats pairs unevenly, so every resample re-ranks
+      every row (weighted ranks, O(n_pairs) from the kept order) and no rank itself is reused.
+    """
+
+    def __init__(self, rdms, method: str = "spearman", *, undefined: str = "raise", name: str = "rdms"):
+        check_choice(method, "method", METHODS)
+        check_choice(undefined, "undefined", UNDEFINED)
+        dims = "(n_pairs,), (n_rdms, n_pairs) or (n_subjects, n_times, n_pairs)"
+        given = as_float_array(rdms, name, (1, 2, 3), dims, finite=undefined == "raise")
+        if np.isinf(given).any():
+            bad = tuple(int(i) for i in np.argwhere(np.isinf(given))[0])
+            raise ValueError(f"{name} holds infinite values, first at index {bad}; RDM entries must be finite or NaN")
+        shape = given.shape
+        n_images_from_pairs(shape[-1], name)
+        flat = given.reshape(-1, shape[-1]).astype(np.float64, copy=False)
+        if method == "kendall_tau_a":
+            codes, ties = _tau_codes(flat)
+            bad = ~np.isfinite(flat).all(axis=1)
+            prepared: tuple = (codes.reshape(shape), ties.reshape(shape[:-1]))
+        else:
+            unit = _standardised(flat, method, name, "nan")
+            bad = ~np.isfinite(unit).all(axis=1)
+            if undefined == "raise" and bad.any():  # only constant rows: NaN was rejected above
+                where = ", ".join(str(int(i)) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), shape[:-1]))
+                raise ValueError(f"{name}[{where}] is constant; its {method} correlation is undefined")
+            prepared = (unit.reshape(shape),)
+        for part in prepared:
+            part.flags.writeable = False  # shared by every comparison and indexed view
+        self._set(method, undefined, name, shape, prepared, bad.reshape(shape[:-1]), self, ())
+
+    def _set(self, method, undefined, name, shape, prepared, bad, root, index) -> None:
+        self.method, self.undefined, self.name = method, undefined, name
+        self.shape: tuple[int, ...] = shape  # (*lead, n_pairs)
+        self.undefined_rows = bad  # (*lead,) bool
+        self._prepared, self._root, self._index = prepared, root, index
+        self._orders: np.ndarray | None = None
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(*lead, n_pairs)`` float64: each row after a strictly increasing map of the given RDM (standardised
+        ranks for Spearman; standardised values, an affine map, for Pearson; dense codes for tau-a), NaN for
+        undefined rows. Every result that depends only on the order of a row's entries (and, for ``'pearson'``, on
+        its values up to shift and scale) is the same from these values as from the given RDMs. The given array is
+        not kept: changing it later changes nothing here."""
+        if self.method != "kendall_tau_a":
+            return self._prepared[0]
+        return np.where(self.undefined_rows[..., None], np.nan, self._prepared[0].astype(np.float64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> RankedRDMs:
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(part is Ellipsis for part in parts) or len(parts) > len(self.shape) - 1:
+            raise IndexError(f"{self.name}: index {index!r} must select along the {len(self.shape) - 1} leading "
+                             f"axes of {self.shape}, never along the pairs")
+        subset = object.__new__(RankedRDMs)
+        prepared = tuple(part[index] for part in self._prepared)
+        subset._set(self.method, self.undefined, f"{self.name}[{index!r}]", prepared[0].shape, prepared,
+                    self.undefined_rows[index], self._root, self._index + (index,))
+        return subset
+
+    def sort_orders(self) -> np.ndarray:
+        """Per row, the argsort (uint32, bit 31 set on the last index of each group of equal values) the image
+        bootstrap's weighted ranks start from: ``(*lead, n_pairs)``. Computed for the whole stack on first use
+        (by this object or any indexed from it) and kept. Undefined rows are sorted as constant stand-ins."""
+        if self._root is not self:
+            orders = self._root.sort_orders()
+            for index in self._index:
+                orders = orders[index]
+            return orders
+        if self._orders is None:
+            flat = self.values.reshape(-1, self.shape[-1])
+            stand_in = np.where(self.undefined_rows.reshape(-1)[:, None], 0.0, flat)
+            self._orders = tie_marked_orders(stand_in).reshape(self.shape)
+            self._orders.flags.writeable = False
+        return self._orders
+
+    def _rows(self, name: str, undefined: str, method: str) -> tuple:
+        """The prepared rows as 2-D stacks for a comparison under ``method`` / ``undefined`` (checked)."""
+        if method != self.method:
+            raise ValueError(f"{name} was prepared for method {self.method!r} but the comparison uses {method!r}; "
+                             f"prepare it with RankedRDMs(..., method={method!r})")
+        if len(self.shape) > 2:
+            raise ValueError(f"{name} is a RankedRDMs of shape {self.shape}; compare takes (n_rdms, n_pairs): "
+                             "index its leading axes first (e.g. ranked[subject])")
+        bad = np.atleast_1d(self.undefined_rows)
+        if undefined == "raise" and bad.any():
+            raise ValueError(f"{name}[{int(np.flatnonzero(bad)[0])}] is undefined (NaN, or constant under "
+                             f"{method}); it was prepared with undefined='nan', so compare with undefined='nan'")
+        n_pairs = self.shape[-1]
+        if method == "kendall_tau_a":
+            codes, ties = self._prepared
+            return codes.reshape(-1, n_pairs), np.atleast_1d(ties), bad
+        return (self._prepared[0].reshape(-1, n_pairs),)
+
+
+def _ready(rdms, name: str, method: str, undefined: str) -> tuple:
+    """``rdms`` (array or :class:`RankedRDMs`) as prepared 2-D rows: ``(unit,)`` or tau-a's ``(codes, ties, bad)``."""
+    if isinstance(rdms, RankedRDMs):
+        return rdms._rows(name, undefined, method)
+    array = _as_rdm_stack(rdms, name, undefined)
+    if method == "kendall_tau_a":
+        codes, ties = _tau_codes(array)
+        return codes, ties, ~np.isfinite(array).all(axis=1)
+    return (_standardised(array, method, name, undefined),)
 
 
 def compare(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise") -> np.ndarray:
     """Similarity of every RDM in ``rdms_a`` with every RDM in ``rdms_b``.
 
-    rdms_a: ``(k, n_pairs)`` (or ``(n_pairs,)``), rdms_b: ``(m, n_pairs)``; method: ``'spearman'``, ``'pearson'``
-    or ``'kendall_tau_a'``; undefined: ``'raise'`` (an undefined RDM is an error) or ``'nan'`` (its similarities
-    are NaN; module docstring). Returns ``(k, m)`` float64.
+    rdms_a: ``(k, n_pairs)`` (or ``(n_pairs,)``), rdms_b: ``(m, n_pairs)``, either also a :class:`RankedRDMs`
+    prepared for ``method`` (its ranks are reused); method: ``'spearman'``, ``'pearson'`` or ``'kendall_tau_a'``;
+    undefined: ``'raise'`` (an undefined RDM is an error) or ``'nan'`` (its similarities are NaN; module
+    docstring). Returns ``(k, m)`` float64.
     """
     check_choice(method, "method", METHODS)
     check_choice(undefined, "undefined", UNDEFINED)
-    a = _as_rdm_stack(rdms_a, "rdms_a", undefined)
-    b = _as_rdm_stack(rdms_b, "rdms_b", undefined)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"rdms_a has {a.shape[1]} pairs per RDM but rdms_b has {b.shape[1]}; they must match")
+    a = _ready(rdms_a, "rdms_a", method, undefined)
+    b = _ready(rdms_b, "rdms_b", method, undefined)
+    if a[0].shape[1] != b[0].shape[1]:
+        raise ValueError(f"rdms_a has {a[0].shape[1]} pairs per RDM but rdms_b has {b[0].shape[1]}; they must match")
     if method == "kendall_tau_a":
-        return np.array([[_tau_a_or_nan(row_a, row_b) for row_b in b] for row_a in a]).reshape(len(a), len(b))
-    products = _standardised(a, method, "rdms_a", undefined) @ _standardised(b, method, "rdms_b", undefined).T
-    return np.clip(products, -1.0, 1.0)
+        return _tau_a_table(a, b, rowwise=False)
+    return np.clip(a[0] @ b[0].T, -1.0, 1.0)
 
 
 def compare_rowwise(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise") -> np.ndarray:
-    """Similarity of ``rdms_a[i]`` with ``rdms_b[i]`` for every i: ``(k, n_pairs)`` x2 -> ``(k,)``; ``undefined`` as
-    :func:`compare`."""
+    """Similarity of ``rdms_a[i]`` with ``rdms_b[i]`` for every i: ``(k, n_pairs)`` x2 -> ``(k,)``; either may be a
+    :class:`RankedRDMs`; ``undefined`` as :func:`compare`."""
     check_choice(method, "method", METHODS)
     check_choice(undefined, "undefined", UNDEFINED)
-    a = _as_rdm_stack(rdms_a, "rdms_a", undefined)
-    b = _as_rdm_stack(rdms_b, "rdms_b", undefined)
-    if a.shape != b.shape:
-        raise ValueError(f"rdms_a has shape {a.shape} but rdms_b has {b.shape}; rowwise comparison needs equal shapes")
+    a = _ready(rdms_a, "rdms_a", method, undefined)
+    b = _ready(rdms_b, "rdms_b", method, undefined)
+    if a[0].shape != b[0].shape:
+        raise ValueError(f"rdms_a has shape {a[0].shape} but rdms_b has {b[0].shape}; rowwise comparison needs "
+                         "equal shapes")
     if method == "kendall_tau_a":
-        return np.array([_tau_a_or_nan(row_a, row_b) for row_a, row_b in zip(a, b)])
-    products = np.einsum("ij,ij->i", _standardised(a, method, "rdms_a", undefined),
-                         _standardised(b, method, "rdms_b", undefined))
-    return np.clip(products, -1.0, 1.0)
+        return _tau_a_table(a, b, rowwise=True)
+    return np.clip(np.einsum("ij,ij->i", a[0], b[0]), -1.0, 1.0)

@@ -14,7 +14,9 @@ adds nothing to the null distribution. With the default ``undefined='raise'`` su
 Bootstrap: images and/or subjects resampled with replacement. A resampled image set repeats pair (i, j) of the
 RDM ``c_i c_j`` times (pairs of an image with itself are dropped), so each bootstrap similarity is a weighted
 correlation of the original RDM entries; Spearman ranks come from a per-RDM sort done once and an O(n_pairs)
-weighted pass per resample (C kernel).
+weighted pass per resample (C kernel). With the EEG RDMs given as a ``RankedRDMs`` the sort is kept on that object,
+so a benchmark bootstrapping many models against one EEG sorts each EEG RDM once; the per-resample re-ranking is
+inherent (a resampled image set changes every rank) and is not reused.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from benchmarks.rsa._validation import (
     check_probability,
     n_images_from_pairs,
 )
-from benchmarks.rsa.compare import UNDEFINED, compare, rank_rdms, undefined_rows
+from benchmarks.rsa.compare import UNDEFINED, RankedRDMs, compare, rank_rdms, undefined_rows
 
 TAILS = {"greater": 1, "two-sided": 0, "less": -1}
 
@@ -303,24 +305,44 @@ def bootstrap_similarity(
     """Bootstrap confidence intervals of the subject-mean EEG-model similarity per time point.
 
     eeg_rdms: ``(n_subjects, n_times, n_pairs)``; model_rdms: ``(n_models, n_pairs)`` shared by all subjects or
-    ``(n_subjects, n_models, n_pairs)`` one set per subject (e.g. each subject's ReAlnet). resample: ``'images'``,
-    ``'subjects'`` or ``'both'``; method: ``'spearman'`` or ``'pearson'``. undefined: ``'raise'`` (an undefined
-    EEG RDM is an error) or ``'nan'``: an EEG RDM holding NaN or constant makes its time point undefined (as the
-    subject mean is): estimate, samples and interval are NaN there; other time points are unaffected.
+    ``(n_subjects, n_models, n_pairs)`` one set per subject (e.g. each subject's ReAlnet). eeg_rdms may be a 3-D
+    :class:`~benchmarks.rsa.compare.RankedRDMs` prepared for ``method``: the estimate then reuses its ranks and the
+    image resamples its kept sort orders (computed once for every model bootstrapped against it); each resample
+    still re-ranks every RDM (weighted ranks, O(n_pairs) per RDM), as resampled images change every rank.
+    resample: ``'images'``, ``'subjects'`` or ``'both'``; method: ``'spearman'`` or ``'pearson'``.
+    undefined: ``'raise'`` (an undefined EEG RDM is an error) or ``'nan'``: an EEG RDM holding NaN or constant
+    makes its time point undefined (as the subject mean is): estimate, samples and interval are NaN there; other
+    time points are unaffected.
     """
     check_choice(resample, "resample", ("images", "subjects", "both"))
     check_choice(method, "method", ("spearman", "pearson"))
     n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
     confidence = check_probability(confidence, "confidence")
     check_choice(undefined, "undefined", UNDEFINED)
-    eeg = as_float_array(eeg_rdms, "eeg_rdms", 3, "(n_subjects, n_times, n_pairs)", finite=undefined == "raise")
-    eeg = eeg.astype(np.float64)
-    if np.isinf(eeg).any():
-        raise ValueError("eeg_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
-    bad_rows = np.zeros(eeg.shape[:2], dtype=bool)  # (n_subjects, n_times): undefined EEG RDMs
-    if undefined == "nan":
-        bad_rows = undefined_rows(eeg.reshape(-1, eeg.shape[-1]), method).reshape(eeg.shape[:2])
-        eeg = np.where(bad_rows[..., None], 0.0, eeg)  # constant stand-ins; their results are set to NaN
+    ranked = eeg_rdms if isinstance(eeg_rdms, RankedRDMs) else None
+    if ranked is not None:
+        if ranked.method != method:
+            raise ValueError(f"eeg_rdms was prepared for method {ranked.method!r} but the bootstrap uses {method!r}; "
+                             f"prepare it with RankedRDMs(..., method={method!r})")
+        if len(ranked.shape) != 3:
+            raise ValueError(f"eeg_rdms must be 3-D (n_subjects, n_times, n_pairs), got a RankedRDMs of shape "
+                             f"{ranked.shape}")
+        bad_rows = np.asarray(ranked.undefined_rows)  # (n_subjects, n_times)
+        if undefined == "raise" and bad_rows.any():
+            s, t = (int(i) for i in np.argwhere(bad_rows)[0])
+            raise ValueError(f"eeg_rdms[{s}, {t}] is undefined (NaN or constant); it was prepared with "
+                             "undefined='nan', so bootstrap with undefined='nan'")
+        # ranks / standardised values: the same weighted Spearman / Pearson as the RDMs themselves (RankedRDMs.values)
+        eeg = np.where(bad_rows[..., None], 0.0, ranked.values) if bad_rows.any() else ranked.values
+    else:
+        eeg = as_float_array(eeg_rdms, "eeg_rdms", 3, "(n_subjects, n_times, n_pairs)", finite=undefined == "raise")
+        eeg = eeg.astype(np.float64)
+        if np.isinf(eeg).any():
+            raise ValueError("eeg_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
+        bad_rows = np.zeros(eeg.shape[:2], dtype=bool)  # (n_subjects, n_times): undefined EEG RDMs
+        if undefined == "nan":
+            bad_rows = undefined_rows(eeg.reshape(-1, eeg.shape[-1]), method).reshape(eeg.shape[:2])
+            eeg = np.where(bad_rows[..., None], 0.0, eeg)  # constant stand-ins; their results are set to NaN
     models = as_float_array(model_rdms, "model_rdms", (2, 3), "(n_models, n_pairs) or (n_subjects, n_models, n_pairs)")
     models = models.astype(np.float64)
     n_subjects, n_times, n_pairs = eeg.shape
@@ -340,15 +362,16 @@ def bootstrap_similarity(
 
     # per (subject, time, model) similarity on the original images
     per_subject = np.stack(
-        [compare(eeg[s], model_sets[s if models.ndim == 3 else 0], method, undefined=undefined)
-         for s in range(n_subjects)]
+        [compare(eeg[s] if ranked is None else ranked[s], model_sets[s if models.ndim == 3 else 0], method,
+                 undefined=undefined) for s in range(n_subjects)]
     )  # (n_subjects, n_times, n_models)
     per_subject[bad_rows] = np.nan
     estimate = per_subject.mean(axis=0).T
 
     library = _native.native_kernels() if method == "spearman" and resample != "subjects" else None
     if library is not None:
-        eeg_orders = _native.tie_marked_orders(flat_eeg)
+        eeg_orders = (_native.tie_marked_orders(flat_eeg) if ranked is None
+                      else ranked.sort_orders().reshape(n_subjects * n_times, n_pairs))  # kept by a RankedRDMs
         model_orders = _native.tie_marked_orders(model_sets.reshape(-1, n_pairs))
 
         def similarities(weights: np.ndarray) -> np.ndarray:
