@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
-from model_registry.brainscore_bridge import add_resolver
+from model_registry.brainscore_bridge import add_resolver, expose
+
+from .options import Option, check_options
+
+OptionTable = Mapping[str, Option]
+# a table, or identifier -> table (families whose options depend on the id)
+OptionSpec = OptionTable | Callable[[str], OptionTable] | None
 
 _FACTORIES: dict[str, Callable[[], object]] = {}
-_FAMILIES: list[tuple[re.Pattern, Callable[[str], object], Callable[[], Iterable[str]]]] = []
+_OPTIONS: dict[str, OptionSpec] = {}
+_FAMILIES: list[tuple[re.Pattern, Callable[[str], object], Callable[[], Iterable[str]], OptionSpec]] = []
 
 
 class UnknownBenchmarkError(KeyError):
@@ -19,24 +28,36 @@ class UnknownBenchmarkError(KeyError):
         return str(self.args[0])
 
 
-def register_benchmark(identifier: str, factory: Callable[..., object]) -> None:
-    """Register ``factory(**options) -> Benchmark`` under ``identifier`` (Brain-Score calls it with no options)."""
+def register_benchmark(identifier: str, factory: Callable[..., object], options: OptionSpec = None) -> None:
+    """Register ``factory(**options) -> Benchmark`` under ``identifier`` (Brain-Score calls it with no options).
+
+    ``options``: the benchmark's ``{name: Option}`` table (:mod:`benchmarks.options`), checked by
+    :func:`load_benchmark` before ``factory`` runs; ``None``: the names ``factory``'s signature accepts (no check
+    when it takes ``**kwargs``), values left to the factory."""
     if identifier in _FACTORIES:
         raise ValueError(f"benchmark id {identifier!r} is registered twice")
     _FACTORIES[identifier] = factory
+    _OPTIONS[identifier] = options
+    expose("benchmarks", identifier, factory)  # listed in brainscore_vision.benchmark_registry too
 
 
 def register_benchmark_family(pattern: str, make: Callable[..., object],
-                              list_ids: Callable[[], Iterable[str]] = lambda: ()) -> None:
-    """Register ids matching the regular expression ``pattern``: ``make(id, **options) -> Benchmark``."""
-    _FAMILIES.append((re.compile(pattern), make, list_ids))
+                              list_ids: Callable[[], Iterable[str]] = lambda: (), options: OptionSpec = None) -> None:
+    """Register ids matching the regular expression ``pattern``: ``make(id, **options) -> Benchmark``.
+
+    The ids ``list_ids()`` names now are listed in ``brainscore_vision.benchmark_registry`` as well; other ids of
+    the pattern reach Brain-Score through the lookup bridge. ``options``: as for :func:`register_benchmark`, or
+    a function ``identifier -> table``."""
+    _FAMILIES.append((re.compile(pattern), make, list_ids, options))
+    for identifier in list_ids():
+        expose("benchmarks", identifier, functools.partial(make, identifier))
 
 
 def list_benchmarks(pattern: str = "*") -> list[str]:
     """Benchmark ids matching the shell wildcard ``pattern`` (comma-separated for several), sorted."""
     patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
     ids = set(_FACTORIES)
-    for _, _, list_ids in _FAMILIES:
+    for _, _, list_ids, _ in _FAMILIES:
         ids.update(list_ids())
     return sorted(i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns))
 
@@ -45,20 +66,64 @@ def benchmark_factory(identifier: str) -> Callable[..., object] | None:
     """Factory ``(**options) -> Benchmark`` of ``identifier``, or ``None`` when unknown."""
     if identifier in _FACTORIES:
         return _FACTORIES[identifier]
-    for pattern, make, _ in _FAMILIES:
+    for pattern, make, _, _ in _FAMILIES:
         if pattern.fullmatch(identifier):
             return lambda **options: make(identifier, **options)
     return None
 
 
+def benchmark_options(identifier: str) -> dict[str, Option] | None:
+    """The ``{name: Option}`` table of ``identifier`` (``None``: unknown id, or a benchmark that declares none)."""
+    spec: OptionSpec = None
+    if identifier in _FACTORIES:
+        spec = _OPTIONS.get(identifier)
+    else:
+        for pattern, _, _, family_spec in _FAMILIES:
+            if pattern.fullmatch(identifier):
+                spec = family_spec
+                break
+    if callable(spec):
+        spec = spec(identifier)
+    if spec is None and identifier in _FACTORIES:  # undeclared: the names the factory's signature accepts
+        spec = _signature_options(_FACTORIES[identifier])
+    return None if spec is None else dict(spec)
+
+
+def _signature_options(factory: Callable) -> dict[str, Option] | None:
+    """``{name: any value}`` for the keyword parameters of ``factory``, or ``None`` when it takes ``**kwargs`` (or
+    has no inspectable signature), i.e. when the names it accepts cannot be known."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    accept = Option("any value the benchmark accepts", None, lambda value: None)
+    return {p.name: accept for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def check_benchmark_options(identifier: str, options: Mapping) -> None:
+    """Raise :class:`benchmarks.options.BenchmarkOptionError` (one line naming the option, the benchmark and the
+    expected form) for an unknown option name or a malformed value; nothing is built."""
+    table = benchmark_options(identifier)
+    if table is not None:
+        check_options(identifier, table, options)
+
+
 def load_benchmark(identifier: str, **options) -> object:
-    """Build the benchmark ``identifier`` with ``options``; unknown ids raise an error naming close matches."""
+    """Build the benchmark ``identifier`` with ``options``.
+
+    Raises :class:`UnknownBenchmarkError` (naming close matches) for an unknown id and
+    :class:`benchmarks.options.BenchmarkOptionError` for an unknown option or a malformed value (naming the valid
+    options / the expected form), before the factory runs. Building reads no data (see the benchmark's
+    ``validate()`` for that)."""
     factory = benchmark_factory(identifier)
     if factory is None:
         close = difflib.get_close_matches(identifier, list_benchmarks(), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownBenchmarkError(f"unknown benchmark id {identifier!r}.{hint} "
                                     f"Known: {', '.join(list_benchmarks())}")
+    check_benchmark_options(identifier, options)
     return factory(**options)
 
 

@@ -15,9 +15,25 @@ import xarray as xr
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
-from .model_features import default_layers, layer_features
+from . import options as opt
+from .model_features import candidate_rdms, default_layers
 from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
+from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices
+
+OPTIONS: dict[str, opt.Option] = {
+    "rois": opt.Option("a list of ROI names of the dataset", ["V1", "V4"], opt.optional(opt.string_list)),
+    "layers": opt.Option("a list of layer names", ["V4", "IT"], opt.optional(opt.string_list)),
+    "method": opt.Option(f"one of {', '.join(COMPARISONS)}", "spearman", opt.choice(COMPARISONS)),
+    "n_bootstrap": opt.Option("an integer >= 0 (0: no confidence intervals)", 1000, opt.integer(0)),
+    "seed": opt.Option("an integer >= 0", 0, opt.integer(0)),
+}
+"""Options of :class:`RoiRsaBenchmark` (the dataset benchmarks add ``root``: :func:`dataset_options`)."""
+
+
+def dataset_options(root_expected: str) -> dict[str, opt.Option]:
+    """:data:`OPTIONS` plus ``root`` (``root_expected`` says which folder) for a dataset's benchmark factory."""
+    return {"root": opt.Option(root_expected, "/data/folder", opt.optional(opt.path)), **OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -54,10 +70,14 @@ class RoiRsaBenchmark(BenchmarkBase):
     def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
                  layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,
                  seed: int = 0, bibtex: str | None = None, version: int = 1):
+        for name, value in (("rois", rois), ("layers", layers), ("method", method), ("n_bootstrap", n_bootstrap),
+                            ("seed", seed)):
+            opt.check_value(identifier, name, OPTIONS[name], value)
         super().__init__(identifier=identifier, ceiling=None, version=version, parent="neural", bibtex=bibtex)
         self._load, self._data = load, None
         self.rois, self.layers, self.method = (tuple(rois) if rois else None), layers, method
         self.n_bootstrap, self.seed = n_bootstrap, seed
+        self._ceilings: np.ndarray | None = None
 
     @property
     def data(self) -> RoiRdms:
@@ -72,6 +92,28 @@ class RoiRsaBenchmark(BenchmarkBase):
             self._data = data
         return self._data
 
+    def validate(self) -> RoiRdms:
+        """Load and check the data before any model runs: the dataset's files (its loader's checks), the ROIs, and
+        a positive lower noise ceiling per ROI (a ceiled score needs one). Errors name the ROI and the value."""
+        data = self.data
+        if self._ceilings is None:
+            rows = []
+            for roi in data.rois:
+                try:
+                    rows.append([float(b) for b in noise_ceiling(data.rdms[roi], self.method)])
+                except ValueError as error:
+                    raise ValueError(f"{self.identifier}: the noise ceiling of ROI {roi} ({self.method}, "
+                                     f"{len(data.subjects)} subjects) is undefined: {error}") from None
+            ceilings = np.array(rows)
+            bad = [(roi, c) for roi, c in zip(data.rois, ceilings[:, 0]) if not c > 0]
+            if bad:
+                shown = ", ".join(f"{roi} {c:.4g}" for roi, c in bad)
+                raise ValueError(f"{self.identifier}: the lower noise ceiling of ROI(s) {shown} ({self.method}, "
+                                 f"{len(data.subjects)} subjects) is not > 0, so a ceiled score is undefined; leave "
+                                 "them out with rois=[...]")
+            self._ceilings = ceilings
+        return data
+
     @property
     def ceiling(self) -> Score:
         """Mean over ROIs of the lower noise ceiling."""
@@ -79,18 +121,18 @@ class RoiRsaBenchmark(BenchmarkBase):
         return Score(float(np.mean(lower)))
 
     def __call__(self, candidate) -> Score:
-        data = self.data
+        data = self.validate()  # before the model runs
         layers = list(self.layers or default_layers(candidate))
-        features = layer_features(candidate, data.stimuli, data.stimulus_set, layers)
-        models = model_rdms([features[layer] for layer in layers])  # (n_layers, n_pairs)
+        # (n_layers, n_pairs): the model run, or an RDM model's own RDMs reordered to the stimuli by id
+        models = candidate_rdms(candidate, data.stimuli, data.stimulus_set, layers, self.identifier)
         return self.score_rdms(models, layers)
 
     def score_rdms(self, models: np.ndarray, layers: Sequence[str]) -> Score:
         """The score for precomputed model RDMs ``(n_layers, n_pairs)`` named by ``layers``."""
-        data = self.data
+        data = self.validate()
         rois, n_layers = data.rois, len(layers)
         similarity = np.stack([compare(models, data.rdms[roi], self.method) for roi in rois])  # (roi, layer, subj)
-        ceilings = np.array([[float(b) for b in noise_ceiling(data.rdms[roi], self.method)] for roi in rois])
+        ceilings = self._ceilings
         best = similarity.mean(axis=2).argmax(axis=1)  # (n_rois,)
         best_raw = similarity.mean(axis=2)[np.arange(len(rois)), best]
         roi_scores = best_raw / ceilings[:, 0]

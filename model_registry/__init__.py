@@ -7,6 +7,7 @@
 from . import clip_models, cornet, efficientnet, realnet, timm_models, torchvision_models  # noqa: F401 (registers)
 from .brain_model import RegisteredModel, load_model
 from .brainscore_bridge import add_resolver, expose
+from .brainscore_models import commitment_model  # registers the brainscore:<id> family
 from .extractor import ActivationsExtractor, extract, layer_blocks
 from .preprocessing import Preprocessing
 from .reduction import Reduction
@@ -22,6 +23,7 @@ from .registry import (
     register_model,
 )
 from .stimuli import Stimuli, as_stimuli
+from .wrap import wrap
 
 
 def _brainscore_factory(identifier: str):
@@ -31,11 +33,11 @@ def _brainscore_factory(identifier: str):
     return lambda: load_model(identifier)
 
 
-add_resolver("models", _brainscore_factory)
+add_resolver("models", _brainscore_factory, list_ids=list_models)  # family ids known now (trained runs) listed too
 on_register(lambda identifier: expose("models", identifier, lambda: load_model(identifier)))
 
 __all__ = [
     "ActivationsExtractor", "ModelSpec", "Preprocessing", "Reduction", "RegisteredModel", "Stimuli",
     "UnknownModelError", "as_stimuli", "build_network", "extract", "get_spec", "is_model", "layer_blocks",
-    "list_models", "load_model", "register_family", "register_model",
+    "list_models", "load_model", "register_family", "register_model", "commitment_model", "wrap",
 ]

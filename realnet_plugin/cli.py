@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,15 +64,22 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                         help="benchmark option, repeatable; values are parsed as JSON when possible")
     parser.add_argument("--json", type=Path, help="also write the score and its attributes to this JSON file")
     parser.add_argument("--netcdf", type=Path, help="also write the score with its raw data to this netCDF file")
+    parser.add_argument("--csv", type=Path, help="also write the score as a long table (model, benchmark, subject, "
+                        "layer, time, roi, value) to this CSV file")
     parser.set_defaults(run=_run_score)
 
 
 def _parse_options(pairs: Sequence[str]) -> dict:
+    """``['window=[0,0.5]', 'root=/data']`` -> ``{'window': [0, 0.5], 'root': '/data'}`` (JSON values where they
+    parse, else the text). Raises ``ValueError`` for a pair without ``=``, an empty key or a key given twice."""
     options = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
+        key, separator, value = pair.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ValueError(f"--option expects KEY=VALUE (e.g. --option window=[0,0.5]), got {pair!r}")
+        if key in options:
+            raise ValueError(f"--option {key} is given twice ({options[key]!r} and {value!r}); give it once")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -79,13 +87,45 @@ def _parse_options(pairs: Sequence[str]) -> dict:
     return options
 
 
+def check_output_path(path: str | os.PathLike | None, flag: str, *, folder: bool = False,
+                      must_not_exist: bool = False) -> None:
+    """Raise ``ValueError`` (one line naming ``flag``, the path and the cause) when ``path`` cannot be written:
+    an ancestor that is a file, an existing path of the wrong kind (a folder for a file output or the reverse),
+    an existing path where ``must_not_exist``, or a closest existing folder without write permission.
+    ``None`` (option not given) passes. Run before any heavy work, so a bad path fails at once."""
+    if path is None:
+        return
+    path = Path(path).expanduser()
+    if path.exists():
+        if must_not_exist:
+            raise ValueError(f"{flag} {path}: it already exists; give a new {'folder' if folder else 'file'}")
+        if folder and not path.is_dir():
+            raise ValueError(f"{flag} {path}: it is a file; expected a folder")
+        if not folder and path.is_dir():
+            raise ValueError(f"{flag} {path}: it is a folder; expected a file name")
+    for ancestor in (path.absolute().parent, *path.absolute().parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ValueError(f"{flag} {path}: {ancestor} is a file, not a folder")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise ValueError(f"{flag} {path}: cannot write under {ancestor} (permission denied)")
+            return
+        if ancestor.is_symlink():  # a dangling link where a folder should be
+            raise ValueError(f"{flag} {path}: {ancestor} is a broken link, not a folder")
+
+
 def _run_score(args: argparse.Namespace) -> int:
     from realnet_plugin import score
-    from realnet_plugin.results import score_summary, write_json, write_netcdf
+    from realnet_plugin.results import score_summary, write_csv, write_json, write_netcdf
 
+    options = _parse_options(args.option)
+    check_output_path(args.json, "--json")
+    check_output_path(args.netcdf, "--netcdf")
+    check_output_path(args.csv, "--csv")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     result = score(args.model, args.benchmark, model_options={
-        "pretrained": not args.random_weights, "device": args.device, "batch_size": args.batch_size},
-        **_parse_options(args.option))
+        "pretrained": not args.random_weights, "device": args.device, "batch_size": args.batch_size}, **options)
     print(score_summary(result))
     if args.json:
         write_json(result, args.json)
@@ -93,6 +133,9 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.netcdf:
         write_netcdf(result, args.netcdf)
         print(f"wrote {args.netcdf}")
+    if args.csv:
+        write_csv(result, args.csv)
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -108,7 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``realnet`` console script."""
-    from realnet_plugin import cli_data, cli_leaderboard, cli_plot, cli_train, demo  # noqa: F401 (register them)
+    import realnet_plugin.cli_cross_temporal  # noqa: F401 (registers cross-temporal)
+    from realnet_plugin import (  # noqa: F401 (register them)
+        cli_cache,
+        cli_data,
+        cli_experiment,
+        cli_leaderboard,
+        cli_plot,
+        cli_train,
+        demo,
+    )
 
     args = build_parser().parse_args(argv)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import _parse_options, command
+from .cli import _parse_options, check_output_path, command
 
 
 @command("leaderboard")
@@ -45,6 +45,8 @@ def _parse_figures(pairs: list[str]) -> dict[str, Path]:
         model, separator, path = pair.partition("=")
         if not separator or not model or not path:
             raise ValueError(f"--figure expects MODEL=PATH.png, got {pair!r}")
+        if not Path(path).is_file():
+            raise ValueError(f"--figure {pair}: {path} is not a file (expected a PNG written before the run)")
         figures[model] = Path(path)
     return figures
 
@@ -57,6 +59,10 @@ def _run_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import render_leaderboard, run_leaderboard
 
     figures = _parse_figures(args.figure)
+    check_output_path(args.db, "--db")
+    check_output_path(args.html, "--html")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     model_options = {k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None}
     run = run_leaderboard(args.models, args.benchmarks, db=args.db, workers=args.workers, scheduler=args.scheduler,
                           random_weights=args.random_weights, benchmark_options=_parse_options(args.option),
@@ -93,6 +99,8 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--as", dest="brainscore_id", default=None, metavar="ID",
                         help="benchmark: the Brain-Score id to register (needed with --option)")
     parser.add_argument("--plugin-dir", default=None, help="plugin folder name (default: derived from the id)")
+    parser.add_argument("--weights-url", default=None, metavar="URL",
+                        help="model: public https URL where a locally trained model's model.pt is published")
     parser.add_argument("--no-pin", action="store_true",
                         help="model: do not pin the weights hash (skips building the model now)")
     parser.add_argument("--reference-model", default=None,
@@ -105,13 +113,17 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
 def _run_submit(args: argparse.Namespace) -> int:
     from .submission import benchmark_plugin_files, model_plugin_files, write_plugin
 
+    options = _parse_options(args.option)
+    is_zip = args.out.suffix.lower() == ".zip"
+    check_output_path(args.out, "--out", folder=not is_zip, must_not_exist=not is_zip)
     if args.benchmark:
         files = benchmark_plugin_files(args.benchmark, brainscore_id=args.brainscore_id, plugin_dir=args.plugin_dir,
-                                       reference_model=args.reference_model, options=_parse_options(args.option))
+                                       reference_model=args.reference_model, options=options)
     else:
         if args.reference_model or args.option or args.brainscore_id:
             raise ValueError("--reference-model, --option and --as apply to --benchmark submissions only")
-        files = model_plugin_files(args.model, plugin_dir=args.plugin_dir, pin_weights=not args.no_pin)
+        files = model_plugin_files(args.model, plugin_dir=args.plugin_dir, pin_weights=not args.no_pin,
+                                   weights_url=args.weights_url)
     written = write_plugin(files, args.out)
     print(f"wrote {written} ({len(files)} files: {', '.join(sorted(files))})")
     return 0

@@ -15,10 +15,22 @@ from brainscore_core.metrics import Score
 
 from model_registry.device import resolve_device
 
+from .. import options as opt
 from .attacks import accuracy_curve, robustness_auc
-from .images import load_image_set, to_pixels
+from .images import ImageSet, load_image_set, to_pixels
 
 DEFAULT_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+OPTIONS: dict[str, opt.Option] = {
+    "epsilons": opt.Option("a non-empty list of L-inf budgets >= 0 in pixel units [0, 1]", [0.0, 0.004, 0.016],
+                           opt.number_list(0.0)),
+    "images": opt.Option("'auto', 'builtin', 'things-eeg2' or a folder of images", "builtin", opt.path),
+    "steps": opt.Option("an integer >= 1 (PGD steps)", 10, opt.integer(1)),
+    "seed": opt.Option("an integer >= 0", 0, opt.integer(0)),
+    "batch_size": opt.Option("an integer >= 1", 16, opt.integer(1)),
+    "device": opt.Option("a torch device such as 'cpu' or 'cuda'", "cpu", opt.optional(opt.string)),
+    "progress": opt.Option("true or false", False, opt.boolean),
+}
+"""The options of ``fgsm-robustness`` / ``pgd-robustness`` (checked when the benchmark is built)."""
 
 
 class RobustnessBenchmark(BenchmarkBase):
@@ -27,16 +39,27 @@ class RobustnessBenchmark(BenchmarkBase):
     def __init__(self, attack: str = "fgsm", epsilons: Sequence[float] = DEFAULT_EPSILONS, images="auto",
                  steps: int = 10, seed: int = 0, batch_size: int = 16, device: str | None = None,
                  progress: bool = True):
-        super().__init__(identifier=f"{attack}-robustness", ceiling=Score(1.0), version=1, parent="engineering",
-                         bibtex=None)
+        identifier = f"{attack}-robustness"
+        for name, value in (("epsilons", list(epsilons) if isinstance(epsilons, tuple) else epsilons),
+                            ("images", images), ("steps", steps), ("seed", seed), ("batch_size", batch_size),
+                            ("device", device), ("progress", progress)):
+            opt.check_value(identifier, name, OPTIONS[name], value)
+        super().__init__(identifier=identifier, ceiling=Score(1.0), version=1, parent="engineering", bibtex=None)
         self.attack, self.epsilons, self.images = attack, tuple(float(e) for e in epsilons), images
         self.steps, self.seed, self.batch_size, self.device, self.progress = steps, seed, batch_size, device, progress
+        self._image_set: ImageSet | None = None
+
+    def validate(self) -> ImageSet:
+        """Load and check the image set before any model runs (kept for the scoring)."""
+        if self._image_set is None:
+            self._image_set = load_image_set(self.images)
+        return self._image_set
 
     def __call__(self, candidate) -> Score:
         if not hasattr(candidate, "network") or not hasattr(candidate, "spec"):
             raise TypeError(f"{self.identifier} needs white-box access (a registered model with .network and "
                             f".spec), got {type(candidate).__name__}")
-        image_set = load_image_set(self.images)
+        image_set = self.validate()
         preprocessing = candidate.spec.preprocessing
         network = candidate.network.to(resolve_device(self.device))
         pixels = torch.from_numpy(to_pixels(image_set, preprocessing))

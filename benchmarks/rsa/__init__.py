@@ -4,6 +4,7 @@ improvement numbers. Inputs and outputs are numpy arrays; RDMs are condensed vec
 n_times)``. Functions are pure (no caching, no files).
 """
 from benchmarks.rsa.compare import RankedRDMs, compare, compare_rowwise, rank_rdms
+from benchmarks.rsa.cross_temporal import cross_temporal_cluster_test, cross_temporal_rsa, cross_temporal_similarity
 from benchmarks.rsa.decoding import lda_decoding_rdms, noise_covariances, svm_decoding_rdms
 from benchmarks.rsa.decoding_plan import DecodingPlan, draw_plan, smooth_over_time
 from benchmarks.rsa.eeg import EEG_RDM_METHODS, eeg_rdms
@@ -46,6 +47,9 @@ __all__ = [
     "compare_rowwise",
     "correlation_rdms",
     "crossnobis_rdms",
+    "cross_temporal_cluster_test",
+    "cross_temporal_rsa",
+    "cross_temporal_similarity",
     "draw_plan",
     "eeg_rdms",
     "euclidean_rdms",

@@ -12,8 +12,15 @@ paper's 5 samples at 100 Hz, 13 at 250 Hz) unless ``method_params`` sets ``smoot
 name (``channels``, see :func:`benchmarks.things_eeg_rsa.data.select_channels`); all subjects must share times and
 channels.
 
-Before any model runs, ``__call__`` validates the metadata (image order), the test images and every subject's EEG
-file, also when the EEG RDMs come from the cache.
+Before any model runs, :meth:`ThingsEEGRsaBenchmark.validate` (called by ``__call__`` and by
+:func:`realnet_plugin.score` before the model is loaded) checks the metadata (image order), the test images, every
+subject's EEG file (also when the EEG RDMs come from the cache), the subject count the noise ceiling needs, the
+scored subjects, and that the EEG RDM method's protocol fits the files (decoding: ``navg`` x ``n_folds``
+repetitions). Options are checked when the benchmark is built (:data:`OPTIONS`, :func:`options_table`).
+
+Noise ceiling: it needs >= 2 subjects; with fewer the benchmark refuses to score unless ``ceiling=False``, which
+makes the scalar the raw (unceiled) similarity. A lower ceiling <= 0 over the window is an error for the same reason
+(a ceiled score would be meaningless); ``ceiling=False`` then gives the raw similarity.
 
 Undefined time points: an EEG RDM that is NaN or constant at a time point (e.g. a flat EEG sample) has no
 similarity there. It is NaN in ``similarity`` (for that subject), in the noise ceiling and in the subject mean at
@@ -24,16 +31,21 @@ the model and layer.
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
-from ..model_features import default_layers, layer_features
+from .. import options as opt
+from ..model_features import candidate_rdms, default_layers
 from ..rdm_cache import cached_rdms, file_fingerprint
 from ..rsa import (
     EEG_RDM_METHODS,
@@ -43,10 +55,11 @@ from ..rsa import (
     compare,
     compare_models_over_time,
     eeg_rdms,
-    model_rdm,
     noise_ceiling,
 )
-from ..rsa.compare import undefined_rows
+from ..rsa.compare import METHODS as COMPARISONS
+from ..rsa.compare import RankedRDMs, undefined_rows
+from ..rsa.decoding_plan import check_protocol
 from . import data as eeg_data
 
 BIBTEX = """@article{lu2024realnet,
@@ -74,6 +87,86 @@ def smoothing_samples(sampling_rate_hz: float) -> int:
     return 2 * int(np.floor(SMOOTHING_SECONDS * sampling_rate_hz / 2 + 1e-9)) + 1
 
 
+# --- options ------------------------------------------------------------------------------------------------------
+_METHOD_PARAM_CHECKS: dict[str, Callable] = {
+    "navg": opt.integer(1), "n_folds": opt.integer(2), "n_repeats": opt.integer(1), "n_iter": opt.integer(1),
+    "smooth_window": opt.integer(1), "seed": opt.integer(0), "n_threads": opt.optional(opt.integer(1)),
+    "c": opt.number(positive=True), "folds_per_time": opt.boolean, "backend": opt.string,
+    "device": opt.optional(opt.string),
+    "shrinkage": opt.either(opt.choice(["ledoit-wolf"]), opt.number(0.0, 1.0)),
+}
+
+
+def method_parameters(method: str) -> list[str]:
+    """The parameters the EEG RDM method ``method`` takes (``method_params`` keys), in signature order."""
+    return [name for name in inspect.signature(EEG_RDM_METHODS[method]).parameters if name != "data"]
+
+
+def _method_params_check(method: str) -> Callable:
+    accepted = method_parameters(method)
+
+    def check(value) -> None:
+        opt.mapping(value)
+        for key, item in value.items():
+            if key not in accepted:
+                close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+                raise ValueError(f"{method} takes no parameter {key!r}" + (f"; did you mean {close[0]}?" if close
+                                                                             else ""))
+            if key in _METHOD_PARAM_CHECKS:
+                try:
+                    _METHOD_PARAM_CHECKS[key](item)
+                except (ValueError, TypeError) as error:
+                    raise ValueError(f"{key}={item!r}: {error}") from None
+    return check
+
+
+def options_table(method: str = DEFAULT_METHOD) -> dict[str, opt.Option]:
+    """``{option: Option}`` of ``things-eeg-rsa[-<method>]`` (the keyword options of
+    :class:`ThingsEEGRsaBenchmark`; ``method`` comes from the id)."""
+    params = method_parameters(method)
+    return {
+        "root": opt.Option("the THINGS-EEG2 folder (a path string)", "/data/things-eeg2", opt.optional(opt.path)),
+        "subjects": opt.Option("a list of subject numbers (1 = sub-01)", [1, 2], opt.optional(opt.positive_int_list)),
+        "layers": opt.Option("a list of layer names", ["V4", "IT"], opt.optional(opt.string_list)),
+        "window": opt.Option("[start, end] in seconds with start < end", [0.0, 0.5], opt.number_pair),
+        "comparison": opt.Option(f"one of {', '.join(COMPARISONS)}", "spearman", opt.choice(COMPARISONS)),
+        "n_permutations": opt.Option("an integer >= 0 (0: no cluster test)", 1000, opt.integer(0)),
+        "match_subject": opt.Option("true or false", True, opt.boolean),
+        "method_params": opt.Option(f"a dict of {method} parameters ({', '.join(params) or 'none'})",
+                                    {"navg": 5} if "navg" in params else {},
+                                    opt.optional(_method_params_check(method))),
+        "cache": opt.Option("true or false", True, opt.boolean),
+        "seed": opt.Option("an integer >= 0", 0, opt.integer(0)),
+        "score_subjects": opt.Option("a list of subject numbers (1 = sub-01)", [1],
+                                     opt.optional(opt.positive_int_list)),
+        "n_bootstrap": opt.Option("an integer >= 0 (0: no confidence intervals)", 1000, opt.integer(0)),
+        "channels": opt.Option("'all' or a list of channel names", ["O1", "Oz", "O2"],
+                               opt.optional(opt.either(opt.string_list, opt.choice(["all"])))),
+        "ceiling": opt.Option("true (score / noise ceiling, needs >= 2 subjects) or false (raw similarity)", False,
+                              opt.boolean),
+    }
+
+
+def options_for(identifier: str) -> dict[str, opt.Option]:
+    """:func:`options_table` of the method the id ``things-eeg-rsa[-<method>]`` names (unknown methods: the
+    default's table; the constructor names the unknown method)."""
+    method = identifier[len("things-eeg-rsa-"):] if identifier.startswith("things-eeg-rsa-") else DEFAULT_METHOD
+    return options_table(method if method in EEG_RDM_METHODS else DEFAULT_METHOD)
+
+
+@dataclass(frozen=True)
+class EEGInputs:
+    """What :meth:`ThingsEEGRsaBenchmark.validate` checked: subjects, their EEG files, the shared time axis and
+    channels, and the image count."""
+
+    subjects: list[int]
+    sources: dict[int, Path]
+    times: np.ndarray
+    ch_names: tuple[str, ...]
+    n_images: int
+    n_repetitions: int  # the fewest over the subjects
+
+
 class ThingsEEGRsaBenchmark(BenchmarkBase):
     """Time-resolved EEG RSA on the THINGS-EEG2 test images (see module docstring).
 
@@ -84,6 +177,10 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
     ``channels``: EEG channels by name (``None``: the release's 17 posterior channels when a file holds them all,
     else all of its channels; ``'all'``; or a list of names).
+    ``ceiling``: ``True`` (default) divides by the noise ceiling and needs >= 2 subjects; ``False`` gives the raw
+    similarity as the scalar (``attrs['ceiled']`` says which).
+    Every option is checked here against :func:`options_table` (:class:`benchmarks.options.BenchmarkOptionError`,
+    one line naming the option and its expected form); data are checked by :meth:`validate`.
     """
 
     def __init__(self, method: str = DEFAULT_METHOD, *, root=None, subjects: Sequence[int] | None = None,
@@ -91,22 +188,30 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
                  score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0,
-                 channels: Sequence[str] | str | None = None):
+                 channels: Sequence[str] | str | None = None, ceiling: bool = True):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
+        table = options_table(method)
+        given = {"root": root, "subjects": subjects, "layers": layers, "window": window, "comparison": comparison,
+                 "n_permutations": n_permutations, "match_subject": match_subject, "method_params": method_params,
+                 "cache": cache, "seed": seed, "score_subjects": score_subjects, "n_bootstrap": n_bootstrap,
+                 "channels": channels, "ceiling": ceiling}
+        for name, value in given.items():
+            opt.check_value(identifier, name, table[name], value)
         super().__init__(identifier=identifier, ceiling=None, version=1, parent="neural", bibtex=BIBTEX)
         self.method, self.root, self.layers, self.window = method, root, layers, tuple(window)
         self.comparison, self.n_permutations, self.match_subject = comparison, n_permutations, match_subject
         self.method_params, self.cache, self.seed = dict(method_params or {}), cache, seed
         self._subjects = list(subjects) if subjects is not None else None
         self.score_subjects = list(score_subjects) if score_subjects is not None else None
-        self.n_bootstrap = n_bootstrap
+        self.n_bootstrap, self.use_ceiling = n_bootstrap, ceiling
         self.channels = channels if channels is None or isinstance(channels, str) else list(channels)
-        if channels is not None:  # the form of the option, checked now (the names are checked per file)
-            eeg_data.select_channels(() if isinstance(self.channels, str) else self.channels, self.channels)
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
         self._eeg_images: tuple[str, ...] | None = None
+        self._ranked_eeg: tuple | None = None  # (rdms, comparison, RankedRDMs, lower, upper): see _prepared_eeg
+        self._inputs: EEGInputs | None = None
+        self._inputs_images: tuple[str, ...] | None = None
         self.ch_names: tuple[str, ...] = ()
         self.rdm_params: dict = {}
 
@@ -119,22 +224,36 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             params["smooth_window"] = smoothing_samples(eeg_data.sampling_rate(times))
         return params
 
-    def eeg(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once and kept.
+    def validate(self) -> EEGInputs:
+        """Check everything a score needs from the data, without computing anything heavy; kept until the metadata's
+        test images change.
 
-        Every subject's test EEG file is loaded and validated (against ``image_metadata.npy``, whose image order
-        is checked too) before any RDM is computed or read from the cache; the subjects' times and selected
-        channels must agree. RDMs undefined at a time point are NaN there, with a :class:`UndefinedTimeWarning`.
-        The metadata is re-read on every call; if its test images changed, everything is validated again.
+        ``image_metadata.npy`` (image order) and the test images; every subject's test EEG file (keys, shape, finite
+        and not all-zero values, times, the selected channels), shared times and channels; >= 2 subjects unless
+        ``ceiling=False``; ``score_subjects`` present; the RDM method's protocol against the files (decoding:
+        ``navg`` x ``n_folds`` <= repetitions). Errors name the file or option and what was expected.
         """
         metadata = eeg_data.load_image_metadata(self.root)
-        if self._eeg is not None and self._eeg_images == metadata.test_files:
-            return self._eeg
+        if self._inputs is not None and self._inputs_images == metadata.test_files:
+            return self._inputs
+        eeg_data.stimuli("test", self.root)  # every test image listed must exist
+        folder = eeg_data.resolve_root(self.root) / "preprocessed_data"
         subjects = list(self._subjects or eeg_data.available_subjects(self.root, "test"))
         if not subjects:
             raise eeg_data.ThingsEEG2NotFoundError(
-                f"no subject with a test EEG file under {eeg_data.resolve_root(self.root) / 'preprocessed_data'}")
-        times, ch_names, sources = None, None, {}
+                f"{self.identifier}: no subject with a test EEG file under {folder} (expected "
+                f"{folder}/sub-01/preprocessed_eeg_test.npy): {eeg_data.subject_folders_hint(self.root)}")
+        if self.use_ceiling and len(subjects) < 2:
+            raise ValueError(
+                f"{self.identifier}: the noise ceiling needs the EEG of >= 2 subjects, found {len(subjects)} "
+                f"(subject {subjects[0]} under {folder}); add subjects, or pass ceiling=False (CLI: --option "
+                "ceiling=false) to score the raw, unceiled similarity")
+        if self.score_subjects is not None:
+            missing = [s for s in self.score_subjects if s not in subjects]
+            if missing:
+                raise ValueError(f"{self.identifier}: score_subjects {missing} have no test EEG under {folder} "
+                                 f"(found subjects {subjects})")
+        times, ch_names, sources, n_repetitions = None, None, {}, None
         for subject in subjects:  # validate every file before the first RDM is computed
             recording = eeg_data.load_subject(subject, "test", self.root, check_images=False, channels=self.channels)
             sources[subject] = recording.source
@@ -150,13 +269,57 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 raise eeg_data.ThingsEEG2FormatError(
                     f"{recording.source}: the selected channels {list(recording.ch_names)} differ from those of "
                     f"{first} ({list(ch_names)}); pass channels=[...] naming channels every subject has")
+            if n_repetitions is None or recording.n_repetitions < n_repetitions[0]:
+                n_repetitions = (recording.n_repetitions, recording.source)
             del recording
+        self._window_mask(times)  # the window must hold EEG time points
+        self._check_protocol(self.rdm_params_for(times), *n_repetitions)
+        self._inputs = EEGInputs(subjects, sources, np.asarray(times), tuple(ch_names), metadata.n_images("test"),
+                                 n_repetitions[0])
+        self._inputs_images = metadata.test_files
+        return self._inputs
+
+    def _check_protocol(self, params: dict, n_repetitions: int, source: Path) -> None:
+        """For the decoding methods: ``navg`` and ``n_folds`` must fit the repetitions of ``source`` (the file with
+        the fewest), with the remedy in the message."""
+        if self.method not in DECODING_METHODS or "plan" in params:
+            return
+        defaults = inspect.signature(EEG_RDM_METHODS[self.method]).parameters
+        navg, n_folds, n_repeats = (params.get(name, defaults[name].default)
+                                    for name in ("navg", "n_folds", "n_repeats"))
+        try:
+            check_protocol(n_repetitions, navg, n_folds, n_repeats)
+        except ValueError as error:
+            fit = n_repetitions // n_folds
+            remedy = {"navg": fit} if fit >= 1 else {"navg": 1, "n_folds": n_repetitions}
+            given = {k: v for k, v in self.method_params.items() if k not in remedy}
+            remedy = {**given, **remedy}
+            cli = ",".join(f'"{k}":{v!r}' for k, v in remedy.items())
+            paper = (" (the paper's protocol, navg=5 and n_folds=4, needs >= 20 repetitions)"
+                     if (navg, n_folds) == (5, 4) else "")
+            raise ValueError(
+                f"{self.identifier}: {source} holds {n_repetitions} repetitions per image, too few for the "
+                f"{self.method} protocol navg={navg}, n_folds={n_folds}: {error}{paper}; set method_params={remedy} "
+                f"(CLI: --option 'method_params={{{cli}}}') or use things-eeg-rsa-correlation") from None
+
+    def eeg(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once and kept.
+
+        :meth:`validate` runs first (every file, also on RDM cache hits); RDMs undefined at a time point are NaN
+        there, with a :class:`UndefinedTimeWarning`. The metadata is re-read on every call; if its test images
+        changed, everything is validated and computed again.
+        """
+        metadata = eeg_data.load_image_metadata(self.root)
+        if self._eeg is not None and self._eeg_images == metadata.test_files:
+            return self._eeg
+        inputs = self.validate()
+        subjects, times, ch_names = inputs.subjects, inputs.times, inputs.ch_names
         params = self.rdm_params_for(times)
-        n_images = metadata.n_images("test")
+        n_images = inputs.n_images
         expected = (len(times), n_images * (n_images - 1) // 2)
         stacks = []
         for subject in subjects:
-            path = sources[subject]
+            path = inputs.sources[subject]
 
             def compute(subject=subject):
                 recording = eeg_data.load_subject(subject, "test", self.root, check_images=False,
@@ -188,13 +351,29 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
 
     @property
     def ceiling(self) -> Score:
-        """Mean lower noise ceiling over the window's time points where it is defined."""
+        """Mean lower noise ceiling over the window's time points where it is defined (NaN with fewer than 2
+        subjects, which only ``ceiling=False`` allows)."""
         _, rdms, times = self.eeg()
-        lower, _ = noise_ceiling(rdms, self.comparison, undefined="nan")
+        if rdms.shape[0] < 2:
+            return Score(np.nan)
+        _, lower, _ = self._prepared_eeg()
         window = self._window_mask(times)
         if not np.isfinite(lower[window]).any():
             raise ValueError(f"the noise ceiling is undefined at every time point of the window {self.window} s")
         return Score(float(np.nanmean(lower[window])))
+
+    def _prepared_eeg(self) -> tuple[RankedRDMs, np.ndarray, np.ndarray]:
+        """The EEG RDMs ranked once (:class:`RankedRDMs` for ``comparison``) and the noise ceiling ``(lower,
+        upper)`` (NaN with one subject), kept and reused for every model this benchmark scores; redone when the
+        EEG RDMs or ``comparison`` change."""
+        subjects, rdms, times = self.eeg()
+        kept = self._ranked_eeg
+        if kept is None or kept[0] is not rdms or kept[1] != self.comparison:
+            lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
+                np.full(len(times), np.nan), np.full(len(times), np.nan))
+            ranked = RankedRDMs(rdms, self.comparison, undefined="nan", name="EEG RDMs")
+            self._ranked_eeg = kept = (rdms, self.comparison, ranked, lower, upper)
+        return kept[2], kept[3].copy(), kept[4].copy()  # copies: the scores' attrs must not share the kept ceiling
 
     def _window_mask(self, times: np.ndarray) -> np.ndarray:
         mask = (times >= self.window[0] - 1e-9) & (times <= self.window[1] + 1e-9)
@@ -204,23 +383,40 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
 
     # --- scoring --------------------------------------------------------------------------------------------
     def __call__(self, candidate) -> Score:
+        inputs = self.validate()  # data, subjects and protocol checked before the model runs
+        identifier = getattr(candidate, "identifier", "")
+        self._scored(inputs.subjects, identifier)  # a realnet_sXX model needs subject XX's EEG
         layers = list(self.layers or default_layers(candidate))
         stimuli = eeg_data.stimuli("test", self.root)  # metadata (with its image order) and images
-        self.eeg()  # every EEG file validated (also on RDM cache hits) before the model runs
-        identifier = getattr(candidate, "identifier", "")
-        features = layer_features(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers)
-        models = []
-        for layer in layers:
-            try:
-                models.append(model_rdm(features[layer]))
-            except (ValueError, TypeError) as error:
-                raise type(error)(f"model {identifier or '(unnamed)'} layer {layer!r}: {error}") from None
-        return self.score_rdms(np.stack(models), layers, identifier)  # (n_layers, n_pairs)
+        self.eeg()
+        models = candidate_rdms(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers,
+                                self.identifier)  # (n_layers, n_pairs); an RDM model's own RDMs reordered by id
+        return self.score_rdms(models, layers, identifier)
+
+    def _scored(self, subjects: list[int], model_identifier: str) -> list[int]:
+        """Indices into ``subjects`` of the subjects the model is compared with (``score_subjects``, or a
+        ``realnet_sXX_*`` model's own subject with ``match_subject``)."""
+        scored = list(range(len(subjects)))
+        if self.score_subjects is not None:
+            missing = [s for s in self.score_subjects if s not in subjects]
+            if missing:
+                raise ValueError(f"score_subjects {missing} have no EEG here (found subjects {subjects})")
+            scored = [subjects.index(s) for s in self.score_subjects]
+        match = REALNET_SUBJECT.match(model_identifier)
+        if self.match_subject and match:
+            own = int(match.group(1))
+            if own not in subjects:
+                raise ValueError(f"{model_identifier} is trained on subject {own}, whose EEG is not in "
+                                 f"{eeg_data.resolve_root(self.root)} (found subjects {subjects}); pass "
+                                 "match_subject=False to compare it with every subject")
+            scored = [subjects.index(own)]
+        return scored
 
     def score_rdms(self, models: np.ndarray, layers: Sequence[str], model_identifier: str = "") -> Score:
         """The score for precomputed model RDMs ``(n_layers, n_pairs)`` in test-image order.
 
-        Raises ``ValueError`` naming the model and layer for an undefined (NaN or constant) model RDM.
+        Raises ``ValueError`` naming the model and layer for an undefined (NaN or constant) model RDM, and for a
+        lower noise ceiling <= 0 over the window unless ``ceiling=False``.
         """
         subjects, rdms, times = self.eeg()
         models = np.atleast_2d(np.asarray(models, dtype=np.float64))
@@ -234,22 +430,11 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 raise ValueError(f"model {model_identifier or '(unnamed)'} layer {layer!r}: its RDM {kind}, so its "
                                  "similarity with any EEG RDM is undefined (e.g. the layer gives every image the "
                                  "same output); choose other layers")
-        lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
-            np.full(len(times), np.nan), np.full(len(times), np.nan))
-        scored = list(range(len(subjects)))
-        if self.score_subjects is not None:
-            missing = [s for s in self.score_subjects if s not in subjects]
-            if missing:
-                raise ValueError(f"score_subjects {missing} have no EEG here (found subjects {subjects})")
-            scored = [subjects.index(s) for s in self.score_subjects]
-        match = REALNET_SUBJECT.match(model_identifier)
-        if self.match_subject and match:
-            own = int(match.group(1))
-            if own not in subjects:
-                raise ValueError(f"{model_identifier} is trained on subject {own}, whose EEG is not in "
-                                 f"{eeg_data.resolve_root(self.root)} (found subjects {subjects})")
-            scored = [subjects.index(own)]
-        similarity = np.stack([compare(models, rdms[s], self.comparison, undefined="nan")
+        ranked, lower, upper = self._prepared_eeg()  # EEG ranks and noise ceiling, computed once per benchmark
+        scored = self._scored(subjects, model_identifier)
+        ranked_models = RankedRDMs(models, self.comparison,  # checked above: defined (a constant one is an error)
+                                   name=f"model {model_identifier or '(unnamed)'} RDMs of layers {list(layers)}")
+        similarity = np.stack([compare(ranked_models, ranked[s], self.comparison, undefined="nan")
                                for s in scored])  # (subject, layer, time), NaN where the EEG RDM is undefined
         window = self._window_mask(times)
         mean = similarity.mean(axis=0)  # (layer, time), NaN where any scored subject's RDM is undefined
@@ -261,13 +446,20 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                              f"subjects {[subjects[s] for s in scored]} and the noise ceiling (see the warnings)")
         best = int(mean[:, defined].mean(axis=1).argmax())
         ceiling = float(lower[defined].mean()) if len(subjects) > 1 else np.nan
+        if self.use_ceiling and not ceiling > 0:
+            found = (f"{len(subjects)} subject" if len(subjects) < 2 else
+                     f"a lower noise ceiling of {ceiling:.4g} over the window {self.window} s (the subjects' EEG RDMs "
+                     "do not agree)")
+            raise ValueError(f"{self.identifier}: a ceiled score needs a positive noise ceiling from >= 2 subjects; "
+                             f"found {found}. Pass ceiling=False (CLI: --option ceiling=false) for the raw "
+                             "similarity")
         raw = float(mean[best, defined].mean())
         peak = int(np.argmax(np.where(defined, mean[best], -np.inf)))
         clusters = self._clusters(similarity, layers, times)
-        result = Score(raw / ceiling if np.isfinite(ceiling) and ceiling > 0 else np.nan)
+        result = Score(raw / ceiling if self.use_ceiling else raw)
         subject_ids = [subjects[s] for s in scored]
         if self.n_bootstrap and self.comparison in ("spearman", "pearson"):
-            boot = bootstrap_similarity(rdms[scored], models[best][None], n_bootstrap=self.n_bootstrap,
+            boot = bootstrap_similarity(ranked[scored], models[best][None], n_bootstrap=self.n_bootstrap,
                                         resample="both" if len(scored) > 1 else "images", method=self.comparison,
                                         seed=self.seed, undefined="nan")
             result.attrs["ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
@@ -283,7 +475,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             "comparison": self.comparison, "subjects": subject_ids,
             "left_out_times": [float(t) for t in times[window & ~defined]],
             "channels": list(self.ch_names), "sampling_rate_hz": eeg_data.sampling_rate(times),
-            "method_params": dict(self.rdm_params),
+            "method_params": dict(self.rdm_params), "ceiled": bool(self.use_ceiling),
         })
         return result
 

@@ -8,6 +8,10 @@ Layout under the data root (default ``$REALNET_DATA_DIR/things-eeg2``)::
         pickled dict: preprocessed_eeg_data (n_images, n_repetitions, n_channels, n_times) float64 or float32,
                       ch_names (n_channels), times (n_times, seconds, evenly spaced)
 
+Subject folders: ``sub-<number>`` with any zero padding (``sub-1``, ``sub-01`` and ``sub-001`` are all subject 1);
+two folders naming one subject, or ``sub-0``, are refused by name. EEG that is non-finite, all zeros or beyond
+:data:`EEG_MAX_ABS` in magnitude is refused naming the file.
+
 The release holds 17 posterior channels (:data:`CHANNEL_NAMES`) and 100 times (-0.20 ... 0.79 s, 100 Hz) in
 float64. Re-preprocessed copies (all 63 channels, another sampling rate or epoch, float32) load too: channels, times
 and sampling rate are read from each file, channels are selected by name (default: the release's 17 when all are
@@ -62,6 +66,7 @@ EEG_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 RELEASE_N_IMAGES = {"training": 16540, "test": 200}
 RELEASE_N_REPETITIONS = {"training": 4, "test": 80}
 MIN_REPETITIONS = 2
+EEG_MAX_ABS = 1e15  # |value| beyond this overflows float32 sums of squares (3.4e38) in the RDM methods
 EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
 
 _METADATA_PREFIX = {"training": "train", "test": "test"}
@@ -100,12 +105,17 @@ def check_split(split: str) -> Split:
 
 
 def subject_folder(subject: int, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/preprocessed_data/sub-XX`` (two-digit subject number)."""
-    return resolve_root(root) / "preprocessed_data" / f"sub-{_check_subject(subject):02d}"
+    """``<root>/preprocessed_data/sub-XX``: the subject's existing folder however its number is padded (``sub-1``,
+    ``sub-01``, ``sub-001`` all name subject 1), else the release's two-digit name."""
+    subject = _check_subject(subject)
+    root = resolve_root(root)
+    folder = root / "preprocessed_data"
+    found = _subject_folders(root) if folder.is_dir() else {}
+    return found.get(subject, folder / f"sub-{subject:02d}")
 
 
 def eeg_file(subject: int, split: str, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/preprocessed_data/sub-XX/preprocessed_eeg_<split>.npy``."""
+    """``<root>/preprocessed_data/sub-XX/preprocessed_eeg_<split>.npy`` (see :func:`subject_folder`)."""
     return subject_folder(subject, root) / f"preprocessed_eeg_{check_split(split)}.npy"
 
 
@@ -116,15 +126,38 @@ def _check_subject(subject: int) -> int:
 
 
 def _subject_folders(root: Path) -> dict[int, Path]:
+    """``{subject: folder}`` of the ``sub-<number>`` folders under ``<root>/preprocessed_data``.
+
+    Any zero padding is accepted (``sub-1`` and ``sub-01`` are subject 1); two folders of one subject, or
+    ``sub-0``, raise :class:`ThingsEEG2FormatError` naming them. Other entries are ignored.
+    """
     folder = root / "preprocessed_data"
     if not folder.is_dir():
         raise ThingsEEG2NotFoundError(f"no preprocessed_data folder in {root} (expected {folder}/sub-XX/...)")
-    found = {}
+    found: dict[int, Path] = {}
     for entry in sorted(folder.iterdir()):
         match = _SUBJECT_FOLDER.match(entry.name)
-        if match and entry.is_dir():
-            found[int(match.group(1))] = entry
-    return found
+        if not match or not entry.is_dir():
+            continue
+        subject = int(match.group(1))
+        if subject < 1:
+            raise ThingsEEG2FormatError(f"subject folder {entry}: subject numbers start at 1 (sub-01); rename it")
+        if subject in found:
+            raise ThingsEEG2FormatError(
+                f"subject folders {found[subject]} and {entry} both name subject {subject}; keep one "
+                f"(the release spells it sub-{subject:02d})")
+        found[subject] = entry
+    return dict(sorted(found.items()))  # by subject number, whatever the padding
+
+
+def subject_folders_hint(root: str | os.PathLike | None = None) -> str:
+    """What ``preprocessed_data`` holds instead of ``sub-XX`` folders (for a 'no subject' error)."""
+    folder = resolve_root(root) / "preprocessed_data"
+    if not folder.is_dir():
+        return f"there is no folder {folder}"
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    shown = ", ".join(entries[:8]) + (" ..." if len(entries) > 8 else "")
+    return f"{folder} holds {shown or 'nothing'}; expected folders sub-01, sub-02, ..."
 
 
 def available_subjects(root: str | os.PathLike | None = None, split: str | None = None) -> list[int]:
@@ -509,7 +542,7 @@ def load_subject(subject: int, split: str, root: str | os.PathLike | None = None
     subject = _check_subject(subject)
     folders = _subject_folders(root)
     if subject not in folders:
-        found = ", ".join(f"sub-{s:02d}" for s in folders) or "none"
+        found = ", ".join(folders[s].name for s in folders) or f"none ({subject_folders_hint(root)})"
         raise ThingsEEG2NotFoundError(f"subject {subject} not found: no folder {root / 'preprocessed_data'}/"
                                       f"sub-{subject:02d}; subjects found: {found}")
     path = folders[subject] / f"preprocessed_eeg_{split}.npy"
@@ -570,6 +603,7 @@ def _validate_eeg(content: dict, path: Path, n_images: int, split: str = "test",
         raise ThingsEEG2FormatError(f"{path}: 'ch_names' holds {repeated} more than once; expected distinct names")
     times = _validate_times(content["times"], path, data.shape[3])
     _check_finite(data, path)
+    _check_scale(data, path)
     return data, ch_names, times
 
 
@@ -606,3 +640,20 @@ def _check_finite(data: np.ndarray, path: Path, block: int = 1024) -> None:
     if n_bad:
         raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' holds {n_bad} NaN/infinite values, the first "
                                     f"at (image, repetition, channel, time) = {first}; expected finite values")
+
+
+def _check_scale(data: np.ndarray, path: Path, block: int = 1024) -> None:
+    """Raise on finite values beyond :data:`EEG_MAX_ABS` (their squares overflow the float32 sums of the RDM
+    methods) and on an all-zero array, naming the file; ``block`` images at a time."""
+    largest = 0.0
+    for start in range(0, data.shape[0], block):
+        largest = max(largest, float(np.abs(data[start:start + block]).max()))
+    if largest > EEG_MAX_ABS:
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(data))), data.shape))
+        raise ThingsEEG2FormatError(
+            f"{path}: 'preprocessed_eeg_data' holds {largest:.3g} at (image, repetition, channel, time) = {index}; "
+            f"expected values within +-{EEG_MAX_ABS:.0e} (larger ones overflow the RDM computations; is the file "
+            "in its original units?)")
+    if largest == 0.0:
+        raise ThingsEEG2FormatError(f"{path}: 'preprocessed_eeg_data' is all zeros (shape {data.shape}); expected "
+                                    "recorded EEG (an incomplete export?)")

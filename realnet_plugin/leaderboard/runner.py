@@ -2,12 +2,20 @@
 
 Each benchmark is built once to read its version; each model is built once to hash its weights, and as soon as a
 model's hash is known its pairs are queued, so the worker that built it can score them with the same network.
-A pair runs only when its key (model, weights hash, benchmark, version, options) has no ``ok`` row. Only this
-process writes the database; jobs are submitted a few at a time and each pair is checked against the database just
-before it is submitted, so two overlapping runs do not score the same pair twice.
+A pair runs only when its key (model, weights hash, benchmark, version, options) has no ``ok`` row.
+
+Checked first, in this process, before the database is opened: the ids, and that at least one benchmark accepts
+the options (otherwise one line, nothing written). Each benchmark is then built and validated (data files, subjects,
+...) before any model is built; a benchmark that fails gives error rows for its pairs (naming the option or file),
+and when no benchmark is usable no model is built at all. A score that is not a finite number is stored as an error
+row, never as ``ok``.
+
+Only this process writes the database; jobs are submitted a few at a time and each pair is checked against the
+database just before it is submitted, so two overlapping runs do not score the same pair twice.
 """
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections import deque
@@ -17,7 +25,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from .backends import make_backend
-from .records import PairKey, PairResult, canonical_options, failed_result
+from .records import PairKey, PairResult, canonical_options, describe_error, failed_result
 from .selection import resolve_benchmarks, resolve_models
 from .store import LeaderboardStore
 from .tasks import BenchmarkInfo, ModelInfo, ModelTask, PairTask, describe_benchmark, describe_model, score_pair
@@ -85,6 +93,7 @@ def run_leaderboard(models: str | Sequence[str], benchmarks: str | Sequence[str]
     model_ids, benchmark_ids = resolve_models(models), resolve_benchmarks(benchmarks)
     benchmark_options = dict(benchmark_options or {})
     options_key = canonical_options(benchmark_options)
+    check_options_fit(benchmark_ids, benchmark_options)  # before anything is opened or built
     imports = tuple(imports)
     with LeaderboardStore(db) as store:
         run = LeaderboardRun(str(store.path), model_ids, benchmark_ids)
@@ -94,15 +103,80 @@ def run_leaderboard(models: str | Sequence[str], benchmarks: str | Sequence[str]
         run_id = uuid.uuid4().hex
         model_tasks = [ModelTask(m, not random_weights, seed, run_options, imports, run_id) for m in model_ids]
         try:
-            described = _gather(backend, [(describe_benchmark, b, benchmark_options, imports) for b in benchmark_ids],
-                                progress, "building benchmarks")
+            described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports)
+                                          for b in benchmark_ids], progress, "checking benchmarks")
             bench_infos: dict[str, BenchmarkInfo] = {info.benchmark: info for info in described}
-            outcomes = _score_models(backend, store, model_tasks, bench_infos, benchmark_options, options_key,
-                                     rescore, progress)
+            if all(info.message for info in bench_infos.values()):  # nothing to score: build no model
+                outcomes = _record_unusable(store, model_tasks, bench_infos, options_key)
+            else:
+                outcomes = _score_models(backend, store, model_tasks, bench_infos, benchmark_options, options_key,
+                                         rescore, progress)
         finally:
             backend.close()
         run.outcomes = [outcomes[m, b] for m in model_ids for b in benchmark_ids]
     return run
+
+
+def check_options_fit(benchmark_ids: Sequence[str], options: dict) -> None:
+    """Raise the option error (one line) when no benchmark of the run accepts ``options`` (a typo, a malformed
+    value): nothing could be scored. Where only some refuse them, those pairs become error rows naming the option."""
+    from benchmarks.options import BenchmarkOptionError
+    from benchmarks.registry import check_benchmark_options
+
+    refused = []
+    for benchmark in benchmark_ids:
+        try:
+            check_benchmark_options(benchmark, options)
+        except BenchmarkOptionError as error:
+            refused.append(error)
+        else:
+            return
+    if refused:
+        n = len(refused) - 1
+        others = f" (so do the {n} other selected benchmark{'s' if n > 1 else ''})" if n else ""
+        raise BenchmarkOptionError(f"{refused[0]}{others}")
+
+
+def describe_and_validate(benchmark: str, options: dict, imports: Sequence[str] = ()) -> BenchmarkInfo:
+    """:func:`describe_benchmark`, then the benchmark's own input checks (``validate()``: data files, subjects,
+    ...); a failure comes back as ``message`` (run in a worker)."""
+    info = describe_benchmark(benchmark, options, imports)
+    if info.message:
+        return info
+    from benchmarks.registry import load_benchmark
+    from realnet_plugin.api import validate_benchmark
+
+    try:
+        validate_benchmark(load_benchmark(benchmark, **options))
+    except Exception as error:
+        return BenchmarkInfo(benchmark, info.options, info.version, message=describe_error(error))
+    return info
+
+
+def _record_unusable(store: LeaderboardStore, model_tasks: list[ModelTask], bench_infos: dict[str, BenchmarkInfo],
+                     options_key: str) -> dict[tuple[str, str], PairOutcome]:
+    """Every benchmark failed to build or validate: an error row per pair, without building any model."""
+    outcomes = {}
+    for task in model_tasks:
+        info = ModelInfo(task.model, task.pretrained, None)
+        for failure in _pairs_of(info, task, bench_infos, {}, options_key)[1]:
+            store.record(failure)
+            outcomes[failure.model, failure.benchmark] = PairOutcome(failure.model, failure.benchmark, FAILED,
+                                                                     failure)
+    return outcomes
+
+
+def finite_or_error(result: PairResult) -> PairResult:
+    """``result``, or an error result when it claims ``ok`` without a finite score (NaN, inf, missing): an
+    undefined score is never stored as a success."""
+    if not result.ok or (result.score is not None and math.isfinite(result.score)):
+        return result
+    found = "NaN or missing" if result.score is None else result.score
+    return failed_result(model=result.model, benchmark=result.benchmark, weights_hash=result.weights_hash,
+                         benchmark_version=result.benchmark_version, options=result.options,
+                         pretrained=result.pretrained, seconds=result.seconds,
+                         message=f"the score is undefined ({found}; raw {result.raw}, ceiling {result.ceiling}); "
+                                 "stored as an error, not a success")
 
 
 def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, BenchmarkInfo], benchmark_options: dict,
@@ -172,6 +246,7 @@ def _score_models(backend, store: LeaderboardStore, model_tasks: list[ModelTask]
                                            benchmark_version=key.benchmark_version, options=key.options,
                                            message=f"worker failed: {type(error).__name__}: {error}",
                                            pretrained=task.model_task.pretrained)
+                result = finite_or_error(result)
                 store.record(result)
                 finish(key.model, key.benchmark, SCORED if result.ok else FAILED, result)
     return outcomes

@@ -3,11 +3,13 @@
 Safe when several runs overlap: WAL journal (readers never block the writer), every write in a
 ``BEGIN IMMEDIATE`` transaction (one writer at a time; others wait up to ``timeout`` seconds instead of failing),
 and a UNIQUE key so a pair is stored once. An ``ok`` row is never replaced by an ``error`` row; an ``error`` row is
-replaced by a later attempt. Keep the file on a local disk: SQLite's WAL mode needs shared memory.
+replaced by a later attempt. An ``ok`` row always holds a finite score (:meth:`LeaderboardStore.record` refuses
+NaN, inf or NULL). Keep the file on a local disk: SQLite's WAL mode needs shared memory.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
@@ -143,9 +145,15 @@ class LeaderboardStore:
 
     # --- writing ------------------------------------------------------------------------------------------------
     def record(self, result: PairResult) -> bool:
-        """Store ``result``; returns whether it was written (an ok row is kept rather than replaced by an error)."""
+        """Store ``result``; returns whether it was written (an ok row is kept rather than replaced by an error).
+
+        Raises ``ValueError`` for a status other than ``ok``/``error`` and for an ``ok`` result without a finite
+        score."""
         if result.status not in ("ok", "error"):
             raise ValueError(f"result status must be 'ok' or 'error', got {result.status!r}")
+        if result.ok and not (isinstance(result.score, (int, float)) and math.isfinite(result.score)):
+            raise ValueError(f"an ok row needs a finite score; {result.model} on {result.benchmark} has "
+                             f"score={result.score!r} (store it as an error row)")
         values = tuple(int(result.pretrained) if c == "pretrained" else getattr(result, c) for c in _COLUMNS)
         with self._write() as connection:
             changed = connection.execute(_UPSERT, values).rowcount

@@ -159,10 +159,12 @@ def test_decoding_smoothing_window_follows_the_sampling_rate(variant_root, small
                                                                                 // 2))
     for root, expected in ((variant_root, 13), (small_dataset, 5)):
         seen.clear()
-        ThingsEEGRsaBenchmark("decoding-svm", root=root, cache=False).eeg()
+        # navg=1: the protocol must fit the files' 6 / 16 repetitions (checked before any RDM is computed)
+        ThingsEEGRsaBenchmark("decoding-svm", root=root, cache=False, method_params={"navg": 1}).eeg()
         assert seen and all(params["smooth_window"] == expected for params in seen)
     seen.clear()
-    ThingsEEGRsaBenchmark("decoding-lda", root=variant_root, cache=False, method_params={"smooth_window": 3}).eeg()
+    ThingsEEGRsaBenchmark("decoding-lda", root=variant_root, cache=False,
+                          method_params={"smooth_window": 3, "navg": 1}).eeg()
     assert all(params["smooth_window"] == 3 for params in seen)
 
 
