@@ -4,17 +4,35 @@ A module called several times in one forward pass (CORnet-S ``V4.output``: 4 cal
 addressed as ``V4.output-t0`` ... ``V4.output-t3``; asking for ``V4.output`` without a step returns all of them.
 Results are ``NeuroidAssembly`` objects (presentation x neuroid) with ``stimulus_id``, ``layer``, ``module``,
 ``time_step`` coordinates. Large results are written straight into a memory-mapped file instead of RAM.
+
+What a layer's value is, for every model:
+
+- The module's own output at the time it returned, even when a later ``inplace=True`` op (AlexNet/VGG ReLUs after
+  ``features.0``, ResNet ``bn1``, CORnet-S ``V1.norm1``) rewrites that memory. Each output's in-place version counter
+  is recorded at hook time and compared after the forward pass and again after its rows are written; a module
+  whose output changed is copied at hook time from then on and the batch is recomputed. Only those modules pay for
+  a copy.
+- One row per image: the image axis is the declared one (``layer_layouts``, see :mod:`model_registry.layout`),
+  else axis 0 when it is the only axis of size N (the batch size), else the only axis whose size follows N when
+  the first images are run again as a batch of another size; otherwise the extraction stops with an error that
+  says how to declare it. The decision is taken on the first batch and every later batch (the last, smaller one
+  too) must fit it. Every row of the result is written (checked).
+- Tuple / list outputs give element 0 (or the declared ``item``), dict outputs the declared key.
+- The caller's network keeps its per-module training flags and its device.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import difflib
+import itertools
 import json
 import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +43,7 @@ from tqdm.auto import tqdm
 from .activation_cache import ActivationCache, RowHasher, cache_key
 from .device import resolve_device
 from .fingerprint import weights_hash
+from .layout import LayerLayout, as_layouts
 from .paths import cache_dir
 from .preprocessing import Preprocessing
 from .reduction import Reduction
@@ -33,6 +52,11 @@ from .stimuli import Stimuli, as_stimuli
 logger = logging.getLogger(__name__)
 STEP_SUFFIX = re.compile(r"^(?P<module>.+)-t(?P<step>\d+)$")
 DEFAULT_STREAM_THRESHOLD = 1 << 30  # bytes of output above which rows go to a memory-mapped file
+# part of the cache key; version 2 returns hook-time values under later in-place ops and finds the image axis
+# (entries of version 1 may hold outputs rewritten by an in-place ReLU)
+EXTRACTOR_VERSION = "2"
+# per network, the modules whose outputs were found rewritten in place: later extractions copy them from the start
+_REWRITTEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -53,37 +77,333 @@ def parse_layer(name: str) -> tuple[str, int | None]:
     return (match["module"], int(match["step"])) if match else (name, None)
 
 
-class _Recorder:
-    """Forward hooks that append every call's output per module (nothing is overwritten)."""
+def _pick_tensor(module_name: str, output, item: int | str | None) -> torch.Tensor:
+    """The activations tensor in a module's ``output`` (the rule is documented in ``layout.py``).
 
-    def __init__(self, network: torch.nn.Module, modules: Sequence[str]):
+    A tensor is read as is; a tuple / list yields element ``item`` (default 0, PyTorch's primary output); a dict
+    yields key ``item``, which must be declared. Raises ``TypeError`` / ``ValueError`` naming the module otherwise.
+    """
+    declare = (f"declare the element to read with layer_layouts={{{module_name!r}: LayerLayout(item=...)}} "
+               "(ModelSpec or ActivationsExtractor)")
+    kind = type(output).__name__
+    if isinstance(output, Mapping):
+        keys = [str(key) for key in output]
+        if item is None:
+            raise TypeError(f"module {module_name!r} returned a {kind} with keys {keys}; {declare}")
+        if item not in output:
+            raise ValueError(f"module {module_name!r} returned a {kind} with keys {keys}, which lack the declared "
+                             f"item {item!r}")
+        output = output[item]
+    elif isinstance(output, (tuple, list)):
+        index = 0 if item is None else item
+        if not isinstance(index, int) or not -len(output) <= index < len(output):
+            raise ValueError(f"module {module_name!r} returned a {kind} of {len(output)} elements; the declared item "
+                             f"{item!r} is not an index into it")
+        if item is None and not isinstance(output[0], torch.Tensor):
+            types = [type(element).__name__ for element in output]
+            raise TypeError(f"module {module_name!r} returned a {kind} whose element 0 is not a tensor (elements: "
+                            f"{types}); {declare}")
+        output = output[index]
+    elif item is not None:
+        raise ValueError(f"the layout of module {module_name!r} declares item {item!r}, but the module returned a "
+                         f"{kind}, not a tuple, list or dict")
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"module {module_name!r} returned {type(output).__name__}, not a tensor")
+    return output
+
+
+class _Recorder:
+    """Forward hooks that append every call's output per module (nothing is overwritten).
+
+    Each call is kept as ``(tensor, version, shape)``: ``version`` is the tensor's in-place version counter at hook
+    time (any later in-place write to it or to a view of it increments the counter), or ``None`` when the hook
+    stored a private copy (modules in ``clone``, and inference-mode tensors, which carry no counter).
+    """
+
+    def __init__(self, network: torch.nn.Module, modules: Sequence[str], layouts: Mapping[str, LayerLayout]):
         named = dict(network.named_modules())
-        self.outputs: dict[str, list[torch.Tensor]] = {m: [] for m in modules}
-        self.handles = []
-        for module_name in modules:
+        for module_name in modules:  # all names checked before any hook is registered: an error leaves no hook
             if module_name not in named:
                 close = difflib.get_close_matches(module_name, [n for n in named if n], n=5, cutoff=0.4)
                 raise ValueError(f"layer {module_name!r} is not a module of {type(network).__name__}"
                                  + (f"; close names: {', '.join(close)}" if close else ""))
-            self.handles.append(named[module_name].register_forward_hook(self._hook(module_name)))
+        self.clone: set[str] = set(_REWRITTEN.get(network, ()))  # learnt by earlier extractions of this network
+        self.outputs: dict[str, list[tuple]] = {m: [] for m in modules}
+        self.handles = []
+        for module_name in modules:
+            item = layouts[module_name].item if module_name in layouts else None
+            self.handles.append(named[module_name].register_forward_hook(self._hook(module_name, item)))
 
-    def _hook(self, module_name: str):
+    def _hook(self, module_name: str, item: int | str | None):
         def record(_module, _inputs, output):
-            if isinstance(output, (tuple, list)):
-                output = output[0]
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(f"module {module_name!r} returned {type(output).__name__}, not a tensor")
-            self.outputs[module_name].append(output.detach())
+            tensor = _pick_tensor(module_name, output, item).detach()  # detach shares the version counter
+            if module_name in self.clone or tensor.is_inference():
+                self.outputs[module_name].append((tensor.clone(), None, tuple(tensor.shape)))
+            else:
+                self.outputs[module_name].append((tensor, tensor._version, tuple(tensor.shape)))
 
         return record
 
-    def clear(self) -> None:
-        for calls in self.outputs.values():
-            calls.clear()
+    def take(self) -> dict[str, list[tuple]]:
+        """The calls recorded since the last ``take`` (``{module: [(tensor, version, shape), ...]}``)."""
+        outputs, self.outputs = self.outputs, {m: [] for m in self.outputs}
+        return outputs
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    def index(device: torch.device):
+        return torch.cuda.current_device() if device.type == "cuda" and device.index is None else device.index
+
+    return a.type == b.type and (a.type == "cpu" or index(a) == index(b))
+
+
+class _NetworkState:
+    """The caller's per-module training flags and the network's device, put back after extraction."""
+
+    def __init__(self, network: torch.nn.Module, device: torch.device):
+        self.network = network
+        self.modes = [(module, module.training) for module in network.modules()]
+        devices = {t.device for t in itertools.chain(network.parameters(), network.buffers())}
+        self.original = next(iter(devices)) if len(devices) == 1 else None
+        self.move = any(not _same_device(d, device) for d in devices)
+        if self.move and len(devices) > 1:
+            raise ValueError(f"the network's parameters and buffers are on several devices "
+                             f"({', '.join(sorted(map(str, devices)))}); extraction runs it on {device}, and could not "
+                             "put it back: move it to one device first")
+        self.device = device
+
+    def enter(self) -> None:
+        if self.move:
+            self.network.to(self.device)
+        self.network.eval()
+
+    def restore(self) -> None:
+        if self.move:
+            self.network.to(self.original)
+        for module, training in self.modes:
+            module.training = training
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How layer ``layer`` (call ``step`` of ``module``, called ``calls`` times) becomes rows: its image axis is
+    ``axis``; ``shape`` is the per-image shape once that axis is moved first."""
+
+    layer: str
+    module: str
+    step: int
+    calls: int
+    axis: int
+    shape: tuple[int, ...]
+
+    def output_shape(self, n: int) -> tuple[int, ...]:
+        return self.shape[:self.axis] + (n,) + self.shape[self.axis:]
+
+
+@dataclass
+class _Batch:
+    """Reduced features ``(n, F)`` of rows ``start:start + n``; ``late`` lists ``(module, tensor, version)`` of
+    outputs the features still share memory with (they must stay unchanged until the rows are written)."""
+
+    start: int
+    pixels: torch.Tensor
+    features: list[torch.Tensor]
+    late: list[tuple[str, torch.Tensor, int]]
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` may read memory of ``b`` (True when it cannot be told, e.g. for tensors without storage)."""
+    try:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return True
+
+
+def _not_batch_first(layer: str, module: str, shape: tuple[int, ...], n: int, why: str) -> str:
+    letters = "ABCDEFGHIJKLMOPQRSTUVWXYZ"  # no N
+    candidates = [i for i, size in enumerate(shape) if size == n]
+    example = ("".join("N" if i in candidates else letters[i % 25] for i in range(len(shape)))
+               if len(candidates) == 1 else "LND")
+    return (f"layer {layer!r}: its output of shape {shape} on a batch of {n} images is not batch-first and its image "
+            f"axis cannot be found ({why}); declare it with layer_layouts={{{module!r}: LayerLayout(axes=...)}} in "
+            f"the ModelSpec or ActivationsExtractor, one letter per axis and 'N' for the images (e.g. {example!r})")
+
+
+class _Run:
+    """One extraction over all batches: forward, layout plan, in-place checks, writes, checksum, row coverage.
+
+    In-place guarantee: a layer's value is the module's output at hook time. Every recorded output's version counter
+    is compared right after the forward pass (and reduction) and again once its rows are written while no forward
+    runs; a module whose output changed is switched to copy-in-hook and the batch is recomputed, so a stale value is
+    never written (modules rewritten only on some batches included), and outputs nobody rewrites are never copied.
+    """
+
+    def __init__(self, extractor: ActivationsExtractor, recorder: _Recorder, names: Sequence[str],
+                 reduction: Reduction, n_rows: int, building: Path | None,
+                 writer: concurrent.futures.ThreadPoolExecutor):
+        self.extractor = extractor
+        self.network = extractor.network
+        self.recorder = recorder
+        self.names = list(names)
+        self.requested = [parse_layer(name) for name in names]
+        self.reduction = reduction
+        self.n_rows = n_rows
+        self.building = building
+        self.writer = writer
+        self.plans: list[_Plan] | None = None
+        self.blocks: list[LayerBlock] | None = None
+        self.data: np.ndarray | None = None
+        self.covered = np.zeros(n_rows, dtype=bool)
+        self.hasher = RowHasher() if building is not None else None  # the checksum is only needed for the cache
+        self.hashes: list[concurrent.futures.Future] = []
+
+    def _forward(self, pixels: torch.Tensor) -> dict[str, list[tuple]]:
+        # a copy: a network that edits its input in place must not change the pixels a recomputation reuses
+        self.network(pixels.to(self.extractor.device, non_blocking=True, copy=True))
+        return self.recorder.take()
+
+    def batch(self, start: int, pixels: torch.Tensor) -> _Batch:
+        """Run one batch until no recorded output was rewritten during the forward pass or the reduction."""
+        while True:
+            outputs = self._forward(pixels)
+            if self.plans is None:
+                self.plans = self._plan(outputs, pixels)
+            features, watch = self._features(outputs, len(pixels), start)
+            changed = {module for module, tensor, version, _ in watch if tensor._version != version}
+            if not changed:
+                if self.blocks is None:
+                    self.blocks = _layout(self.plans, features)
+                    self.data = self.extractor._allocate(self.n_rows, self.blocks[-1].stop, self.building)
+                return _Batch(start, pixels, features, [(m, t, v) for m, t, v, shared in watch if shared])
+            self._copy_in_hook(changed)
+
+    def _copy_in_hook(self, modules: set[str]) -> None:
+        logger.info("outputs of %s are rewritten in place later in the forward pass; they are copied at hook time "
+                    "from now on", sorted(modules))
+        self.recorder.clone |= modules
+        _REWRITTEN.setdefault(self.network, set()).update(modules)
+
+    def _plan(self, outputs: dict[str, list[tuple]], pixels: torch.Tensor) -> list[_Plan]:
+        """Per requested layer (expanded over steps) its image axis, decided once on the first batch.
+
+        The image axis is the declared one, else the only axis of size n (the batch size) when it is axis 0, else
+        the only axis whose size follows the batch size when the first images are run again as a batch of m != n.
+        """
+        n = len(pixels)
+        layouts = self.extractor.layer_layouts
+        entries = []
+        for name, (module, step) in zip(self.names, self.requested):
+            calls = outputs[module]
+            if not calls:
+                raise RuntimeError(f"module {module!r} was not called during the forward pass")
+            if step is not None and step >= len(calls):
+                raise ValueError(f"layer {name!r}: module {module!r} is called {len(calls)} times per forward pass "
+                                 f"(steps t0..t{len(calls) - 1})")
+            for s in [step] if step is not None else range(len(calls)):
+                entries.append((name if step is not None or len(calls) == 1 else f"{module}-t{s}", module, s))
+        axes, undecided = {}, []
+        for layer, module, s in entries:
+            shape = outputs[module][s][2]
+            declared = layouts[module].axes if module in layouts else None
+            if declared is not None:
+                axis = declared.index("N")
+                if len(declared) != len(shape) or shape[axis] != n:
+                    raise ValueError(f"layer {layer!r}: the declared layout {declared!r} does not fit its output of "
+                                     f"shape {shape} on a batch of {n} images (expected {len(declared)} axes, "
+                                     f"axis {axis} of size {n})")
+                axes[layer] = axis
+                continue
+            candidates = [d for d, size in enumerate(shape) if size == n]
+            if candidates == [0]:
+                axes[layer] = 0
+            elif not candidates:
+                raise ValueError(_not_batch_first(layer, module, shape, n, f"no axis has size {n}"))
+            else:
+                undecided.append((layer, module, s))
+        if undecided:
+            m = 3 if n == 2 else 2
+            probe = self._forward(pixels[torch.arange(m) % n])
+            for layer, module, s in undecided:
+                shape = outputs[module][s][2]
+                if len(probe[module]) != len(outputs[module]):
+                    raise ValueError(_not_batch_first(layer, module, shape, n, f"a batch of {m} images calls the "
+                                                      f"module {len(probe[module])} times, not {len(outputs[module])}"))
+                probed = probe[module][s][2]
+                found = [d for d in range(len(shape)) if len(probed) == len(shape) and shape[d] == n
+                         and probed[d] == m and all(shape[e] == probed[e] for e in range(len(shape)) if e != d)]
+                if len(found) != 1:
+                    raise ValueError(_not_batch_first(layer, module, shape, n, f"on {m} images it is {probed}"))
+                axes[layer] = found[0]
+        plans = []
+        for layer, module, s in entries:
+            shape = outputs[module][s][2]
+            axis = axes[layer]
+            plans.append(_Plan(layer, module, s, len(outputs[module]), axis, shape[:axis] + shape[axis + 1:]))
+        return plans
+
+    def _features(self, outputs: dict[str, list[tuple]], n: int, start: int) -> tuple[list[torch.Tensor], list]:
+        """Reduced ``(n, F)`` features per plan, checked against the first batch's layout, and the outputs read."""
+        features, watch = [], []
+        for index, plan in enumerate(self.plans):
+            calls = outputs[plan.module]
+            if len(calls) != plan.calls:
+                raise RuntimeError(f"module {plan.module!r} ran {len(calls)} times on rows {start}..{start + n - 1} "
+                                   f"but {plan.calls} times on the first batch; extraction needs the same calls on "
+                                   "every batch")
+            tensor, version, shape = calls[plan.step]
+            if shape != plan.output_shape(n):
+                raise ValueError(f"layer {plan.layer!r}: output shape {shape} on rows {start}..{start + n - 1} "
+                                 f"({n} images) does not follow the first batch's layout (expected "
+                                 f"{plan.output_shape(n)}, images on axis {plan.axis})")
+            reduced = self.reduction.apply(tensor.movedim(plan.axis, 0) if plan.axis else tensor, plan.layer)
+            width = None if self.blocks is None else self.blocks[index].stop - self.blocks[index].start
+            if reduced.ndim != 2 or reduced.shape[0] != n or (width is not None and reduced.shape[1] != width):
+                raise RuntimeError(f"layer {plan.layer!r}: reduced features of rows {start}..{start + n - 1} have "
+                                   f"shape {tuple(reduced.shape)}, expected ({n}, {width or 'F'})")
+            features.append(reduced)
+            if version is not None:
+                watch.append((plan.module, tensor, version, _shares_memory(reduced, tensor)))
+        return features, watch
+
+    def write(self, batch: _Batch) -> None:
+        """Copy a batch's features into its rows (runs in the writer thread)."""
+        n = len(batch.pixels)
+        stop = batch.start + n
+        for block, tensor in zip(self.blocks, batch.features, strict=True):
+            values = tensor.to("cpu", torch.float32).numpy()
+            if values.shape != (n, block.stop - block.start):
+                raise RuntimeError(f"layer {block.layer!r}: rows {batch.start}..{stop - 1} got values of shape "
+                                   f"{values.shape}, expected {(n, block.stop - block.start)}")
+            self.data[batch.start:stop, block.start:block.stop] = values
+        self.covered[batch.start:stop] = True
+
+    def finish(self, batch: _Batch, written: concurrent.futures.Future) -> None:
+        """Once a batch's rows are written and no forward pass runs: recompute it if an output it shared memory
+        with was rewritten meanwhile, then checksum its rows (in order, in the writer thread)."""
+        written.result()
+        while True:
+            changed = {module for module, tensor, version in batch.late if tensor._version != version}
+            if not changed:
+                break
+            self._copy_in_hook(changed)
+            batch = self.batch(batch.start, batch.pixels)
+            self.write(batch)
+        if self.hasher is not None:
+            rows = self.data[batch.start:batch.start + len(batch.pixels)]
+            self.hashes.append(self.writer.submit(self.hasher.update_rows, rows))
+
+    def close(self) -> None:
+        """Wait for the checksum and verify that every row was written."""
+        for pending in self.hashes:
+            pending.result()
+        if not self.covered.all():
+            missing = np.flatnonzero(~self.covered)
+            raise RuntimeError(f"internal error: {len(missing)} rows of the activations were never written "
+                               f"(first: {missing[:5].tolist()})")
 
 
 class ActivationsExtractor:
@@ -91,12 +411,16 @@ class ActivationsExtractor:
 
     ``cache``: ``True`` for the default ``$REALNET_HOME/cache/activations``, a folder path, or ``False``.
     ``stream_threshold_bytes``: results larger than this are written to a memory-mapped file, not RAM.
+    ``layer_layouts``: ``{module name: LayerLayout or axes string}`` for outputs that are not one batch-first
+    tensor (see :mod:`model_registry.layout`); a registered model passes its ``ModelSpec.layer_layouts``.
+    The network is put back in its own per-module training mode and on its own device afterwards.
     """
 
     def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing | None = None, *,
                  identifier: str | None = None, device: str | torch.device | None = None, batch_size: int = 32,
                  cache: bool | str | Path = True, progress: bool = True,
-                 stream_threshold_bytes: int = DEFAULT_STREAM_THRESHOLD):
+                 stream_threshold_bytes: int = DEFAULT_STREAM_THRESHOLD,
+                 layer_layouts: Mapping[str, str | LayerLayout] | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.network = network
@@ -107,6 +431,8 @@ class ActivationsExtractor:
         self.cache = None if cache is False else ActivationCache(None if cache is True else cache)
         self.progress = progress
         self.stream_threshold_bytes = stream_threshold_bytes
+        self.layer_layouts = as_layouts(layer_layouts)
+        self.cloned_modules: set[str] = set()  # modules whose outputs the last extraction had to copy at hook time
 
     def __call__(self, stimuli, layers: Sequence[str], reduction: Reduction | None = None):
         """Activations of ``layers`` for ``stimuli`` -> ``NeuroidAssembly (presentation, neuroid)``."""
@@ -116,9 +442,11 @@ class ActivationsExtractor:
         if self.cache is None:
             data, blocks = self._compute(stimuli, layers, reduction, building=None)
             return _assembly(data, blocks, stimuli, self.identifier)
+        layouts = json.dumps({name: layout.descriptor() for name, layout in sorted(self.layer_layouts.items())})
         key = cache_key(weights=weights_hash(self.network), preprocessing=self.preprocessing.descriptor(),
                         layers=json.dumps(list(layers)), reduction=reduction.descriptor(),
-                        stimuli=stimuli.content_hash(), network=type(self.network).__qualname__)
+                        stimuli=stimuli.content_hash(), network=type(self.network).__qualname__,
+                        extractor=EXTRACTOR_VERSION, layouts=layouts)
         with self.cache.lock(key):
             cached = self.cache.load(key)
             if cached is None:
@@ -160,42 +488,35 @@ class ActivationsExtractor:
     def _compute(self, stimuli: Stimuli, layers: Sequence[str], reduction: Reduction, building: Path | None):
         """Run all batches. Copying a batch's outputs into ``data`` (and checksumming it) happens in a writer
         thread while the next batch runs through the network; numpy and zlib release the GIL for large buffers."""
-        requested = [parse_layer(name) for name in layers]
-        modules = list(dict.fromkeys(module for module, _ in requested))
-        network = self.network.to(self.device).eval()
-        recorder = _Recorder(network, modules)
-        hasher = RowHasher() if building is not None else None  # the checksum is only needed for the cache
-        data, blocks, writes = None, None, []
-
-        def write(start: int, tensors: list[torch.Tensor]) -> None:
-            stop = start + len(tensors[0])
-            for block, tensor in zip(blocks, tensors):
-                data[start:stop, block.start:block.stop] = tensor.to("cpu", torch.float32).numpy()
-            if hasher is not None:
-                hasher.update_rows(data[start:stop])
-
+        _check_layout_names(self.network, self.layer_layouts)
+        recorder = _Recorder(self.network, list(dict.fromkeys(parse_layer(name)[0] for name in layers)),
+                             self.layer_layouts)
         try:
-            with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(
-                    total=len(stimuli), desc=f"activations {self.identifier}", unit="img",
-                    disable=not self.progress, leave=False) as bar:
-                for start, pixels in self._batches(stimuli):
-                    recorder.clear()
-                    network(pixels.to(self.device, non_blocking=True))
-                    features = _select(recorder.outputs, requested, layers, reduction)
-                    if blocks is None:
-                        blocks = _layout(features)
-                        data = self._allocate(len(stimuli), blocks[-1].stop, building)
-                    writes.append(writer.submit(write, start, [feature[-1] for feature in features]))
-                    if len(writes) > 1:  # at most one batch waits to be written
-                        writes.pop(0).result()
-                    bar.update(len(pixels))
-                for pending in writes:
-                    pending.result()
+            state = _NetworkState(self.network, self.device)
+            state.enter()
+            try:
+                with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(
+                        total=len(stimuli), desc=f"activations {self.identifier}", unit="img",
+                        disable=not self.progress, leave=False) as bar:
+                    run = _Run(self, recorder, layers, reduction, len(stimuli), building, writer)
+                    pending: collections.deque = collections.deque()
+                    for start, pixels in self._batches(stimuli):
+                        batch = run.batch(start, pixels)
+                        pending.append((batch, writer.submit(run.write, batch)))
+                        if len(pending) > 1:  # at most one batch waits to be written
+                            run.finish(*pending.popleft())
+                        bar.update(len(pixels))
+                    while pending:
+                        run.finish(*pending.popleft())
+                    run.close()
+            finally:
+                state.restore()
         finally:
             recorder.remove()
+            self.cloned_modules = set(recorder.clone)
         if building is None:
-            return data, blocks
-        return data, blocks, hasher.hexdigest()
+            return run.data, run.blocks
+        return run.data, run.blocks, run.hasher.hexdigest()
 
     def _allocate(self, n_rows: int, n_columns: int, building: Path | None) -> np.ndarray:
         """RAM for small results without cache; otherwise a memory map (the cache file itself when caching)."""
@@ -221,26 +542,20 @@ def _check_layers(layers: Sequence[str]) -> list[str]:
     return layers
 
 
-def _select(outputs: dict[str, list[torch.Tensor]], requested, names, reduction: Reduction) -> list[tuple]:
-    """Per requested layer (expanded over steps): ``(layer, module, step, output shape, (B, F) reduced)``."""
-    selected = []
-    for name, (module, step) in zip(names, requested):
-        calls = outputs[module]
-        if not calls:
-            raise RuntimeError(f"module {module!r} was not called during the forward pass")
-        if step is not None and step >= len(calls):
-            raise ValueError(f"layer {name!r}: module {module!r} is called {len(calls)} times per forward pass "
-                             f"(steps t0..t{len(calls) - 1})")
-        for s in [step] if step is not None else range(len(calls)):
-            layer = name if step is not None or len(calls) == 1 else f"{module}-t{s}"
-            selected.append((layer, module, s, tuple(calls[s].shape[1:]), reduction.apply(calls[s], layer)))
-    return selected
+def _check_layout_names(network: torch.nn.Module, layouts: Mapping[str, LayerLayout]) -> None:
+    """A declared layout must name a module: a misspelt name would otherwise be ignored."""
+    named = dict(network.named_modules())
+    for module in layouts:
+        if module not in named:
+            close = difflib.get_close_matches(module, [n for n in named if n], n=5, cutoff=0.4)
+            raise ValueError(f"layer_layouts names {module!r}, which is not a module of {type(network).__name__}"
+                             + (f"; close names: {', '.join(close)}" if close else ""))
 
 
-def _layout(features: list[tuple]) -> list[LayerBlock]:
+def _layout(plans: Sequence[_Plan], features: Sequence[torch.Tensor]) -> list[LayerBlock]:
     blocks, start = [], 0
-    for layer, module, step, shape, reduced in features:
-        blocks.append(LayerBlock(layer, module, step, shape, start, start + reduced.shape[1]))
+    for plan, reduced in zip(plans, features, strict=True):
+        blocks.append(LayerBlock(plan.layer, plan.module, plan.step, plan.shape, start, start + reduced.shape[1]))
         start += reduced.shape[1]
     return blocks
 

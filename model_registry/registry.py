@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .layout import LayerLayout, as_layouts
 from .preprocessing import Preprocessing
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ class ModelSpec:
 
     ``builder(pretrained: bool) -> torch.nn.Module`` builds the network; ``layers`` are the default layers
     benchmarks read (module names; ``name-tK`` selects call K of a module called several times);
-    ``region_layer_map`` commits brain regions to layers.
+    ``region_layer_map`` commits brain regions to layers. ``layer_layouts`` declares, per module name, how to read
+    an output that is not one batch-first tensor (``{'encoder.layers.0': 'LND'}`` or a
+    :class:`~model_registry.layout.LayerLayout` with ``item=`` for tuple/dict outputs); see ``layout.py``.
     """
 
     identifier: str
@@ -50,6 +53,10 @@ class ModelSpec:
     logits_layer: str | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
+    layer_layouts: Mapping[str, LayerLayout] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "layer_layouts", as_layouts(self.layer_layouts))  # 'LND' -> LayerLayout('LND')
 
     def build(self, pretrained: bool = True) -> torch.nn.Module:
         """Build the network in eval mode, with published weights when ``pretrained``."""
