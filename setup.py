@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["realnet_plugin*", "model_registry*", "benchmarks*"]),
     include_package_data=True,
-    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.c"]},
+    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.c", "*.tmpl"]},
     install_requires=[
         "brainscore-vision==2.4.2",
         "numpy<2",
@@ -35,6 +35,7 @@ setup(
         "clip": ["open-clip-torch"],
         "dev": [
             "pytest",
+            "pytest-check",  # brainscore_core's generic plugin test helpers import it
             "ruff",
             "scikit-image",
             "open-clip-torch",

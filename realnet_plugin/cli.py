@@ -57,7 +57,11 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="model id, e.g. cornet_s, realnet_s01_b100, timm:resnet50")
     parser.add_argument("benchmark", help="benchmark id, e.g. things-eeg-rsa, kriegeskorte2008-hit-rsa")
     parser.add_argument("--random-weights", action="store_true",
-                        help="build the model without its trained weights (a random-initialisation baseline)")
+                        help="build the model without its trained weights (a random-initialisation baseline, "
+                             "seeded by --seed)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="torch seed the model is built under (default 0, as the leaderboard): the same seed "
+                             "gives the same random initialisation, score and cache entry")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -124,8 +128,11 @@ def _run_score(args: argparse.Namespace) -> int:
     check_output_path(args.csv, "--csv")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     result = score(args.model, args.benchmark, model_options={
-        "pretrained": not args.random_weights, "device": args.device, "batch_size": args.batch_size}, **options)
+        "pretrained": not args.random_weights, "device": args.device, "batch_size": args.batch_size,
+        "seed": args.seed}, **options)
     print(score_summary(result))
     if args.json:
         write_json(result, args.json)
@@ -152,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``realnet`` console script."""
     import realnet_plugin.cli_cross_temporal  # noqa: F401 (registers cross-temporal)
+    from model_registry.cleanup import sigterm_as_interrupt
     from realnet_plugin import (  # noqa: F401 (register them)
         cli_cache,
         cli_data,
@@ -164,10 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temporary files, half-built cache entries)
+            return args.run(args)
+    except KeyboardInterrupt as interrupt:
+        terminated = "SIGTERM" in str(interrupt)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as error:  # one clear line unless --debug
         if args.debug:
             raise

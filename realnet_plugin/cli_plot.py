@@ -21,7 +21,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
                     "--kind rdm (no score file): RDM heatmaps of --model on --benchmark: the model RDM of a layer "
                     "next to the EEG RDM at a time point (default: the peak) or the fMRI ROI RDMs, images grouped "
                     "by category where the dataset has categories.")
-    parser.add_argument("scores", nargs="*", type=Path, help="score JSON file(s) (none for --kind rdm)")
+    parser.add_argument("scores", nargs="*", type=Path,
+                        help="score JSON or netCDF (.nc) file(s) (none for --kind rdm)")
     parser.add_argument("--out", type=Path, required=True, help="figure file (.png or .pdf)")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="figure kind (default: from the score)")
     parser.add_argument("--layer", default=None,
@@ -76,6 +77,11 @@ def _run_plot(args: argparse.Namespace) -> int:
     for path in args.scores:
         if not path.is_file():
             raise FileNotFoundError(f"score file not found: {path}")
+        if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):  # written by `realnet score --netcdf`
+            from .results import read_netcdf, score_to_dict
+
+            loaded.append(score_to_dict(read_netcdf(path)))
+            continue
         try:
             loaded.append(json.loads(path.read_text()))
         except json.JSONDecodeError as error:

@@ -8,8 +8,13 @@ How the global batch is kept: every process takes a contiguous share of each glo
 process would use), and the generation loss, whose correlation term pairs every image with every other image of
 the batch, is computed on the rows gathered from all processes (:func:`gather_rows`, differentiable). The
 cross-entropy is local, weighted by ``world_size x local / global batch size``. DDP averages the gradients, which
-then equal the gradient of the single-process loss on the global batch. A last batch of fewer than max(2, N)
-images is dropped (one process alone drops it below 2), so more than 2 processes may differ from one there.
+then equal the gradient of the single-process loss on the global batch.
+
+Every process gets at least 2 images of every batch, as the single-process trainer needs 2 per batch: BatchNorm in
+training mode cannot normalise one image whose map is 1 x 1 (small images at IT), and one rank failing stops all.
+So a last batch of fewer than ``2 x N`` images is dropped (:func:`min_batch`; one process drops it below 2), and
+a global ``batch_size`` below ``2 x N`` is refused before training (:func:`check_batch_size`). With N > 1 the run
+may therefore skip a short last batch that one process would train on.
 
 BatchNorm is the one thing that still differs: in training mode each process normalises with its own share's
 statistics. ``batch_norm='sync'`` converts to ``SyncBatchNorm`` (CUDA only; torch does not support it on CPU),
@@ -85,6 +90,24 @@ def barrier(context: DistributedContext) -> None:
         dist.barrier()
 
 
+MIN_PER_PROCESS = 2  # images each process needs per batch (BatchNorm statistics; the single process's minimum)
+
+
+def min_batch(world_size: int) -> int:
+    """Smallest global batch that gives every one of ``world_size`` processes :data:`MIN_PER_PROCESS` images
+    (shorter last batches are dropped, as the single-process trainer drops a last batch of one image)."""
+    return MIN_PER_PROCESS * max(1, world_size)
+
+
+def check_batch_size(batch_size: int, context: DistributedContext) -> None:
+    """``ValueError`` (before any training) when a global batch of ``batch_size`` would leave a process fewer
+    than :data:`MIN_PER_PROCESS` images."""
+    if batch_size < min_batch(context.world_size):
+        raise ValueError(f"batch_size {batch_size} gives some of the {context.world_size} processes fewer than "
+                         f"{MIN_PER_PROCESS} images per step (BatchNorm in training mode needs {MIN_PER_PROCESS}); "
+                         f"use batch_size >= {min_batch(context.world_size)} or fewer processes")
+
+
 def shard_sizes(batch_size: int, world_size: int) -> list[int]:
     """How a global batch of ``batch_size`` is shared: as even as possible, earlier ranks take the remainder."""
     return [len(part) for part in np.array_split(np.arange(batch_size), world_size)]
@@ -94,8 +117,9 @@ def shard(batch: np.ndarray, context: DistributedContext) -> np.ndarray:
     """This process's contiguous share of a global batch of indices."""
     if not context.enabled:
         return batch
-    if len(batch) < context.world_size:
-        raise ValueError(f"a batch of {len(batch)} images cannot be shared by {context.world_size} processes")
+    if len(batch) < min_batch(context.world_size):
+        raise ValueError(f"a batch of {len(batch)} images cannot give each of {context.world_size} processes "
+                         f"{MIN_PER_PROCESS} images; batches shorter than {min_batch(context.world_size)} are dropped")
     return np.array_split(batch, context.world_size)[context.rank]
 
 

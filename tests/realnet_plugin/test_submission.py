@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import stat
@@ -191,45 +192,53 @@ def test_submissions_are_found_by_brainscore_and_their_tests_pass(tmp_path, brai
                  "--out", str(bench_zip)] + [f"--option={k}={v}" for k, v in
                                              {"images": '"builtin"', "epsilons": "[0, 0.0078]",
                                               "progress": "false"}.items()]) == 0
-    assert f"wrote {model_zip} (5 files" in capsys.readouterr().out
+    assert f"wrote {model_zip} (8 files" in capsys.readouterr().out
     library = brainscore_copy / "brainscore_vision"
-    extracted = safe_extract(model_zip, library) + safe_extract(bench_zip, library)
+    extracted = safe_extract(bench_zip, library)
     model_dir, bench_dir = library / "models" / MODEL, library / "benchmarks" / plugin_dirname(BENCHMARK_AS)
-    assert {p.name for p in extracted} == {"__init__.py", "model.py", "benchmark.py", "test.py", "requirements.txt",
-                                           "metadata.yaml"}
-    assert (model_dir / "requirements.txt").read_text().splitlines()[0] == "realnet-plugin==0.1.0"
+    # the benchmark's test.py first: its reference model resolves through realnet-plugin's bridge (the white-box
+    # robustness benchmark cannot attack the submitted ModelCommitment, which Brain-Score finds once extracted)
+    tests = _run_in_copy(brainscore_copy, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+                                           str(brainscore_copy), str(bench_dir / "test.py")], realnet_home)
+    assert tests.returncode == 0, tests.stdout[-4000:]
+    assert tests.stdout.strip().splitlines()[-1].startswith("4 passed")  # lookup, identity, version, reference
+    extracted += safe_extract(model_zip, library)
+    assert {p.name for p in extracted} == {"__init__.py", "model.py", "network.py", "weights.json", f"{MODEL}.json",
+                                           "benchmark.py", "test.py", "requirements.txt", "metadata.yaml"}
+    assert "realnet" not in (model_dir / "requirements.txt").read_text()  # self-contained: PyPI packages only
+    assert (bench_dir / "requirements.txt").read_text().splitlines()[0] == "realnet-plugin==0.1.0"
     registrations = [line for line in (model_dir / "__init__.py").read_text().splitlines() if "_registry[" in line]
-    assert registrations == [f"model_registry['{MODEL}'] = lambda: get_model('{MODEL}')"]
+    assert registrations == [f"model_registry['{MODEL}'] = lambda: ModelCommitment("]
     assert f"benchmark_registry['{BENCHMARK_AS}'] = " in (bench_dir / "__init__.py").read_text()
     metadata = yaml.safe_load((model_dir / "metadata.yaml").read_text())["models"][MODEL]
     network = load_model(MODEL).network
     assert metadata["model"]["parameter_count"] == sum(p.numel() for p in network.parameters())
-    assert metadata["provenance"]["weights_hash"] == weights_hash(network)
+    assert metadata["model"]["version"] == f"tensors-sha256:{weights_hash(network)[:16]}"
     bench_meta = yaml.safe_load((bench_dir / "metadata.yaml").read_text())["benchmarks"][BENCHMARK_AS]
-    assert bench_meta["benchmark"]["options"] == BENCHMARK_OPTIONS and bench_meta["reference"]["model"] == MODEL
+    notes = bench_meta["data"]["extra_notes"]
+    assert json.dumps(BENCHMARK_OPTIONS, sort_keys=True) in notes and f"; {MODEL} scored " in notes
 
     # Brain-Score's own lookup (grep of the copy's plugin folders) finds and imports the generated plugins
     lookup = _run_in_copy(brainscore_copy, ["-c", LOOKUP_CHECK.format(copy=str(brainscore_copy), model=MODEL,
                                                                       benchmark=BENCHMARK_AS)], realnet_home)
     assert lookup.returncode == 0, lookup.stderr[-3000:]
     assert lookup.stdout.splitlines() == [
-        f"models {MODEL} {MODEL} RegisteredModel brainscore_vision.models.{MODEL} "
-        f"brainscore_vision.models.{MODEL}.model",
+        f"models {MODEL} {MODEL} ModelCommitment brainscore_vision.models.{MODEL} "
+        f"brainscore_vision.models.{MODEL}.model brainscore_vision.models.{MODEL}.network",
         f"benchmarks {bench_dir.name} {BENCHMARK_AS} SubmittedBenchmark brainscore_vision.benchmarks.{bench_dir.name} "
         f"brainscore_vision.benchmarks.{bench_dir.name}.benchmark",
         "options 1 (0.0, 0.0078) builtin"]
 
     # the plugins' own test.py files pass under pytest with the copy first on sys.path
     tests = _run_in_copy(brainscore_copy, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-                                           str(brainscore_copy), str(model_dir / "test.py"),
-                                           str(bench_dir / "test.py")], realnet_home)
+                                           str(brainscore_copy), str(model_dir / "test.py")], realnet_home)
     assert tests.returncode == 0, tests.stdout[-4000:]
     summary = tests.stdout.strip().splitlines()[-1]
     assert "passed" in summary and "failed" not in summary and "skipped" not in summary
-    assert int(summary.split(" passed")[0].split()[-1]) == 13  # 9 model checks (4 regions) + 4 benchmark checks
+    assert int(summary.split(" passed")[0].split()[-1]) == 3  # the model plugin's own checks
     assert "test_reference_score" in (bench_dir / "test.py").read_text()
     assert textwrap.dedent("""
-        def test_weights_are_the_submitted_ones(model):""") in (model_dir / "test.py").read_text()
+        def test_network_has_the_published_tensors():""") in (model_dir / "test.py").read_text()
 
 
 def test_submit_writes_a_folder_and_refuses_to_replace_it(tmp_path, capsys):
@@ -237,7 +246,8 @@ def test_submit_writes_a_folder_and_refuses_to_replace_it(tmp_path, capsys):
     assert main(["submit", MODEL, "--out", str(out), "--no-pin"]) == 0
     files = model_plugin_files(MODEL, pin_weights=False)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(files)
-    assert "WEIGHTS_SHA256 = None" in (out / "models" / MODEL / "model.py").read_text()
+    weights = json.loads((out / "models" / MODEL / "weights.json").read_text())["files"][MODEL]
+    assert weights["tensors_sha256"] is None and weights["sha256"].startswith("57934424")
     assert main(["submit", MODEL, "--out", str(out), "--no-pin"]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["submit", MODEL, "--out", str(tmp_path / "x.zip"), "--reference-model", MODEL]) == 1
