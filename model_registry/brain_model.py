@@ -62,10 +62,12 @@ class RegisteredModel(BrainModel):
     """A registered model as a Brain-Score ``BrainModel``; the network is built on first use."""
 
     def __init__(self, spec: ModelSpec, *, network: torch.nn.Module | None = None, pretrained: bool = True,
-                 device: str | torch.device | None = None, batch_size: int = 32, cache=True, progress: bool = True):
+                 device: str | torch.device | None = None, batch_size: int = 32, cache=True, progress: bool = True,
+                 seed: int | None = None):
         self.spec = spec
         self._network = network
         self._pretrained = pretrained
+        self._seed = seed  # torch seed the network is built under (None: the global RNG as it stands)
         self._options = {"device": device, "batch_size": batch_size, "cache": cache, "progress": progress}
         self._recording: tuple[str, list[TimeBin] | None] | None = None
         self._task: tuple[str, object] = (BrainModel.Task.passive, None)
@@ -80,8 +82,13 @@ class RegisteredModel(BrainModel):
 
     @property
     def network(self) -> torch.nn.Module:
-        """The ``torch.nn.Module`` (built lazily, eval mode)."""
-        if self._network is None:
+        """The ``torch.nn.Module`` (built lazily, eval mode; under ``torch.manual_seed(seed)`` when a seed was
+        given, the global RNG left as it was, so a random initialisation is the same on every run)."""
+        if self._network is None and self._seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self._seed)
+                self._network = self.spec.build(self._pretrained)
+        elif self._network is None:
             self._network = self.spec.build(self._pretrained)
         return self._network
 

@@ -1,11 +1,15 @@
 """The visual towers of OpenAI CLIP (via open_clip): ``clip_rn101`` and ``clip_vit_b32``."""
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import torch
 
 from .download import fetch
 from .preprocessing import Preprocessing
 from .registry import register_model
+from .weights import WeightsFileError, load_weights, read_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -30,7 +34,37 @@ def clip_visual(architecture: str, pretrained: bool) -> torch.nn.Module:
     url = CLIP_URLS[architecture]
     sha256 = url.rsplit("/", 2)[-2]  # OpenAI's URLs carry the file's sha256
     path = fetch(url, sha256, filename=f"clip-{architecture}.pt")
-    return open_clip.create_model(architecture, pretrained=str(path), quick_gelu=True).visual
+    model = open_clip.create_model(architecture, pretrained=None, quick_gelu=True)
+    load_weights(model, openai_state_dict(path), source=str(path), model_name=f"open_clip {architecture}")
+    return model.visual
+
+
+_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")  # scalars, not weights of the model
+
+
+def openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``{name: tensor}`` of an OpenAI CLIP file, without its three scalar entries (``input_resolution`` ...).
+
+    OpenAI publishes TorchScript archives, which ``torch.load(weights_only=True)`` cannot read: such an archive is
+    read with ``torch.jit.load`` (TorchScript, not arbitrary pickle), and only here, after :func:`fetch` matched the
+    sha256 that OpenAI's URL carries. Any other file is read by :func:`model_registry.weights.read_state_dict`.
+    Raises :class:`~model_registry.weights.WeightsFileError` naming the file when it cannot be read.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            torchscript = any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        torchscript = False
+    if torchscript:
+        try:
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except RuntimeError as error:
+            raise WeightsFileError(f"cannot read weights file {path}: a damaged TorchScript archive "
+                                   f"({' '.join(str(error).split())[:200]})") from None
+    else:
+        state = read_state_dict(path)
+    return {key: value for key, value in state.items() if key not in _OPENAI_EXTRA_KEYS}
 
 
 @register_model(

