@@ -6,6 +6,9 @@ the EEG file's content hash (``source``), the method, its parameters, any furthe
 (e.g. channel selection), the method's code version (:data:`RDM_CODE_VERSIONS`) and, for the decoding methods,
 the backend they resolve to (native C or torch on a device type: their accuracies differ by up to ~0.02), so the
 result of one backend is never served to the other.
+
+Caching is optional: on a full disk the computed RDMs are returned anyway, with a warning "no space left under
+<cache dir>", and no partial or temporary file is left (see ``ArrayCache.get_or_compute``).
 """
 from __future__ import annotations
 

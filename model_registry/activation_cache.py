@@ -4,14 +4,21 @@ An entry is a folder ``<key>/`` with ``data.npy`` (``(n_stimuli, n_features)`` f
 and ``meta.json`` (layout, key, XXH3 checksum of the data rows, and a checksum of meta.json itself). Keys include
 the extraction code version (:data:`EXTRACTION_CODE_VERSION`). Entries are built in a temporary folder and
 renamed into place; a per-key file lock makes a second process wait for the first instead of computing twice.
+
+Faults: the extractor reserves the data file's space before writing it through a memory map (a full disk gives
+:class:`~model_registry.cleanup.DiskFullError`, "no space left under <cache dir>", never SIGBUS), and a half-built
+entry is removed on any error, Ctrl-C or SIGTERM. Half-built entries of a process killed outright (hidden
+``.<key>.<random>`` folders) are removed when the next process opens the cache, once their key's lock is free.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from .cleanup import DiskFullError, is_disk_full, remove_stale_temps, sweep_once
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 _CHUNK_ROWS_BYTES = 64 << 20
+_BUILDING = re.compile(r"^\.(?P<key>[0-9a-f]{64})\.[^/]+$")  # tempfile.mkdtemp(prefix=".<key>.")
 
 
 # Version of the activation computation (hooks, copies, layouts, reductions): bump it whenever the extracted
@@ -79,16 +88,41 @@ class ActivationCache:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else cache_dir("activations")
+        sweep_once("activations", self.root, lambda _root: self.remove_stale())
 
     def entry_dir(self, key: str) -> Path:
         return self.root / key[:2] / key
 
+    def lock_path(self, key: str) -> Path:
+        """The file a process holds an exclusive ``flock`` on while it builds the entry of ``key``."""
+        return self.root / key[:2] / f"{key}.lock"
+
+    def remove_stale(self) -> list[Path]:
+        """Remove half-built entries (hidden ``.<key>.<random>`` folders) left by killed processes: those last
+        modified before this process started whose key nobody is building now (its lock is free). Runs once per
+        process when the cache is opened; returns the removed folders."""
+        candidates = [entry for shard in self.root.glob("[0-9a-f][0-9a-f]") if shard.is_dir()
+                      for entry in shard.iterdir() if _BUILDING.match(entry.name)]
+        return remove_stale_temps(candidates, lambda entry: self.lock_path(_BUILDING.match(entry.name)["key"]))
+
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Exclusive inter-process lock for one key (blocks while another process builds it)."""
-        path = self.root / key[:2] / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
+        """Exclusive inter-process lock for one key (blocks while another process builds it). On a full disk, where
+        the lock file cannot be made, it logs a warning and runs without the lock (an entry is still published by
+        one atomic rename, so a race costs a second computation, never a mixed entry)."""
+        path = self.lock_path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            logger.warning("no space left under %s for the lock file of activation cache entry %s", self.root, key)
+            handle = None
+        if handle is None:
+            yield
+            return
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -118,17 +152,29 @@ class ActivationCache:
         return data, meta
 
     def new_entry(self, key: str) -> Path:
-        """A fresh temporary folder in which to build the entry for ``key``."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / key[:2]).mkdir(exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root / key[:2]))
+        """A fresh temporary folder in which to build the entry for ``key`` (build it while holding
+        :meth:`lock`). Raises :class:`DiskFullError` ("no space left under <cache dir>") when it cannot be made."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / key[:2]).mkdir(exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root / key[:2]))
+        except OSError as error:
+            if is_disk_full(error):
+                raise DiskFullError(f"no space left under {self.root} for a new activation cache entry") from error
+            raise
 
     def commit(self, key: str, building: Path, meta: dict) -> Path:
         """Write ``meta.json`` (with ``key`` and its own checksum) into ``building`` and move it into place; if an
-        entry already exists keep that one."""
+        entry already exists keep that one. Raises :class:`DiskFullError` when meta.json cannot be written (the
+        caller removes ``building``)."""
         meta = {**meta, "key": key}
         meta["meta_checksum"] = _meta_checksum(meta)
-        (building / "meta.json").write_text(json.dumps(meta))
+        try:
+            (building / "meta.json").write_text(json.dumps(meta))
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"no space left under {self.root} writing {building / 'meta.json'}") from error
+            raise
         target = self.entry_dir(key)
         try:
             building.rename(target)

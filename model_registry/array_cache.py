@@ -10,6 +10,10 @@ The key is the sha256 of a canonical JSON text of everything the value depends o
 inputs' content (pass content hashes, see :func:`array_digest`), options, the computation's ``code_version``
 (required: a constant per computation, bumped whenever its numerics change) and the backend that computes it.
 Checksums guard against damaged files, not against deliberate tampering.
+
+Caching is optional: when the disk is full, :meth:`ArrayCache.get_or_compute` logs "no space left under <cache
+dir>", leaves no partial file and returns the computed value anyway. Temporary files of writers killed outright
+are removed when the next process opens the cache.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import numpy as np
 import xxhash
 
 from .atomic import atomic_path
+from .cleanup import DiskFullError, atomic_temps, is_disk_full, remove_stale_temps, reserve, sweep_once
 from .paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -116,6 +121,7 @@ class ArrayCache:
     def __init__(self, kind: str, root: str | Path | None = None):
         self.kind = kind
         self.root = Path(root) if root is not None else cache_dir(kind)
+        sweep_once(f"array:{kind}", self.root, _remove_stale)
 
     def path(self, key: str) -> Path:
         """The entry file of ``key`` (it may not exist)."""
@@ -144,7 +150,10 @@ class ArrayCache:
         return arrays
 
     def store(self, key: str, arrays: Mapping[str, np.ndarray], parts: Mapping[str, Any] | None = None) -> Path:
-        """Write ``arrays`` (numeric or string dtypes, no objects) atomically as the entry of ``key``."""
+        """Write ``arrays`` (numeric or string dtypes, no objects) atomically as the entry of ``key``.
+
+        Raises :class:`~model_registry.cleanup.DiskFullError` ("no space left under <cache dir>") when the disk is
+        full; no partial file is left."""
         arrays = {name: np.ascontiguousarray(np.asarray(value)) for name, value in arrays.items()}
         for name, value in arrays.items():
             if name == _META or value.dtype.hasobject:
@@ -155,11 +164,22 @@ class ArrayCache:
                                   "checksum": array_digest(value)} for name, value in arrays.items()}}
         encoded = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
         path = self.path(key)
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **{_META: encoded}, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
+        try:
+            with atomic_path(path, suffix=".npz") as tmp:
+                with open(tmp, "wb") as handle:
+                    # reserve the space first (a full disk fails here, not inside zipfile), then cut it to size
+                    reserve(handle, sum(v.nbytes for v in arrays.values()) + encoded.nbytes
+                            + 4096 * (len(arrays) + 2), self.root)
+                    np.savez(handle, **{_META: encoded}, **arrays)
+                    handle.truncate(handle.tell())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except (OSError, RuntimeError, ValueError) as error:  # zipfile may wrap the write error
+            if isinstance(error, DiskFullError) or not is_disk_full(error):
+                raise
+            size = sum(value.nbytes for value in arrays.values())
+            raise DiskFullError(f"no space left under {self.root} writing {self.kind} cache entry {path.name} "
+                                f"({size / 2**20:.1f} MB)") from error
         return path
 
     def get_or_compute(self, parts: Mapping[str, Any], compute: Callable[[], Mapping[str, np.ndarray]], *,
@@ -180,8 +200,18 @@ class ArrayCache:
         if check is not None:
             check(value)
         if enabled:
-            self.store(key, value, parts)
+            try:
+                self.store(key, value, parts)
+            except DiskFullError as error:  # caching is optional: the computed value is returned anyway
+                logger.warning("%s; the computed value is used without caching it", error)
         return value
+
+
+def _remove_stale(root: Path) -> None:
+    """Temporary entry files (``.<key>.npz.<random>.tmp.npz``) of writers killed outright (see
+    :func:`model_registry.cleanup.remove_stale_temps`)."""
+    remove_stale_temps([temp for shard in root.glob("[0-9a-f][0-9a-f]") if shard.is_dir()
+                        for temp in atomic_temps(shard)])
 
 
 def _read_entry(path: Path, key: str) -> dict[str, np.ndarray]:

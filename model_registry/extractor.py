@@ -25,9 +25,11 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import difflib
+import errno
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -41,6 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .activation_cache import ActivationCache, RowHasher, cache_key
+from .cleanup import DiskFullError, atomic_temps, format_size, hold, remove_stale_temps, reserve, sweep_once
 from .device import resolve_device
 from .fingerprint import weights_hash
 from .layout import LayerLayout, as_layouts
@@ -450,17 +453,7 @@ class ActivationsExtractor:
         with self.cache.lock(key):
             cached = self.cache.load(key)
             if cached is None:
-                building = self.cache.new_entry(key)
-                try:
-                    # no msync: the rename publishes the page-cached file to every process at once, and an entry
-                    # damaged by a crash before the kernel writes it back fails its checksum and is recomputed
-                    data, blocks, checksum = self._compute(stimuli, layers, reduction, building=building)
-                    meta = {"shape": list(data.shape), "checksum": checksum, "blocks": [b.__dict__ for b in blocks],
-                            "stimulus_ids": list(stimuli.ids), "identifier": self.identifier}
-                    self.cache.commit(key, building, meta)
-                except BaseException:
-                    shutil.rmtree(building, ignore_errors=True)
-                    raise
+                data, blocks = self._compute_cached(key, stimuli, layers, reduction)
             else:
                 data, meta = cached
                 blocks = [LayerBlock(**{**b, "shape": tuple(b["shape"])}) for b in meta["blocks"]]
@@ -518,17 +511,105 @@ class ActivationsExtractor:
             return run.data, run.blocks
         return run.data, run.blocks, run.hasher.hexdigest()
 
+    def _compute_cached(self, key: str, stimuli: Stimuli, layers: Sequence[str], reduction: Reduction):
+        """Compute into a new cache entry and publish it (call while holding the key's lock). Caching is optional:
+        when the disk is full (:class:`DiskFullError`, raised before the memory map is written, or while writing
+        meta.json) the half-built entry is removed, a warning names the cache folder, and the result is computed
+        (or kept) without the cache. Any other error, Ctrl-C or SIGTERM removes the half-built entry and propagates.
+        """
+        try:
+            building = self.cache.new_entry(key)
+        except DiskFullError as error:
+            logger.warning("%s; computing the activations without caching them", error)
+            return self._compute(stimuli, layers, reduction, building=None)
+        try:
+            # no msync: the rename publishes the page-cached file to every process at once, and an entry
+            # damaged by a crash before the kernel writes it back fails its checksum and is recomputed
+            data, blocks, checksum = self._compute(stimuli, layers, reduction, building=building)
+        except DiskFullError as error:  # raised when the data file's space is reserved, before any row is computed
+            shutil.rmtree(building, ignore_errors=True)
+            logger.warning("%s; removed the partial entry, computing the activations without caching them", error)
+            return self._compute(stimuli, layers, reduction, building=None)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        meta = {"shape": list(data.shape), "checksum": checksum, "blocks": [b.__dict__ for b in blocks],
+                "stimulus_ids": list(stimuli.ids), "identifier": self.identifier}
+        try:
+            self.cache.commit(key, building, meta)
+        except DiskFullError as error:  # the rows are computed: keep them (the map outlives its removed file)
+            shutil.rmtree(building, ignore_errors=True)
+            logger.warning("%s; removed the partial entry, the activations are used without caching them", error)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        return data, blocks
+
     def _allocate(self, n_rows: int, n_columns: int, building: Path | None) -> np.ndarray:
-        """RAM for small results without cache; otherwise a memory map (the cache file itself when caching)."""
+        """RAM for small results without cache; otherwise a memory map (the cache file itself when caching) whose
+        disk space is reserved first, so that a full disk raises :class:`DiskFullError` here instead of killing the
+        process with SIGBUS when a row is written. A full scratch disk falls back to RAM when the result fits in the
+        available memory."""
+        shape = (n_rows, n_columns)
         if building is not None:
-            return np.lib.format.open_memmap(building / "data.npy", mode="w+", dtype=np.float32,
-                                             shape=(n_rows, n_columns))
-        if n_rows * n_columns * 4 <= self.stream_threshold_bytes:
-            return np.empty((n_rows, n_columns), dtype=np.float32)
+            return _reserved_memmap(building / "data.npy", shape, self.cache.root)
+        n_bytes = n_rows * n_columns * 4
+        if n_bytes <= self.stream_threshold_bytes:
+            return np.empty(shape, dtype=np.float32)
         scratch = cache_dir("scratch")
-        scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=scratch, suffix=".npy") as handle:  # unlinked; the map stays valid
-            return np.lib.format.open_memmap(handle.name, mode="w+", dtype=np.float32, shape=(n_rows, n_columns))
+        try:
+            scratch.mkdir(parents=True, exist_ok=True)
+            sweep_once("scratch", scratch, lambda root: remove_stale_temps(atomic_temps(root, "scratch")))
+            # hidden, held while it is reserved, then unlinked: the map stays valid, nothing is left on disk
+            with tempfile.NamedTemporaryFile(dir=scratch, prefix=".scratch.", suffix=".tmp.npy") as handle, \
+                    hold(handle.name):
+                return _reserved_memmap(Path(handle.name), shape, scratch, remove=False)
+        except OSError as error:
+            if not isinstance(error, DiskFullError) and error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            available = _available_memory()
+            if available is not None and n_bytes > 0.8 * available:
+                raise DiskFullError(f"no space left under {scratch} for the activations ({format_size(n_bytes)}), "
+                                    f"and they do not fit in memory ({format_size(available)} available); free "
+                                    "disk space or extract fewer layers or stimuli") from error
+            logger.warning("no space left under %s; keeping the activations (%s) in memory instead", scratch,
+                           format_size(n_bytes))
+            return np.empty(shape, dtype=np.float32)
+
+
+def _reserved_memmap(path: Path, shape: tuple[int, int], where: Path, remove: bool = True) -> np.ndarray:
+    """A float32 ``.npy`` memory map of ``shape`` at ``path`` whose blocks are allocated on disk before any row is
+    written. Raises :class:`DiskFullError` ("no space left under ``where``"), after removing the file when
+    ``remove``, otherwise."""
+    try:
+        data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            reserve(fd, os.fstat(fd).st_size, where)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        if remove:
+            path.unlink(missing_ok=True)
+        if isinstance(error, DiskFullError) or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFullError(f"no space left under {where}: the activations need "
+                            f"{format_size(shape[0] * shape[1] * 4)}") from error
+    return data
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or ``None`` when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
 
 
 def _check_layers(layers: Sequence[str]) -> list[str]:

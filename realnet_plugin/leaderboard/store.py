@@ -5,6 +5,9 @@ Safe when several runs overlap: WAL journal (readers never block the writer), ev
 and a UNIQUE key so a pair is stored once. An ``ok`` row is never replaced by an ``error`` row; an ``error`` row is
 replaced by a later attempt. An ``ok`` row always holds a finite score (:meth:`LeaderboardStore.record` refuses
 NaN, inf or NULL). Keep the file on a local disk: SQLite's WAL mode needs shared memory.
+
+A full disk is reported as such (:class:`~model_registry.cleanup.DiskFullError`, "no space left under <folder>"),
+with the database's own integrity check: SQLite rolls the failed transaction back, so the stored rows are intact.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
+from model_registry.cleanup import DiskFullError, is_disk_full
 from model_registry.paths import realnet_home
 
 from .records import PairKey, PairResult
@@ -64,6 +68,7 @@ class LeaderboardStore:
         if self.path.exists() and not self.path.is_file():
             raise IsADirectoryError(f"leaderboard database {self.path} is not a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
         # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
         self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
@@ -80,6 +85,15 @@ class LeaderboardStore:
                 raise ValueError(f"leaderboard database {self.path} has schema version {found}, this code reads "
                                  f"version {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
+            if is_disk_full(error):
+                state = self._integrity()
+                self._connection.close()
+                if not existed and self.path.is_file() and self.path.stat().st_size == 0:  # leave no empty file
+                    for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                        leftover.unlink(missing_ok=True)
+                    state = "no database file was created"
+                raise self._disk_full("could not create the leaderboard database" if not existed
+                                      else "could not open the leaderboard database", state) from None
             self._connection.close()
             raise ValueError(f"{self.path} is not a usable leaderboard database: {error}") from None
         except BaseException:
@@ -100,17 +114,37 @@ class LeaderboardStore:
                 time.sleep(delay)
                 delay = min(0.5, delay * 2)
 
+    def _integrity(self) -> str:
+        """What SQLite's ``quick_check`` says of the file, in words (it reads only, so it works on a full disk)."""
+        try:
+            found = self._connection.execute("PRAGMA quick_check").fetchall()
+            if [row[0] for row in found] != ["ok"]:
+                return f"its integrity check reports: {'; '.join(str(row[0]) for row in found[:3])}"
+            try:
+                n_rows = self._connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.DatabaseError:  # a new file without the table yet
+                return "it is intact (no results stored yet)"
+            return f"it is intact ({n_rows} stored results, integrity check ok)"
+        except sqlite3.DatabaseError as error:
+            return f"its integrity could not be checked ({error})"
+
+    def _disk_full(self, what: str, state: str) -> DiskFullError:
+        return DiskFullError(f"no space left under {self.path.parent}: {what} {self.path.name}; {state}. Free "
+                             "disk space and run again")
+
     # --- transactions -------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the timeout)."""
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the timeout).
+        Any error (a full disk included) or interrupt rolls it back."""
         self._connection.execute("BEGIN IMMEDIATE")
         try:
             yield self._connection
+            self._connection.execute("COMMIT")
         except BaseException:
-            self._connection.execute("ROLLBACK")
+            if self._connection.in_transaction:  # SQLite may have rolled back by itself (e.g. SQLITE_FULL)
+                self._connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
 
     # --- reading ------------------------------------------------------------------------------------------------
     def _rows(self, where: str = "", parameters: Iterable = ()) -> list[PairResult]:
@@ -155,8 +189,14 @@ class LeaderboardStore:
             raise ValueError(f"an ok row needs a finite score; {result.model} on {result.benchmark} has "
                              f"score={result.score!r} (store it as an error row)")
         values = tuple(int(result.pretrained) if c == "pretrained" else getattr(result, c) for c in _COLUMNS)
-        with self._write() as connection:
-            changed = connection.execute(_UPSERT, values).rowcount
+        try:
+            with self._write() as connection:
+                changed = connection.execute(_UPSERT, values).rowcount
+        except sqlite3.DatabaseError as error:
+            if not is_disk_full(error):
+                raise
+            raise self._disk_full(f"could not store the result of {result.model} on {result.benchmark} in the "
+                                  "leaderboard database", self._integrity()) from None
         return changed > 0
 
     def close(self) -> None:

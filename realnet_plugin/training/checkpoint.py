@@ -4,6 +4,11 @@ A checkpoint is a ``torch.save`` of plain containers and tensors only, read back
 arbitrary unpickling). It carries a format tag and version; :func:`load_checkpoint` rejects unreadable files
 (truncated, corrupt) and files that are not ReAlnet training checkpoints, and :func:`check_compatible` rejects a
 checkpoint of another run (different subject, beta, data, teacher ...), naming the fields that differ.
+
+Writes are atomic: on a full disk, an error, Ctrl-C or SIGTERM the temporary file is removed and the previous
+checkpoint stays intact; a full disk is reported as "no space left writing checkpoint <file>" (not torch's
+``enforce fail at inline_container.cc`` text). Temporary files of a run killed outright are removed by the next run
+that reads or writes a checkpoint in the same folder.
 """
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ import numpy as np
 import torch
 
 from model_registry.atomic import atomic_path
+from model_registry.cleanup import (
+    DiskFullError,
+    atomic_temps,
+    format_size,
+    free_bytes,
+    is_disk_full,
+    remove_stale_temps,
+)
 
 CHECKPOINT_FORMAT = "realnet-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -55,13 +68,41 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     missing = [key for key in CHECKPOINT_KEYS if key not in content]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
-    with atomic_path(path) as tmp:
-        torch.save(content, tmp)
+    path = Path(path)
+    remove_stale_temps(atomic_temps(path.parent) if path.parent.is_dir() else [])
+    written = 0
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                torch.save(content, tmp)
+            finally:
+                written = tmp.stat().st_size if tmp.exists() else 0
+    except (OSError, RuntimeError) as error:
+        if isinstance(error, DiskFullError) or not _write_failed(error, path.parent):
+            raise
+        free = free_bytes(path.parent)
+        previous = f"the previous checkpoint {path.name} is intact" if path.exists() else "no partial file is left"
+        raise DiskFullError(f"no space left writing checkpoint {path} ({format_size(written)} written, "
+                            f"{format_size(free or 0)} free under {path.parent}); {previous}") from None
+
+
+def _write_failed(error: BaseException, folder: Path) -> bool:
+    """Whether ``error`` from ``torch.save`` means the disk was full. torch reports a failed write as
+    ``[enforce fail at inline_container.cc:...] ... file write failed`` / ``unexpected pos`` without the cause; it
+    is taken as a full disk when the folder's file system has (almost) no space left after the partial write."""
+    if is_disk_full(error):
+        return True
+    text = str(error)
+    if "inline_container" not in text and "file write failed" not in text and "unexpected pos" not in text:
+        return False
+    free = free_bytes(folder)
+    return free is not None and free < (64 << 20)
 
 
 def load_checkpoint(path: Path) -> dict:
     """Read and validate a checkpoint (``weights_only``); :class:`CheckpointError` names the file and the problem."""
     path = Path(path)
+    remove_stale_temps(atomic_temps(path.parent) if path.parent.is_dir() else [])
     if not path.is_file():
         raise CheckpointError(f"no checkpoint to resume from: {path} does not exist")
     try:
