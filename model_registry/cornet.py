@@ -7,7 +7,10 @@ uses a separate strided view of the shared ``conv2`` weights via ``F.conv2d``.
 """
 from __future__ import annotations
 
+import os
+import warnings
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +19,25 @@ from torch import nn
 from .download import fetch
 from .preprocessing import Preprocessing
 from .registry import register_model
+from .weights import load_weights, read_state_dict
 
 CORNET_S_URL = "https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth"
-CORNET_S_SHA256 = None  # the published file is identified by its sha256 prefix in the name (1d3f7974)
+# What is known about the published file (none of it could be checked against the file itself here: it is not
+# downloadable from this machine):
+# - "1d3f7974" in its name follows torch.hub's naming (``name-<first 8 hex digits of the sha256>.pth``), but CORnet's
+#   own code loads it with ``torch.utils.model_zoo.load_url`` whose ``check_hash`` defaults to False, so nobody has
+#   verified that the digits are a sha256 prefix: UNCONFIRMED.
+# - Brain-Score records a sha1 for its mirror of this file: earlier brainscore_vision releases load
+#   ``CORnet-S/cornet_s-1d3f7974.pth`` from its storage with sha1 a4bfd8ed...d60f, and 2.4.2 loads
+#   ``cornet_s/cornet_s_epoch43.pth.tar`` with the same sha1 (the same bytes). That the mirror equals the S3 file is
+#   inferred from the identical name: a full digest published by a third party.
+# So a file is accepted (:func:`verify_cornet_s_file`) when its sha256 equals CORNET_S_SHA256 (when set), its sha1
+# equals CORNET_S_SHA1, or its sha256 starts with the name's digits; failing all three, when it holds exactly
+# CORnet-S's tensors (names, shapes, 53,416,616 parameters, finite values), with a warning. A file that fails is
+# moved aside (``<name>.rejected``), never deleted, so a correct download is never lost.
+CORNET_S_SHA256 = None  # not published
+CORNET_S_SHA1 = "a4bfd8eda33b45fd945da1b972ab0b7cad38d60f"  # Brain-Score's record of its copy (see above)
+CORNET_S_NAME_DIGITS = "1d3f7974"
 CORNET_S_PARAMS = 53_416_616
 CORNET_S_STEPS = {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2}  # calls per forward pass
 CORNET_S_LAYERS = ("V1", "V2", "V4", "IT")
@@ -119,26 +138,19 @@ def strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str = "module.") -
 
 
 def load_state_file(path, key: str | None = "state_dict") -> dict[str, torch.Tensor]:
-    """Read a checkpoint with ``weights_only=True``; unwrap ``{key: state_dict}`` and ``module.`` prefixes."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt, truncated or not a torch file
-        raise ValueError(f"cannot read weights file {path}: {error}") from error
-    if isinstance(checkpoint, dict) and key in checkpoint and isinstance(checkpoint[key], dict):
-        checkpoint = checkpoint[key]
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise ValueError(f"weights file {path} holds no state_dict of tensors")
-    return strip_prefix(checkpoint)
+    """Read a checkpoint with ``weights_only=True``; unwrap ``{key: state_dict}`` and ``module.`` prefixes.
+
+    Raises :class:`~model_registry.weights.WeightsFileError` (a ``ValueError``, one line naming the file) for an
+    unreadable file or a pickle that would run code (see :func:`model_registry.weights.read_state_dict`)."""
+    return strip_prefix(read_state_dict(path, key=key))
 
 
 def load_cornet_s_weights(model: nn.Module, path) -> nn.Module:
-    """Load a published CORnet-S checkpoint (keys may carry ``module.``) strictly into ``model``."""
-    state = load_state_file(path)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"weights file {path} does not fit CORnet-S: missing {sorted(missing)[:5]}, "
-                         f"unexpected {sorted(unexpected)[:5]}")
-    return model
+    """Load a published CORnet-S checkpoint (keys may carry ``module.``) strictly into ``model``.
+
+    Raises :class:`~model_registry.weights.WeightsFileError` naming the file and the first key / tensor that does
+    not fit (see :func:`model_registry.weights.load_weights`); ``model`` is unchanged then."""
+    return load_weights(model, path, model_name="CORnet-S")
 
 
 @register_model(
@@ -149,8 +161,74 @@ def load_cornet_s_weights(model: nn.Module, path) -> nn.Module:
     extra={"recurrent_steps": CORNET_S_STEPS},
 )
 def cornet_s(pretrained: bool = True) -> nn.Module:
-    """CORnet-S with the published ImageNet weights when ``pretrained``."""
+    """CORnet-S with the published ImageNet weights when ``pretrained`` (checked by :func:`verify_cornet_s_file`)."""
     model = cornet_s_network()
     if pretrained:
-        load_cornet_s_weights(model, fetch(CORNET_S_URL, CORNET_S_SHA256, hash_prefix="1d3f7974"))
+        path = fetch(CORNET_S_URL, CORNET_S_SHA256)
+        verify_cornet_s_file(path)
+        load_cornet_s_weights(model, path)
     return model
+
+
+class CORnetWeightsWarning(UserWarning):
+    """The CORnet-S weights file matched no recorded digest; it was accepted because it holds CORnet-S's tensors."""
+
+
+def verify_cornet_s_file(path) -> str:
+    """Check a CORnet-S ImageNet weights file; returns how it was accepted: ``'sha256'`` (equals
+    ``CORNET_S_SHA256``), ``'sha1'`` (equals Brain-Score's record ``CORNET_S_SHA1``), ``'name-digits'`` (sha256
+    starts with ``CORNET_S_NAME_DIGITS``) or ``'structure'`` (no digest matched, but the file holds exactly
+    CORnet-S's state dict: names, shapes, 53,416,616 parameters, finite values; a :class:`CORnetWeightsWarning`
+    says so). Otherwise the file is renamed to ``<name>.rejected`` (never deleted) and ``ValueError`` names both
+    files, the digests found and those expected.
+    """
+    import hashlib
+
+    from .download import file_sha256
+
+    path = Path(path)
+    sha256 = file_sha256(path)
+    if CORNET_S_SHA256 and sha256 == CORNET_S_SHA256:
+        return "sha256"
+    sha1 = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha1.update(block)
+    if sha1.hexdigest() == CORNET_S_SHA1:
+        return "sha1"
+    if sha256.startswith(CORNET_S_NAME_DIGITS):
+        return "name-digits"
+    problem = _cornet_s_structure_problem(path)
+    if problem is None:
+        warnings.warn(f"{path}: sha256 {sha256} / sha1 {sha1.hexdigest()} match no recorded digest of the CORnet-S "
+                      f"weights (sha1 {CORNET_S_SHA1}, sha256 prefix {CORNET_S_NAME_DIGITS}), but the file holds "
+                      "exactly CORnet-S's tensors; using it", CORnetWeightsWarning, stacklevel=2)
+        return "structure"
+    rejected = path.with_name(path.name + ".rejected")
+    os.replace(path, rejected)
+    raise ValueError(f"{path} is not the CORnet-S ImageNet weights file: sha256 {sha256}, sha1 {sha1.hexdigest()} "
+                     f"(expected sha1 {CORNET_S_SHA1} or a sha256 starting with {CORNET_S_NAME_DIGITS}) and "
+                     f"{problem}; moved it to {rejected} (not deleted), download it again or place the right file")
+
+
+def _cornet_s_structure_problem(path: Path) -> str | None:
+    """``None`` when ``path`` holds exactly CORnet-S's state dict with finite values, else what is wrong."""
+    try:
+        state = load_state_file(path)
+    except ValueError as error:
+        return str(error).splitlines()[0]
+    network = cornet_s_network()
+    expected = {key: tuple(value.shape) for key, value in network.state_dict().items()}
+    found = {key: tuple(value.shape) for key, value in state.items()}
+    if found != expected:
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        shapes = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+        return (f"its tensors differ from CORnet-S's (missing {missing[:3]}, unexpected {extra[:3]}, shapes "
+                f"{shapes[:3]})")
+    n_params = sum(state[name].numel() for name, _ in network.named_parameters())
+    if n_params != CORNET_S_PARAMS:
+        return f"it holds {n_params} parameters, expected {CORNET_S_PARAMS}"
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        return f"tensors {bad[:3]} hold NaN or infinite values"
+    return None

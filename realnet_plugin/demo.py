@@ -3,9 +3,9 @@
 1. Generate a small THINGS-EEG2-format dataset whose EEG is planted from a "brain" network's features.
 2. Train a small-input ReAlnet on subject 1 (teacher and starting point: a seeded random CORnet-S whose BatchNorm
    statistics are calibrated on the training images, since the pretrained CORnet-S cannot be downloaded offline).
-3. The run registers itself as ``realnet_s01_b100``; its untrained starting point is registered as
-   ``demo_cornet_s_base``.
-4. Score both on ``things-eeg-rsa`` (decoding-svm EEG RDMs, the paper's protocol; subject 1's EEG) through the
+3. The run registers itself as ``realnet_s01_b100``; its beta-0 control (the same fine-tuning, same seed and data,
+   without the EEG term) as ``realnet_s01_b0``; the untrained starting point as ``demo_cornet_s_base``.
+4. Score all three on ``things-eeg-rsa`` (decoding-svm EEG RDMs, the paper's protocol; subject 1's EEG) through the
    leaderboard, write a time-course figure per model, the improvement figure and the leaderboard page (both
    figures and the improvement with its paired clusters embedded), and print where they are.
 """
@@ -17,13 +17,14 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .cli import command
 
 BASE_ID = "demo_cornet_s_base"
 TRAINED_ID = "realnet_s01_b100"
+CONTROL_ID = "realnet_s01_b0"  # the same training without the EEG term: what the EEG itself adds
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class DemoResult:
     figure: Path  # the trained model's time course
     improvement_figure: Path
     leaderboard: Path
-    figures: dict[str, Path] | None = None  # model id -> its time-course figure (every scored model)
+    figures: dict[str, Path] | None = None  # model id -> its time-course figure (the trained model and the base)
 
 
 @command("demo")
@@ -100,10 +101,14 @@ def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress:
                          image_size=sizes.image_size, val_fraction=0.0, batch_norm="frozen")
     trained = train(config, targets, teacher, progress=progress, teacher_description=f"{about}, calibrated")
     say(f"      registered {TRAINED_ID} in {trained.registered}")
+    say("      and its control: the same training with beta 0 (no EEG term)")
+    control = train(replace(config, beta=0.0), targets, teacher, progress=progress,
+                    teacher_description=f"{about}, calibrated")
+    say(f"      registered {CONTROL_ID} in {control.registered}")
 
     say("[3/4] scoring on things-eeg-rsa (decoding-svm EEG RDMs, subject 1)")
     options = {"root": str(root), "n_permutations": sizes.n_permutations, "score_subjects": [1]}
-    run = run_leaderboard([TRAINED_ID, BASE_ID], ["things-eeg-rsa"], benchmark_options=options,
+    run = run_leaderboard([TRAINED_ID, CONTROL_ID, BASE_ID], ["things-eeg-rsa"], benchmark_options=options,
                           progress=progress)
     failed = [outcome for outcome in run.outcomes if not outcome.result.ok]
     if failed:
@@ -123,9 +128,12 @@ def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress:
                               pairs=[(TRAINED_ID, BASE_ID)], title="realnet demo leaderboard")
     scores = {model: float(result.score) for model, result in by_model.items()}
     raw = {model: float(result.raw) for model, result in by_model.items()}
-    for model in (TRAINED_ID, BASE_ID):
+    for model in (TRAINED_ID, CONTROL_ID, BASE_ID):
         say(f"      {model:22s} things-eeg-rsa {scores[model]:.3f} (raw {raw[model]:.3f}, best layer "
             f"{attrs[model].get('best_layer')})")
+    say(f"      EEG term's own effect (beta 100 - beta 0): {raw[TRAINED_ID] - raw[CONTROL_ID]:+.3f}; training "
+        f"without EEG vs the base: {raw[CONTROL_ID] - raw[BASE_ID]:+.3f} (one subject, one seed: `realnet experiment "
+        "alignment` tests the effect over subjects)")
     say(f"time-course figure: {figure}\nbase model figure:  {time_courses[BASE_ID]}\n"
         f"improvement figure: {improvement}\nleaderboard page:   {page}")
     say(f"demo finished in {time.perf_counter() - started:.0f} s (home {home})")

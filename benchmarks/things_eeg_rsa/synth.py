@@ -61,6 +61,14 @@ _NOUNS = (
     "kite", "ladder", "lamp", "lantern", "leaf", "magnet", "mask", "mitten", "needle", "orb", "paddle", "pebble",
     "prism", "quill", "ring", "rocket", "saddle", "shell", "spool", "teapot", "tile", "trumpet", "wheel", "whistle",
 )
+# signal source -> how the planted channel patterns are made (recorded in synth_info.json)
+SIGNALS = {
+    "images": "pattern = z(features) @ W (W fixed random (n_features, n_channels), shared by subjects), each channel "
+              "scaled to unit std over all images of both splits",
+    "random": "pattern[i, c] ~ N(0, 1) drawn per image independently of its pixels (shared by subjects), each "
+              "channel scaled to unit std: the EEG carries no image-computable information",
+    "none": "pattern = 0: noise only",
+}
 _SHAPES = ("ellipse", "rectangle", "triangle", "polygon", "line", "ring", "star")
 _BACKGROUNDS = ("solid", "gradient", "stripes", "checker", "noise", "rings")
 
@@ -265,7 +273,8 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
                          peak_time: float = 0.15, width: float = 0.05, noise: float = 1.0, seed: int = 0,
                          overwrite: bool = False, progress: bool = True, batch_size: int = 64,
                          ch_names: Sequence[str] = CHANNEL_NAMES, sampling_rate_hz: float = SAMPLING_RATE_HZ,
-                         epoch: tuple[float, float] = RELEASE_EPOCH, dtype: str = "float64") -> Path:
+                         epoch: tuple[float, float] = RELEASE_EPOCH, dtype: str = "float64",
+                         signal: str = "images") -> Path:
     """Write a synthetic THINGS-EEG2 dataset in the official layout under ``out_dir`` and return its path.
 
     Sizes default to a small test set; ``**FULL_RELEASE`` gives the release's (200 test images x 80 repetitions,
@@ -275,6 +284,13 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
     ``dtype`` (``'float64'`` as the release, or ``'float32'``) shape the EEG files. The dataset is built in a
     temporary folder beside ``out_dir`` and moved into place at the end, so a failure leaves nothing half-written.
     ``out_dir`` must be absent or empty unless ``overwrite``.
+
+    ``signal``: where the planted channel patterns come from. ``'images'`` (default): ``z(feature_fn(images)) @ W``,
+    so a network that computes ``feature_fn``-like features can predict the EEG from the pixels. ``'random'``: an
+    independent standard-normal pattern per image (seeded by ``seed``, shared by subjects, each channel scaled to
+    unit std), so the EEG carries no information computable from the image: subjects agree (a positive noise
+    ceiling) but no network can learn it from the training images and carry it to the test images (the control of
+    ``realnet experiment alignment``). ``'none'``: no planted signal, noise only.
     """
     _check_arguments(n_subjects=n_subjects, n_test_images=n_test_images, n_train_concepts=n_train_concepts,
                      n_train_per_concept=n_train_per_concept, image_size=image_size, batch_size=batch_size)
@@ -289,6 +305,8 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     if not times[0] <= peak_time <= times[-1]:
         raise ValueError(f"peak_time must lie within the epoch {times[0]:.2f} ... {times[-1]:.2f} s, got {peak_time}")
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {list(SIGNALS)}, got {signal!r}")
     if not width > 0 or not noise >= 0:
         raise ValueError(f"width must be > 0 and noise >= 0, got width={width}, noise={noise}")
     out_dir = Path(out_dir).expanduser()
@@ -304,7 +322,7 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
         np.save(staging / "image_metadata.npy", metadata)  # a pickled dict, as the release stores it
         features = {split: _write_images(staging, metadata, split, image_size, feature_fn, seed, batch_size, progress)
                     for split in ("training", "test")}
-        patterns = _planted_patterns(features, seed, len(ch_names))  # split -> (n_images, n_channels)
+        patterns = _planted_patterns(features, seed, len(ch_names), signal)  # split -> (n_images, n_channels)
         profile = time_profile(peak_time, width, times)  # (n_times,)
         subjects = range(1, n_subjects + 1)
         for subject in tqdm(subjects, desc="synthetic EEG subjects", disable=not progress):
@@ -312,10 +330,10 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
             folder = staging / "preprocessed_data" / f"sub-{subject:02d}"
             folder.mkdir(parents=True)
             for split in ("training", "test"):
-                signal = patterns[split][:, :, None] * profile[None, None, :]  # (N, C, T)
-                data = rng.standard_normal((signal.shape[0], repetitions[split], *signal.shape[1:]))
+                planted = patterns[split][:, :, None] * profile[None, None, :]  # (N, C, T)
+                data = rng.standard_normal((planted.shape[0], repetitions[split], *planted.shape[1:]))
                 data *= noise
-                data += signal[:, None]  # (N, R, C, T)
+                data += planted[:, None]  # (N, R, C, T)
                 np.save(folder / f"preprocessed_eeg_{split}.npy", {
                     "preprocessed_eeg_data": data.astype(dtype, copy=False), "ch_names": list(ch_names),
                     "times": times.copy()})
@@ -327,11 +345,11 @@ def generate_things_eeg2(out_dir: str | os.PathLike, n_subjects: int = 2, n_test
             "n_train_concepts": n_train_concepts, "n_train_per_concept": n_train_per_concept,
             "n_repetitions": repetitions, "image_size": image_size,
             "peak_time": peak_time, "width": width, "noise": noise,
+            "signal_source": signal,
             "feature_fn": describe_feature_fn(feature_fn),
             "n_features": int(features["test"].shape[1]),
             "signal": "eeg[i, r, c, t] = exp(-(t - peak_time)^2 / (2 width^2)) * pattern[i, c] + noise * N(0, 1); "
-                      "pattern = z(features) @ W (W fixed random (n_features, n_channels), shared by subjects), "
-                      "each channel scaled to unit std over all images of both splits",
+                      + SIGNALS[signal],
             "channel_names": list(ch_names),
             "times": {"first": float(times[0]), "last": float(times[-1]), "n_times": len(times),
                       "sampling_rate_hz": float(sampling_rate_hz)},
@@ -392,9 +410,19 @@ def _checked_features(feature_fn: FeatureFn, images: np.ndarray) -> np.ndarray:
     return features
 
 
-def _planted_patterns(features: dict[str, np.ndarray], seed: int, n_channels: int = len(CHANNEL_NAMES)
-                      ) -> dict[str, np.ndarray]:
-    """Map features (N, F) per split to channel patterns (N, n_channels), standardised over both splits together."""
+def _planted_patterns(features: dict[str, np.ndarray], seed: int, n_channels: int = len(CHANNEL_NAMES),
+                      signal: str = "images") -> dict[str, np.ndarray]:
+    """Map features (N, F) per split to channel patterns (N, n_channels), standardised over both splits together
+    (``signal='random'``: patterns independent of the features; ``'none'``: zeros)."""
+    n_train = len(features["training"])
+    n_all = n_train + len(features["test"])
+    if signal == "none":
+        zeros = np.zeros((n_all, n_channels))
+        return {"training": zeros[:n_train], "test": zeros[n_train:]}
+    if signal == "random":
+        pattern = np.random.default_rng([seed, 5]).standard_normal((n_all, n_channels))
+        pattern /= pattern.std(axis=0)
+        return {"training": pattern[:n_train], "test": pattern[n_train:]}
     every = np.concatenate([features["training"], features["test"]])  # (N_all, F)
     std = every.std(axis=0)
     scaled = (every - every.mean(axis=0)) / np.where(std > 0, std, 1.0)
@@ -404,7 +432,6 @@ def _planted_patterns(features: dict[str, np.ndarray], seed: int, n_channels: in
     if not (pattern_std > 0).all():
         raise ValueError("feature_fn gives the same features for every image; the planted signal would be empty")
     pattern /= pattern_std
-    n_train = len(features["training"])
     return {"training": pattern[:n_train], "test": pattern[n_train:]}
 
 

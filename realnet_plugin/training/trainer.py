@@ -6,10 +6,35 @@ the same pass); the teacher's labels come from a cache computed before training 
 Protocol (defaults reproduce the paper, REFERENCE.md section 2): Adam (lr 2e-5, no weight decay, no scheduler),
 batch 16, 30 epochs, seed 2023, every parameter trainable, the student starting from the teacher's weights.
 Model selection: by default the epoch with the lowest total loss on a held-out part of the *training* images
-(``val_fraction``, whole concepts by default); ``paper_exact=True`` instead trains on every training image and
-selects on the test images, as the authors did (those are also the RSA images, so the selection leaks into the
-benchmark), and makes the correlation term non-differentiable like their code. ``val_fraction=0`` without
-``paper_exact`` keeps the last epoch.
+(``val_fraction``, whole concepts by default); ``val_fraction=0`` (or ``holdout=False``) keeps the last epoch.
+
+The authors' behaviours, each its own switch (``paper_exact=True`` sets the first four; an explicit value wins):
+
+* ``detach_correlation``: the correlation term sends no gradient (their ``torch.tensor(list)``); default: it trains,
+  as the paper describes it (:mod:`.losses`).
+* ``select_on_test``: the best epoch is chosen on the test images, which are also the RSA images (the selection
+  leaks into the benchmark); default: on held-out training images.
+* ``holdout=False``: no held-out split, every training image trains (default: ``val_fraction`` held out).
+* ``bn_passes=2``: their forward runs the backbone twice per step in train mode (once for the logits, once for the
+  V1..IT features), so every BatchNorm's running statistics take two momentum-0.1 steps towards the *same* batch
+  statistics (same weights, same images): ``r <- 0.9^2 r + (1 - 0.9^2) b``, an effective momentum of
+  ``1 - 0.9^2 = 0.19`` instead of 0.1. We run the backbone once and reproduce this exactly by setting each
+  BatchNorm's momentum to ``1 - (1 - m)^bn_passes`` for training (the registered model keeps PyTorch's 0.1;
+  ``num_batches_tracked`` counts steps, not passes, which only matters for ``momentum=None``). Running statistics
+  only matter in eval mode, i.e. for the scored model; ``batch_norm='frozen'`` never updates them.
+* ``teacher_bn='train'`` (not part of ``paper_exact``): the teacher's labels computed in train-mode BatchNorm from
+  each training batch's own statistics, as in the authors' notebook (their script's teacher is never put in eval
+  mode either); default ``'eval'``: running statistics, labels computed once and cached (:mod:`.teacher`). In
+  ``'train'`` mode a label depends on which images share the batch; the teacher's running statistics are not
+  changed (momentum 0), and held-out / test losses label each evaluation batch the same way.
+
+Which of the authors' two code versions the defaults follow: the later one (the public ReAlnet training script the
+paper's released weights come from): Pearson correlation term, Adam lr 2e-5, 30 epochs, batch 16, seed 2023, one
+model per subject trained from the pretrained CORnet-S. The older script differs (Spearman correlation term, lr
+2e-6, 25 epochs, subjects chained: each subject's training continues from the previous subject's model); we follow
+the later one because it is what the published ``ReAlnetXX_best_model_params.pt`` weights and the paper's methods
+section describe. The older settings are reachable: ``lr=2e-6, epochs=25``; chaining by passing the previous
+model's backbone as ``student_backbone``; a Spearman term is not offered (ranking has no gradient).
 
 Files in ``out_dir``: ``checkpoint.pt`` (after every epoch, atomic; ``checkpoints/epoch_NNN.pt`` too with
 ``keep_checkpoints``), ``best_model.pt`` (``{'epoch', 'model'}``), ``log.jsonl`` and ``log.csv`` (one row per
@@ -59,6 +84,7 @@ from .losses import realnet_loss
 from .teacher import teacher_labels
 
 BATCH_NORM_MODES = ("batch", "sync", "frozen")
+TEACHER_BN_MODES = ("eval", "train")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # options that may change between a checkpoint and its resumption (they do not change the numbers)
 RESUMABLE_CHANGES = ("epochs", "num_workers", "keep_checkpoints", "label_batch_size")
@@ -93,8 +119,26 @@ class TrainConfig:
     num_workers: int = 0
     keep_checkpoints: bool = False
     dtype: str = "float32"
+    detach_correlation: bool | None = None  # None: follow paper_exact
+    select_on_test: bool | None = None
+    holdout: bool | None = None
+    bn_passes: int | None = None  # None: 2 with paper_exact, else 1
+    teacher_bn: str = "eval"
 
     def __post_init__(self):
+        paper = bool(self.paper_exact)
+        resolved = {"detach_correlation": paper, "select_on_test": paper, "holdout": not paper,
+                    "bn_passes": 2 if paper else 1}
+        for name, value in resolved.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("detach_correlation", "select_on_test", "holdout", "paper_exact"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.bn_passes, bool) or not isinstance(self.bn_passes, int) or self.bn_passes < 1:
+            raise ValueError(f"bn_passes must be a positive integer (the authors' forward: 2), got {self.bn_passes!r}")
+        if self.teacher_bn not in TEACHER_BN_MODES:
+            raise ValueError(f"teacher_bn must be one of {list(TEACHER_BN_MODES)}, got {self.teacher_bn!r}")
         if isinstance(self.subject, bool) or not isinstance(self.subject, int) or self.subject < 1:
             raise ValueError(f"subject must be a positive integer, got {self.subject!r}")
         if not self.beta >= 0:  # also rejects NaN
@@ -122,10 +166,21 @@ class TrainConfig:
 
     @property
     def selection_split(self) -> str | None:
-        """Where the best epoch is chosen: ``'test'`` (paper_exact), ``'val'``, or ``None`` (last epoch)."""
-        if self.paper_exact:
+        """Where the best epoch is chosen: ``'test'`` (select_on_test), ``'val'``, or ``None`` (last epoch)."""
+        if self.select_on_test:
             return "test"
-        return "val" if self.val_fraction > 0 else None
+        return "val" if self.holdout_fraction > 0 else None
+
+    @property
+    def holdout_fraction(self) -> float:
+        """The share of training images held out: ``val_fraction``, or 0 without a held-out split."""
+        return self.val_fraction if self.holdout else 0.0
+
+    @property
+    def bn_momentum_factor(self) -> float:
+        """``1 - (1 - m)^bn_passes`` for m = 0.1: the running-statistics momentum a training step applies (0.1, or
+        0.19 for the authors' two passes)."""
+        return effective_momentum(0.1, self.bn_passes)
 
     @property
     def model_id(self) -> str:
@@ -138,6 +193,50 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         return cls(**{**values, "layers": tuple(values.get("layers", CORNET_S_LAYERS))})
+
+
+def effective_momentum(momentum: float, passes: int) -> float:
+    """The momentum of one update equal to ``passes`` updates of ``momentum`` towards the same batch statistics:
+    ``1 - (1 - momentum)^passes`` (0.1 and 2 passes -> 0.19)."""
+    return 1.0 - (1.0 - momentum) ** passes
+
+
+def legacy_config(stored: dict) -> dict:
+    """A checkpoint's config with the switches written before they were separate options filled in with the values
+    such a run had (all following ``paper_exact``; teacher labels in eval mode)."""
+    paper = bool(stored.get("paper_exact", False))
+    defaults = {"detach_correlation": paper, "select_on_test": paper, "holdout": not paper, "bn_passes": 1,
+                "teacher_bn": "eval"}
+    return {**defaults, **stored}
+
+
+def apply_bn_passes(model: nn.Module, passes: int) -> None:
+    """Set every BatchNorm's momentum ``m`` to ``1 - (1 - m)^passes`` (see the module docstring; ``passes=1``
+    leaves them unchanged; cumulative averaging, ``momentum=None``, is left alone)."""
+    if passes == 1:
+        return
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is not None:
+            module.momentum = effective_momentum(module.momentum, passes)
+
+
+class TrainModeTeacher:
+    """Labels from a frozen copy of the teacher in train-mode BatchNorm (the authors' notebook): the argmax of its
+    logits for one batch of images, normalised by that batch's statistics. Its running statistics never change
+    (momentum 0). Call with a ``(B, 3, S, S)`` tensor -> ``(B,)`` int64 labels on the images' device."""
+
+    def __init__(self, teacher: nn.Module, device: torch.device, dtype: torch.dtype):
+        self.network = copy.deepcopy(teacher).to(device, dtype).requires_grad_(False).train()
+        for module in self.network.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = 0.0
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.network(images)
+        if logits.ndim != 2:
+            raise ValueError(f"the teacher must return logits (batch, classes), returned shape {tuple(logits.shape)}")
+        return logits.float().argmax(dim=1)
 
 
 @dataclass
@@ -211,23 +310,28 @@ def build_student(config: TrainConfig, n_output: int, backbone: nn.Module) -> Re
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: ImageSplit, labels: np.ndarray, indices: np.ndarray, *, beta: float,
-             preprocessing: Preprocessing, device: torch.device, batch_size: int = 16, amp: bool = False,
-             num_workers: int = 0) -> dict[str, float]:
+def evaluate(model: nn.Module, split: ImageSplit, labels: np.ndarray | Callable[[torch.Tensor], torch.Tensor],
+             indices: np.ndarray, *, beta: float, preprocessing: Preprocessing, device: torch.device,
+             batch_size: int = 16, amp: bool = False, num_workers: int = 0) -> dict[str, float]:
     """Mean task, generation and total loss of ``model`` (eval mode) over ``split[indices]``, in fixed batches of
-    ``batch_size`` (the generation loss depends on which images share a batch); each batch weighted by its size."""
+    ``batch_size`` (the generation loss depends on which images share a batch); each batch weighted by its size.
+
+    ``labels``: the teacher's label per image of ``split`` (n_images,), or a function labelling one batch of
+    images (:class:`TrainModeTeacher`)."""
     was_training = model.training
     model.eval()
     subset = torch.utils.data.Subset(ImageTargetDataset(split, preprocessing), [int(i) for i in indices])
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     sums, count = {"task": 0.0, "generation": 0.0}, 0
-    labels_t = torch.as_tensor(labels)
+    labels_t = None if callable(labels) else torch.as_tensor(labels)
     dtype = next(model.parameters()).dtype
     try:
         for index, images, target in loader:
+            images = images.to(device, dtype)
+            batch_labels = labels(images) if labels_t is None else labels_t[index].to(device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-                logits, pred = model(images.to(device, dtype))
-            terms = realnet_loss(logits, labels_t[index].to(device), pred, target.to(device, dtype), beta=beta)
+                logits, pred = model(images)
+            terms = realnet_loss(logits, batch_labels, pred, target.to(device, dtype), beta=beta)
             sums["task"] += float(terms.task) * len(index)
             sums["generation"] += float(terms.generation) * len(index)
             count += len(index)
@@ -277,7 +381,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_dir: Path, *,
                  student_backbone: nn.Module | None, device, context: DistributedContext, progress: bool,
-                 teacher_description: str):
+                 teacher_description: str, checkpoints: bool = True):
         self.config, self.targets, self.out_dir = config, targets, Path(out_dir)
         self.context, self.progress = context, progress
         self.teacher_description = teacher_description
@@ -293,23 +397,27 @@ class Trainer:
         if config.batch_norm == "sync" and context.enabled and self.device.type != "cuda":
             raise ValueError("batch_norm='sync' needs CUDA (torch has no SyncBatchNorm on CPU); use 'frozen' or "
                              "'batch' on CPU")
+        dist_utils.check_batch_size(config.batch_size, context)  # every process needs 2 images per step
         self.preprocessing = Preprocessing(image_size=config.image_size, resize="resize")
-        # paper_exact trains on every training image, as the authors did (they select on the test images)
+        # holdout=False (paper_exact) trains on every training image, as the authors did
         self.train_indices, self.val_indices = holdout_split(
-            targets.training.concepts, 0.0 if config.paper_exact else config.val_fraction, config.split_by,
-            config.seed)
-        if len(self.train_indices) < max(2, context.world_size):
+            targets.training.concepts, config.holdout_fraction, config.split_by, config.seed)
+        if len(self.train_indices) < dist_utils.min_batch(context.world_size):
             raise ValueError(f"only {len(self.train_indices)} training images remain after holding out "
-                             f"{len(self.val_indices)}; ReAlnet needs at least {max(2, context.world_size)}")
+                             f"{len(self.val_indices)}; ReAlnet needs at least "
+                             f"{dist_utils.min_batch(context.world_size)}")
         self.student = build_student(config, targets.n_output, student_backbone if student_backbone is not None
                                      else teacher)
+        apply_bn_passes(self.student, config.bn_passes)  # the authors' two backbone passes per step
         if config.beta == 0:  # plain distillation: the EEG module is not trained (and DDP expects no gradient)
             for layer in config.layers:
                 getattr(self.student, head_name(layer)).requires_grad_(False)
             self.student.fc.requires_grad_(False)
         self.fingerprints = {"teacher": weights_hash(teacher), "student_init": weights_hash(self.student),
                              "targets": targets_fingerprint(targets), "n_output": targets.n_output}
-        self.labels = self._teacher_labels(teacher)
+        self.label_teacher = (TrainModeTeacher(teacher, self.device, DTYPES[config.dtype])
+                              if config.teacher_bn == "train" else None)
+        self.labels = self._teacher_labels(teacher) if self.label_teacher is None else {}
         self.student.to(self.device)
         # fused: the same Adam update in one kernel per device (6x faster than the per-tensor loop on CPU)
         self.optimizer = torch.optim.Adam(self.student.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
@@ -318,6 +426,8 @@ class Trainer:
         self.log: list[dict] = []
         self.best = {"epoch": 0, "score": None}
         self.start_epoch = 0
+        self.checkpoints = checkpoints
+        self._kept: dict | None = None  # without checkpoints: the selected epoch's weights, in memory
 
     def _teacher_labels(self, teacher: nn.Module) -> dict[str, np.ndarray]:
         """Labels of the training images (and of the test images when they select the model); the teacher is
@@ -339,6 +449,7 @@ class Trainer:
     def resume(self) -> None:
         path = self.out_dir / "checkpoint.pt"
         content = load_checkpoint(path)
+        content["config"] = legacy_config(content["config"])  # written before the switches were separate
         check_compatible(path, content, self.config.to_dict(), self.fingerprints, may_differ=RESUMABLE_CHANGES)
         try:
             self.student.load_state_dict(content["model"])
@@ -369,9 +480,9 @@ class Trainer:
         """One pass over the training images; returns the image-weighted mean task / generation / total loss."""
         config, context = self.config, self.context
         batches = epoch_batches(self.train_indices, config.batch_size, config.seed, epoch,
-                                min_last=max(2, context.world_size))
+                                min_last=dist_utils.min_batch(context.world_size))
         local_batches = [dist_utils.shard(batch, context) for batch in batches]
-        labels = torch.as_tensor(self.labels["training"])
+        labels = torch.as_tensor(self.labels["training"]) if self.label_teacher is None else None
         dtype = DTYPES[config.dtype]
         set_batch_norm_mode(self.model, config.batch_norm)
         sums = torch.zeros(2, dtype=torch.float64)  # task x local images, generation x global images (main)
@@ -380,10 +491,13 @@ class Trainer:
                    disable=not (self.progress and context.is_main))
         for batch, (index, images, target) in zip(batches, self._loader(local_batches, epoch)):
             sizes = dist_utils.shard_sizes(len(batch), context.world_size)
+            images = images.to(self.device, dtype, non_blocking=True)
+            batch_labels = (labels[index].to(self.device) if self.label_teacher is None
+                            else self.label_teacher(images))  # train-mode teacher: this batch's statistics
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=config.amp):
-                logits, pred = self.model(images.to(self.device, dtype, non_blocking=True))
-            terms = realnet_loss(logits, labels[index].to(self.device), pred, target.to(self.device, dtype),
-                                 beta=config.beta, paper_exact=config.paper_exact,
+                logits, pred = self.model(images)
+            terms = realnet_loss(logits, batch_labels, pred, target.to(self.device, dtype),
+                                 beta=config.beta, paper_exact=config.detach_correlation,
                                  task_weight=context.world_size * len(index) / len(batch),
                                  gather=partial(dist_utils.gather_rows, sizes=sizes, context=context))
             self.optimizer.zero_grad(set_to_none=True)
@@ -408,9 +522,11 @@ class Trainer:
             split, indices = self.targets.test, np.arange(len(self.targets.test))
         else:
             split, indices = self.targets.training, self.val_indices
-        return evaluate(self.student, split, self.labels[split_name if split_name == "test" else "training"],
-                        indices, beta=self.config.beta, preprocessing=self.preprocessing, device=self.device,
-                        batch_size=self.config.batch_size, amp=self.config.amp, num_workers=self.config.num_workers)
+        labels = (self.label_teacher if self.label_teacher is not None
+                  else self.labels[split_name if split_name == "test" else "training"])
+        return evaluate(self.student, split, labels, indices, beta=self.config.beta,
+                        preprocessing=self.preprocessing, device=self.device, batch_size=self.config.batch_size,
+                        amp=self.config.amp, num_workers=self.config.num_workers)
 
     def _checkpoint(self, epoch: int) -> None:
         payload = {"epoch": epoch, "config": self.config.to_dict(), "model": self.student.state_dict(),
@@ -439,9 +555,13 @@ class Trainer:
                 record["best_epoch"] = self.best["epoch"]
                 record["seconds"] = time.perf_counter() - started
                 self.log.append(record)
-                self._checkpoint(epoch + 1)  # before best_model.pt: see _load_best
-                if improved and held is not None:
-                    _save_best(self.out_dir, epoch + 1, self.student.state_dict())
+                if not self.checkpoints:
+                    if improved:
+                        self._kept = copy.deepcopy(self.student.state_dict())
+                else:
+                    self._checkpoint(epoch + 1)  # before best_model.pt: see _load_best
+                    if improved and held is not None:
+                        _save_best(self.out_dir, epoch + 1, self.student.state_dict())
                 _write_log(self.out_dir, self.log)
                 if self.progress:
                     shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
@@ -453,10 +573,10 @@ class Trainer:
 
     def selected_model(self) -> ReAlnet:
         """A CPU ReAlnet holding the selected epoch's weights (main process)."""
-        content = load_checkpoint(self.out_dir / "checkpoint.pt")
         model = ReAlnet(self.student.config, backbone=copy.deepcopy(self.student.realnet).cpu()).to(
             DTYPES[self.config.dtype])
-        model.load_state_dict(_load_best(self.out_dir, content))
+        model.load_state_dict(self._kept if not self.checkpoints else
+                              _load_best(self.out_dir, load_checkpoint(self.out_dir / "checkpoint.pt")))
         return model.eval()
 
     def run_info(self) -> dict:
@@ -473,7 +593,8 @@ def train(config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_di
           student_backbone: nn.Module | None = None, device: str | torch.device | None = None,
           resume: bool = False, register: bool = True, models_root: str | Path | None = None,
           progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None,
-          context: DistributedContext | None = None, teacher_description: str | None = None) -> TrainResult:
+          context: DistributedContext | None = None, teacher_description: str | None = None,
+          checkpoints: bool = True) -> TrainResult:
     """Train a ReAlnet and (``register``) save it as ``realnet_sXX_bYY`` under ``models_root``
     (default ``$REALNET_HOME/models``, where ``list_models('realnet*')`` and ``load_model`` find it).
     Returns the selected model on the main process (``model`` and ``registered`` are ``None`` on the others).
@@ -483,6 +604,8 @@ def train(config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_di
     copy of ``student_backbone`` (default: the teacher). ``out_dir``: checkpoints and logs (default
     ``$REALNET_HOME/runs/<model id>``); it must not hold a checkpoint unless ``resume``. ``on_epoch_end(record)``
     runs after each epoch's checkpoint. ``context``: distributed set-up (default: from torchrun's environment).
+    ``checkpoints=False`` writes no checkpoint or best_model.pt (only the logs) and keeps the selected epoch's
+    weights in memory: for short throw-away runs (``realnet experiment``); such a run cannot be resumed.
     """
     if config.subject != targets.subject:
         raise ValueError(f"config is for subject {config.subject} but the targets are subject {targets.subject}'s")
@@ -501,8 +624,12 @@ def train(config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_di
             out_dir.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(config, targets, teacher, out_dir, student_backbone=student_backbone, device=device,
                           context=context, progress=progress,
-                          teacher_description=teacher_description or type(teacher).__name__)
+                          teacher_description=teacher_description or type(teacher).__name__,
+                          checkpoints=checkpoints)
         if resume:
+            if not checkpoints:
+                raise ValueError("resume=True needs checkpoints=True "
+                                 "(a run without checkpoints cannot be continued)")
             trainer.resume()
         trainer.fit(on_epoch_end)
         registered, model = None, None
