@@ -1,6 +1,7 @@
 """Shared fixtures: every test runs with its own REALNET_HOME, so caches and models never leak between tests."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,22 @@ def image_files(tmp_path) -> list[Path]:
         Image.fromarray(pixels).save(path, quality=95)
         paths.append(path)
     return paths
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:  # disk-full tests (issue 11)
+    """A 2 MB tmpfs mounted for the test and unmounted afterwards."""
+    mount_point = tmp_path / "small_fs"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"this platform cannot mount a size-limited tmpfs for the disk-full test "
+                    f"(mount -t tmpfs: {done.stderr.strip() or done.returncode}); needs root on Linux")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,29 +3,10 @@ warning naming the cache folder, and no partial or temporary file is left (2 MB 
 from __future__ import annotations
 
 import logging
-import subprocess
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from benchmarks.rdm_cache import cached_rdms
-
-
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A 2 MB tmpfs mounted for the test and unmounted afterwards."""
-    mount_point = tmp_path / "small_fs"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"this platform cannot mount a size-limited tmpfs for the disk-full test "
-                    f"(mount -t tmpfs: {done.stderr.strip() or done.returncode}); needs root on Linux")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def test_rdm_cache_on_a_full_disk_returns_the_computed_rdms(small_disk, monkeypatch, caplog):

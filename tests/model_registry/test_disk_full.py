@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,6 @@ from model_registry.cleanup import DiskFullError
 from model_registry.extractor import ActivationsExtractor
 from model_registry.preprocessing import Preprocessing
 from model_registry.stimuli import as_stimuli
-
-
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A 2 MB tmpfs mounted for the test and unmounted afterwards."""
-    mount_point = tmp_path / "small_fs"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"this platform cannot mount a size-limited tmpfs for the disk-full test "
-                    f"(mount -t tmpfs: {done.stderr.strip() or done.returncode}); needs root on Linux")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def _everything_under(root: Path) -> list[str]:

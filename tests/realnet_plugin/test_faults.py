@@ -29,22 +29,6 @@ from realnet_plugin.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint,
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A 2 MB tmpfs mounted for the test and unmounted afterwards."""
-    mount_point = tmp_path / "small_fs"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"this platform cannot mount a size-limited tmpfs for the disk-full test "
-                    f"(mount -t tmpfs: {done.stderr.strip() or done.returncode}); needs root on Linux")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
-
-
 def _fill(path: Path) -> None:
     with open(path, "wb") as handle:
         try:
