@@ -11,7 +11,9 @@ ascending then descending; empty and failed cells always last). Benchmark option
 under the tables. No absolute path of the machine reaches the page: a dataset folder is named by its name and a
 short content fingerprint (:func:`content_fingerprint`), other absolute paths in messages by their last component.
 Figures: the ones given, else a time-course figure per time-resolved result, plus improvement figures for the
-model pairs asked for.
+model pairs asked for. A model defined by its RDMs (``attrs['model_provenance']`` of its results) carries its
+provenance under its name: source, dissimilarity measure, any other facts given, and the content hash (sha256 of
+its stimulus ids and RDMs, which is also its "weights" column); the downloads hold it as ``model_provenance``.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ FINGERPRINT_SAMPLE = 1 << 16  # bytes hashed from each end of a dataset file
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 METRICS = ("score", "raw", "ceiling", "CI")
 CSV_FIELDS = ("rank", "model", "pretrained", "weights_sha256", "benchmark", "options", "benchmark_version", "status",
-              "score", "raw", "ceiling", "ci_low", "ci_high", "error", "scored_at", "message")
+              "score", "raw", "ceiling", "ci_low", "ci_high", "error", "scored_at", "message", "model_provenance")
+PROVENANCE_HIDDEN = frozenset({"kind", "content_sha256"})  # shown in their own way, not as "key: value"
 
 _CSS = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1d2330;
@@ -69,6 +72,7 @@ td.error { color: #b3261e; text-align: center; }
 td.missing { color: #9aa1ad; text-align: center; }
 tbody tr:nth-child(even) { background: #f8f9fb; }
 td.model a { font-size: 12px; margin-left: 4px; }
+td.model .provenance { display: block; font-size: 11px; color: #3f4756; }
 details.options { margin: 8px 0 16px; }
 details.options summary { cursor: pointer; font-weight: 600; }
 details.options dt { font-weight: 600; margin-top: 8px; }
@@ -213,6 +217,7 @@ class ModelRow:
     pretrained: bool
     weights_hash: str = ""
     cells: dict[str, PairResult] = field(default_factory=dict)
+    provenance: dict | None = None  # an RDM model's attrs['model_provenance'] (source, measure, content hash)
 
     @property
     def label(self) -> str:
@@ -256,7 +261,33 @@ def table_rows(results: Sequence[PairResult]) -> tuple[list[str], list[ModelRow]
         row.cells[column] = result
         if result.weights_hash:
             row.weights_hash = result.weights_hash
+        provenance = model_provenance(result)
+        if provenance is not None:
+            row.provenance = provenance
     return columns, list(rows.values())
+
+
+def model_provenance(result: PairResult) -> dict | None:
+    """The result's ``attrs['model_provenance']`` (an RDM model's source, measure, content hash), else ``None``."""
+    provenance = _parsed_attrs(result).get("model_provenance")
+    return provenance if isinstance(provenance, dict) and provenance else None
+
+
+def provenance_text(provenance: Mapping) -> str:
+    """One line for an RDM model's provenance: ``RDMs · source: … · measure: … · <other facts> · content sha256
+    <12 hex>``; absolute paths redacted (:func:`redact_paths`)."""
+    kind = str(provenance.get("kind", "model"))
+    parts = ["RDMs" if kind == "rdms" else kind]
+    named = {"source": "source", "dissimilarity_measure": "measure"}
+    for key, label in named.items():
+        if key in provenance:
+            parts.append(f"{label}: {provenance[key]}")
+    for key, value in provenance.items():
+        if key not in named and key not in PROVENANCE_HIDDEN:
+            parts.append(f"{key}: {value if isinstance(value, str) else json.dumps(value, default=str)}")
+    if provenance.get("content_sha256"):
+        parts.append(f"content sha256 {str(provenance['content_sha256'])[:12]}")
+    return redact_paths(" \u00b7 ".join(parts))
 
 
 def ranked(rows: Sequence[ModelRow]) -> list[ModelRow]:
@@ -422,7 +453,8 @@ def table_records(rows: Sequence[ModelRow], columns: Sequence[str], names: Mappi
                 "score": _finite(result.score),
                 "raw": _finite(result.raw), "ceiling": _finite(result.ceiling), "ci_low": _finite(result.ci_low),
                 "ci_high": _finite(result.ci_high), "error": _finite(result.error), "scored_at": result.created_at,
-                "message": redact_paths(result.message) if result.message else None})
+                "message": redact_paths(result.message) if result.message else None,
+                "model_provenance": provenance_text(row.provenance) if row.provenance else None})
     return records
 
 
@@ -552,10 +584,14 @@ def render_leaderboard(results: Sequence[PairResult], path: str | os.PathLike, *
         for row in rows:
             key = _row_key(row)
             link = f' <a href="#{first_figure[key]}">figure</a>' if key in first_figure else ""
-            cells = [f'<td class="model" data-value="{html.escape(row.label)}">{html.escape(row.label)}{link}</td>']
+            note = (f'<span class="provenance" data-provenance="rdms">{html.escape(provenance_text(row.provenance))}'
+                    "</span>" if row.provenance else "")
+            cells = [f'<td class="model" data-value="{html.escape(row.label)}">{html.escape(row.label)}{link}'
+                     f"{note}</td>"]
             if first:
+                hashed = "its stimulus ids and RDMs" if row.provenance else "the weights"
                 cells += [_cell(row.weights_hash[:8], row.weights_hash, "hash",
-                                f"sha256 of the weights: {row.weights_hash}"),
+                                f"sha256 of {hashed}: {row.weights_hash}"),
                           _cell("", row.scored_at, "when", f"scored {row.scored_at}", markup=_when(row.scored_at)),
                           _cell("\u2014" if row.mean_score is None else f"{row.mean_score:.3f}",
                                 _number(row.mean_score))]

@@ -123,11 +123,12 @@ def result_from_score(score, *, model: str, benchmark: str, weights_hash: str, b
 
 
 def failed_result(*, model: str, benchmark: str, message: str, weights_hash: str = "", benchmark_version: str = "",
-                  options: str = "{}", pretrained: bool = True, seconds: float = 0.0) -> PairResult:
-    """A :class:`PairResult` recording that the pair could not be scored."""
+                  options: str = "{}", pretrained: bool = True, seconds: float = 0.0, attrs: str = "{}") -> PairResult:
+    """A :class:`PairResult` recording that the pair could not be scored (``attrs``: JSON facts about the model
+    known without a score, e.g. an RDM model's ``model_provenance``)."""
     return PairResult(model=model, benchmark=benchmark, weights_hash=weights_hash,
                       benchmark_version=benchmark_version, options=options, pretrained=pretrained, status="error",
-                      message=message, seconds=seconds)
+                      message=message, seconds=seconds, attrs=attrs)
 
 
 def describe_error(error: BaseException) -> str:

@@ -26,9 +26,19 @@ from tqdm.auto import tqdm
 
 from .backends import make_backend
 from .records import PairKey, PairResult, canonical_options, describe_error, failed_result
-from .selection import resolve_benchmarks, resolve_models
+from .selection import resolve_benchmarks, resolve_model_entries
 from .store import LeaderboardStore
-from .tasks import BenchmarkInfo, ModelInfo, ModelTask, PairTask, describe_benchmark, describe_model, score_pair
+from .tasks import (
+    BenchmarkInfo,
+    ModelInfo,
+    ModelTask,
+    PairTask,
+    describe_benchmark,
+    describe_model,
+    import_plugins,
+    provenance_attrs,
+    score_pair,
+)
 
 SCORED, CACHED, FAILED = "scored", "cached", "error"
 
@@ -75,7 +85,7 @@ def _gather(backend, jobs: list[tuple], progress, description: str) -> list:
     return [backend.result(f) for f in futures]
 
 
-def run_leaderboard(models: str | Sequence[str], benchmarks: str | Sequence[str], *,
+def run_leaderboard(models: str | Sequence, benchmarks: str | Sequence[str], *,
                     db: str | os.PathLike | None = None, workers: int = 1, scheduler=None,
                     random_weights: bool = False, benchmark_options: dict | None = None,
                     model_options: dict | None = None, imports: Sequence[str] = (), seed: int = 0,
@@ -84,24 +94,43 @@ def run_leaderboard(models: str | Sequence[str], benchmarks: str | Sequence[str]
     wildcards or lists of ids) and store the results in the SQLite file ``db`` (default
     ``$REALNET_HOME/leaderboard.sqlite``).
 
+    ``models`` may mix patterns (``'brainscore:resnet50_*'`` resolves over the installed brainscore_vision's
+    plugins) with RDM models (:class:`benchmarks.rdm_model.RdmModel`, ``rsatoolbox.rdm.RDMs``): an RDM model's row
+    is keyed by its identifier and content hash (sha256 of its stimulus ids and RDMs, in the weights-hash column),
+    and its provenance (source, measure, content hash) is stored with every row and shown on the page. Every
+    model's key holds the hash of what it computes (a ``brainscore:`` model's: the weights of the network its
+    plugin builds), so a changed plugin or retrained model gets a new row and is scored again.
+
     ``workers > 1`` uses a local process pool, ``scheduler`` (``tcp://host:port`` or a ``distributed.Client``) a
     Dask cluster. ``random_weights`` scores seeded random initialisations (``seed``). ``benchmark_options`` go to
     every benchmark and are part of the key; ``model_options`` (device, batch_size, ...) are not. ``imports`` are
-    modules every worker imports first (to register extra models/benchmarks). ``rescore`` ignores stored rows.
+    modules this process and every worker import first (to register extra models/benchmarks, so their ids resolve).
+    ``rescore`` ignores stored rows.
     A failing pair is stored as an error row and the run goes on.
+
+    Raises (one line, before the database is opened): ``ValueError`` for patterns matching nothing, options no
+    benchmark accepts, RDM models with ``random_weights`` or with an identifier that is a model id or repeated;
+    ``TypeError`` for a model entry that is neither a pattern nor RDMs.
     """
-    model_ids, benchmark_ids = resolve_models(models), resolve_benchmarks(benchmarks)
+    imports = tuple(imports)
+    import_plugins(imports)  # here too: the ids and benchmarks they register are resolved in this process
+    entries = resolve_model_entries(models)
+    rdm_models = [identifier for identifier, candidate in entries if candidate is not None]
+    if random_weights and rdm_models:
+        raise ValueError(f"random_weights applies to networks; RDM model {rdm_models[0]} has no weights to "
+                         "initialise (score it in a run without random_weights)")
+    model_ids, benchmark_ids = [identifier for identifier, _ in entries], resolve_benchmarks(benchmarks)
     benchmark_options = dict(benchmark_options or {})
     options_key = canonical_options(benchmark_options)
     check_options_fit(benchmark_ids, benchmark_options)  # before anything is opened or built
-    imports = tuple(imports)
     with LeaderboardStore(db) as store:
         run = LeaderboardRun(str(store.path), model_ids, benchmark_ids)
         backend = make_backend(workers, scheduler)
         run_options = {"progress": False} if backend.name != "serial" else {}
         run_options.update(model_options or {})
         run_id = uuid.uuid4().hex
-        model_tasks = [ModelTask(m, not random_weights, seed, run_options, imports, run_id) for m in model_ids]
+        model_tasks = [ModelTask(m, not random_weights, seed, run_options if candidate is None else {}, imports,
+                                 run_id, candidate) for m, candidate in entries]
         try:
             described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports)
                                           for b in benchmark_ids], progress, "checking benchmarks")
@@ -158,7 +187,7 @@ def _record_unusable(store: LeaderboardStore, model_tasks: list[ModelTask], benc
     """Every benchmark failed to build or validate: an error row per pair, without building any model."""
     outcomes = {}
     for task in model_tasks:
-        info = ModelInfo(task.model, task.pretrained, None)
+        info = ModelInfo(task.model, task.pretrained, task.candidate.content_hash() if task.candidate else None)
         for failure in _pairs_of(info, task, bench_infos, {}, options_key)[1]:
             store.record(failure)
             outcomes[failure.model, failure.benchmark] = PairOutcome(failure.model, failure.benchmark, FAILED,
@@ -174,7 +203,7 @@ def finite_or_error(result: PairResult) -> PairResult:
     found = "NaN or missing" if result.score is None else result.score
     return failed_result(model=result.model, benchmark=result.benchmark, weights_hash=result.weights_hash,
                          benchmark_version=result.benchmark_version, options=result.options,
-                         pretrained=result.pretrained, seconds=result.seconds,
+                         pretrained=result.pretrained, seconds=result.seconds, attrs=result.attrs,
                          message=f"the score is undefined ({found}; raw {result.raw}, ceiling {result.ceiling}); "
                                  "stored as an error, not a success")
 
@@ -189,7 +218,8 @@ def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, Benchmark
                       else f"benchmark {benchmark} could not be built: {b_info.message}")
             failures.append(failed_result(model=info.model, benchmark=benchmark, message=reason,
                                           weights_hash=info.weights_hash or "", benchmark_version=b_info.version or "",
-                                          options=options_key, pretrained=task.pretrained))
+                                          options=options_key, pretrained=task.pretrained,
+                                          attrs=provenance_attrs(task)))
             continue
         key = PairKey(info.model, info.weights_hash, benchmark, b_info.version, options_key)
         jobs.append((key, PairTask(task, benchmark, benchmark_options)))
@@ -245,7 +275,8 @@ def _score_models(backend, store: LeaderboardStore, model_tasks: list[ModelTask]
                     result = failed_result(model=key.model, benchmark=key.benchmark, weights_hash=key.weights_hash,
                                            benchmark_version=key.benchmark_version, options=key.options,
                                            message=f"worker failed: {type(error).__name__}: {error}",
-                                           pretrained=task.model_task.pretrained)
+                                           pretrained=task.model_task.pretrained,
+                                           attrs=provenance_attrs(task.model_task))
                 result = finite_or_error(result)
                 store.record(result)
                 finish(key.model, key.benchmark, SCORED if result.ok else FAILED, result)

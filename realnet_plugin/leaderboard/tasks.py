@@ -3,6 +3,11 @@
 Models are built under a fixed torch seed, so a random-initialisation baseline (``pretrained=False``) has the same
 weights, hash and scores in every process. Within one run a worker keeps the last model it built, so consecutive
 pairs of the same model reuse it (the key includes the run id: a later run never sees a stale network).
+
+An RDM model (:class:`benchmarks.rdm_model.RdmModel`) travels inside its :class:`ModelTask` (``candidate``): nothing
+is built, its "weights hash" is :meth:`RdmModel.content_hash` (sha256 of its stimulus ids and RDM values), and its
+provenance (source, measure, content hash) is kept in every result row's ``attrs['model_provenance']``, error rows
+included.
 """
 from __future__ import annotations
 
@@ -25,6 +30,32 @@ class ModelTask:
     options: dict = field(default_factory=dict)  # load_model options: device, batch_size, cache, progress
     imports: tuple[str, ...] = ()  # modules that register extra models/benchmarks in the worker
     run_id: str = ""
+    candidate: object | None = None  # an RdmModel scored as it is (no network is built)
+
+    @property
+    def provenance(self) -> dict | None:
+        """The RDM model's provenance (``None`` for a model that is built)."""
+        return None if self.candidate is None else dict(self.candidate.provenance)
+
+
+def model_hash(model) -> str:
+    """What identifies what ``model`` computes: sha256 of its network's parameters and buffers, or of an RDM
+    model's stimulus ids and RDMs."""
+    from benchmarks.rdm_model import RdmModel
+    from model_registry.fingerprint import weights_hash
+
+    if isinstance(model, RdmModel):
+        return model.content_hash()
+    return weights_hash(model.network)
+
+
+def provenance_attrs(task: ModelTask) -> str:
+    """``attrs`` JSON for an error row of ``task``: its RDM provenance, so the page names the RDMs' source even when
+    they could not be scored (``'{}'`` for a built model)."""
+    import json
+
+    provenance = task.provenance
+    return "{}" if provenance is None else json.dumps({"model_provenance": provenance}, default=str)
 
 
 @dataclass(frozen=True)
@@ -69,11 +100,14 @@ def import_plugins(imports: Sequence[str]) -> None:
 
 
 def build_model(task: ModelTask):
-    """The :class:`~model_registry.RegisteredModel` of ``task`` with its network built (seeded)."""
+    """The :class:`~model_registry.RegisteredModel` of ``task`` with its network built (seeded); an RDM model task's
+    ``candidate`` as it is."""
     import torch
 
     import model_registry
 
+    if task.candidate is not None:
+        return task.candidate
     key = (task.run_id, task.model, task.pretrained, task.seed, repr(sorted(task.options.items())))
     thread = threading.get_ident()
     with _LAST_BUILT_LOCK:
@@ -101,14 +135,13 @@ def forget_models() -> None:
 
 
 def describe_model(task: ModelTask) -> ModelInfo:
-    """Build the model and hash its weights; failures come back as ``message``."""
-    from model_registry.fingerprint import weights_hash
-
+    """Build the model and hash its weights (an RDM model: its content); failures come back as ``message``."""
     try:
         model = build_model(task)
+        if task.candidate is not None:
+            return ModelInfo(task.model, task.pretrained, model_hash(model))
         network = model.network
-        return ModelInfo(task.model, task.pretrained, weights_hash(network),
-                         sum(p.numel() for p in network.parameters()))
+        return ModelInfo(task.model, task.pretrained, model_hash(model), sum(p.numel() for p in network.parameters()))
     except Exception as error:
         return ModelInfo(task.model, task.pretrained, None, message=describe_error(error))
 
@@ -129,7 +162,6 @@ def describe_benchmark(benchmark: str, options: dict, imports: Sequence[str] = (
 def score_pair(task: PairTask) -> PairResult:
     """Score one pair; any failure is returned as an error :class:`PairResult` (never raised)."""
     from benchmarks.registry import load_benchmark
-    from model_registry.fingerprint import weights_hash
     from realnet_plugin.api import score
 
     model_task = task.model_task
@@ -140,7 +172,7 @@ def score_pair(task: PairTask) -> PairResult:
     hash_value, version = "", ""
     try:
         model = build_model(model_task)
-        hash_value = weights_hash(model.network)
+        hash_value = model_hash(model)
         benchmark = load_benchmark(task.benchmark, **task.benchmark_options)
         version = "" if getattr(benchmark, "version", None) is None else str(benchmark.version)
         result = score(model, benchmark)
@@ -148,4 +180,4 @@ def score_pair(task: PairTask) -> PairResult:
                                  seconds=time.perf_counter() - start, **identity)
     except Exception as error:
         return failed_result(message=describe_error(error), weights_hash=hash_value, benchmark_version=version,
-                             seconds=time.perf_counter() - start, **identity)
+                             seconds=time.perf_counter() - start, attrs=provenance_attrs(model_task), **identity)
