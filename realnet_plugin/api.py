@@ -39,6 +39,60 @@ def validate_benchmark(benchmark) -> None:
         check()
 
 
+WILDCARD_CHARACTERS = "*?["
+
+
+def is_family(model) -> bool:
+    """Whether ``model`` names several models: a list / tuple of ids, or an id holding a shell wildcard
+    (``*``, ``?``, ``[``) or a comma."""
+    if isinstance(model, (list, tuple)):
+        return True
+    return isinstance(model, str) and any(c in model for c in WILDCARD_CHARACTERS + ",")
+
+
+def family_members(model, subjects_with_data=None) -> list:
+    """The :class:`~benchmarks.things_eeg_rsa.benchmark.FamilyMember` s that ``model`` (a wildcard id or a list of
+    ids or wildcards) names, in order, each with the subject its registered spec records (nothing is built).
+
+    A wildcard keeps only matches whose subject is in ``subjects_with_data`` (when given), warning with the
+    ones left out; an explicit id is always kept (the benchmark names a missing subject). Raises ``ValueError``
+    for a pattern matching no registered model, or an empty list."""
+    import fnmatch
+    import warnings
+
+    from benchmarks.things_eeg_rsa.benchmark import FamilyMember
+
+    entries = [model] if isinstance(model, str) else list(model)
+    if not entries or not all(isinstance(entry, str) and entry for entry in entries):
+        raise ValueError(f"a model family is a wildcard id or a non-empty list of model ids, got {model!r}")
+    members, seen, left_out = [], set(), []
+    for entry in entries:
+        for part in (p.strip() for p in entry.split(",") if p.strip()):
+            wildcard = any(c in part for c in WILDCARD_CHARACTERS)
+            ids = model_registry.list_models(part) if wildcard else [part]
+            if wildcard:
+                ids = [i for i in ids if fnmatch.fnmatchcase(i, part)]
+            if not ids:
+                raise ValueError(f"no registered model matches {part!r} (see `realnet list models`)")
+            for identifier in ids:
+                if identifier in seen:
+                    continue
+                seen.add(identifier)
+                subject = model_registry.get_spec(identifier).extra.get("subject")
+                subject = None if subject is None else int(subject)
+                if wildcard and subjects_with_data is not None and subject not in subjects_with_data:
+                    left_out.append(f"{identifier} (subject {subject})")
+                    continue
+                members.append(FamilyMember(identifier, subject, lambda i=identifier: model_registry.load_model(i)))
+    if left_out:
+        warnings.warn(f"the family {model!r} leaves out {len(left_out)} matching model(s) whose subject has no EEG "
+                      f"here or that have no subject: {', '.join(left_out)}", stacklevel=3)
+    if not members:
+        raise ValueError(f"no model of {model!r} has a subject with EEG here (subjects {subjects_with_data}); "
+                         f"left out: {', '.join(left_out)}")
+    return members
+
+
 def score(model, benchmark, *, model_options: dict | None = None, preprocessing=None, stimulus_ids=None,
           **benchmark_options) -> Score:
     """Score ``model`` on ``benchmark`` (id or ``Benchmark``) -> Brain-Score ``Score``.
@@ -49,17 +103,28 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     pattern descriptor, or ``{layer: (n, n) array}`` with ``stimulus_ids=``); see
     :func:`benchmarks.candidates.as_candidate`. For RDMs ``attrs['model_provenance']`` says where they come from.
 
+    A model family (``'realnet_s*_b100'``, a comma-separated or Python list of ids, see :func:`is_family`) on a
+    ``things-eeg-rsa`` benchmark gives ONE group Score: each subject-specific model compared with its own
+    subject's EEG (subject read from the model's registered spec), ``similarity`` ``(subject, layer, time)``,
+    clusters per layer and the noise ceiling over the family's subjects, ``attrs['subject_models']`` the model
+    of each subject (:meth:`~benchmarks.things_eeg_rsa.benchmark.ThingsEEGRsaBenchmark.score_family`). A wildcard
+    leaves out (with a warning) matches whose subject has no EEG in the data. Score a plain model alongside with
+    ``score_subjects=family.attrs['subjects']`` (or use :func:`improvement` with ids, which does that).
+
     Order: the benchmark is built (its options checked) and validated (its data read and checked, see
     :func:`validate_benchmark`) before the model is loaded, so a bad option or data file fails in one line before
     any network is built or activation extracted. The scalar is the benchmark's ceiled score; ``attrs`` carry
     ``raw``, ``ceiling`` and the benchmark's details, plus ``model_identifier`` and ``benchmark_identifier``.
 
-    Raises ``ValueError`` for options given with a ``Benchmark`` object (they only apply to ids).
+    Raises ``ValueError`` for options given with a ``Benchmark`` object (they only apply to ids), and for a family
+    on a benchmark without family scoring.
     """
     if benchmark_options and not isinstance(benchmark, str):
         raise ValueError(f"benchmark options {sorted(benchmark_options)} apply to a benchmark id; the benchmark "
                          f"object {getattr(benchmark, 'identifier', benchmark)!r} is already built")
     test = load_benchmark(benchmark, **benchmark_options) if isinstance(benchmark, str) else benchmark
+    if is_family(model):
+        return _score_family(model, test, benchmark, model_options or {})
     validate_benchmark(test)
     from benchmarks.candidates import as_candidate
 
@@ -73,5 +138,58 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     return result
 
 
-__all__ = ["benchmarks", "list_benchmarks", "list_models", "load_benchmark", "load_model", "score",
+def _score_family(model, test, benchmark, model_options: dict) -> Score:
+    import dataclasses
+
+    if not callable(getattr(test, "score_family", None)):
+        raise ValueError(f"benchmark {getattr(test, 'identifier', benchmark)!r} scores one model at a time; a model "
+                         f"family ({model!r}) needs a things-eeg-rsa benchmark")
+    inputs = test.validate()  # data checked before any model is built
+    members = [dataclasses.replace(member, load=lambda i=member.identifier: model_registry.load_model(
+        i, **model_options)) for member in family_members(model, inputs.subjects)]
+    result = test.score_family(members)
+    name = model if isinstance(model, str) else ",".join(model)
+    result.attrs["model_identifier"] = name
+    result.attrs["benchmark_identifier"] = getattr(test, "identifier", str(benchmark))
+    return result
+
+
+def improvement(a, b, benchmark=None, *, layers=None, n_permutations: int = 1000, n_bootstrap: int = 1000,
+                seed: int = 0, confidence: float = 0.95, cluster_window=None, min_cluster_length: int | None = None,
+                model_options: dict | None = None, **benchmark_options):
+    """The paper's comparison of model A with model B: per layer and time point the similarity improvement
+    r(A) - r(B) and the improvement ratio (r(A) - r(B)) / r(B), the two-sided paired cluster permutation test
+    over the shared subjects and bootstrap confidence intervals (subjects resampled) ->
+    :class:`~benchmarks.things_eeg_rsa.benchmark.GroupImprovement` (``to_dict()`` for JSON).
+
+    ``a``, ``b``: ``things-eeg-rsa`` Scores, or model ids / families scored here on ``benchmark`` (an id, with
+    ``benchmark_options``). When A is a family and B is not, B is compared with the family's subjects
+    (``score_subjects``), and the reverse. ``cluster_window`` (``[start, end]`` s or ``'all'``) and
+    ``min_cluster_length`` default to A's score's settings. Raises ``ValueError`` for ids without a benchmark,
+    and as :func:`~benchmarks.things_eeg_rsa.benchmark.group_improvement` (e.g. fewer than 2 shared subjects).
+    """
+    from benchmarks.things_eeg_rsa.benchmark import group_improvement
+
+    def scored(model, subjects=None):
+        if not isinstance(model, (str, list, tuple)):
+            return model
+        if benchmark is None:
+            raise ValueError(f"model {model!r} is an id; pass benchmark= (e.g. 'things-eeg-rsa') to score it")
+        options = dict(benchmark_options)
+        if subjects is not None and not is_family(model):
+            options.setdefault("score_subjects", list(subjects))
+        return score(model, benchmark, model_options=model_options, **options)
+
+    if is_family(a) or not isinstance(a, (str, list, tuple)):
+        result_a = scored(a)
+        result_b = scored(b, result_a.attrs.get("subjects") if result_a.attrs.get("family") else None)
+    else:
+        result_b = scored(b)
+        result_a = scored(a, result_b.attrs.get("subjects") if result_b.attrs.get("family") else None)
+    return group_improvement(result_a, result_b, layers=layers, n_permutations=n_permutations, seed=seed,
+                             n_bootstrap=n_bootstrap, confidence=confidence, cluster_window=cluster_window,
+                             min_cluster_length=min_cluster_length)
+
+
+__all__ = ["benchmarks", "improvement", "list_benchmarks", "list_models", "load_benchmark", "load_model", "score",
            "validate_benchmark"]

@@ -266,8 +266,12 @@ def plot_time_course(result, path: str | Path, title: str | None = None) -> Path
 
 
 def draw_improvement(result_a, result_b, layer: str | None = None, label_a: str | None = None,
-                     label_b: str | None = None, *, n_permutations: int = 1000, seed: int = 0):
+                     label_b: str | None = None, *, n_permutations: int = 1000, seed: int = 0,
+                     spans: Sequence[tuple[float, float]] | None = None):
     """Model A vs model B at one layer (default: A's best), unsaved figure.
+
+    ``spans``: the significant clusters ``[(start, end)]`` s of a test already run (e.g.
+    :func:`realnet_plugin.improvement`'s, inside its cluster window); ``None`` runs the test here.
 
     Top: both subject-mean time courses (shared subjects only) and A's noise-ceiling band. Bottom: the mean
     difference A - B with clusters where A and B differ (paired two-sided cluster permutation test over the shared
@@ -319,6 +323,11 @@ def draw_improvement(result_a, result_b, layer: str | None = None, label_a: str 
     rows, note = [], None
     if len(shared) < 2:
         note = _cluster_note(len(shared), {}, "paired cluster test").replace("scored", "shared by the two results")
+    elif spans is not None:
+        if spans:
+            rows = [("A vs B", list(spans), {"color": "k", "marker": "o"})]
+        else:
+            note = f"no significant difference (paired cluster permutation test, p < {ALPHA})"
     elif not np.isfinite(r_a - r_b).all():
         note = "no paired cluster test: the similarity is undefined at some time points (see left_out_times)"
     elif np.any((r_a - r_b).std(axis=0) == 0):
@@ -354,11 +363,11 @@ def draw_improvement(result_a, result_b, layer: str | None = None, label_a: str 
 
 def plot_improvement(result_a, result_b, path: str | Path, layer: str | None = None,
                      label_a: str | None = None, label_b: str | None = None, *, n_permutations: int = 1000,
-                     seed: int = 0) -> Path:
+                     seed: int = 0, spans: Sequence[tuple[float, float]] | None = None) -> Path:
     """:func:`draw_improvement` saved to ``path`` (``.png`` or ``.pdf``); returns the path."""
     path = _check_suffix(path)
     return save_figure(draw_improvement(result_a, result_b, layer, label_a, label_b, n_permutations=n_permutations,
-                                        seed=seed), path)
+                                        seed=seed, spans=spans), path)
 
 
 # --- RDMs -------------------------------------------------------------------------------------------------------------

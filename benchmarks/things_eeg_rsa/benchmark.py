@@ -56,6 +56,7 @@ from ..rsa import (
     compare_models_over_time,
     eeg_rdms,
     noise_ceiling,
+    paired_cluster_test,
 )
 from ..rsa.compare import METHODS as COMPARISONS
 from ..rsa.compare import RankedRDMs, undefined_rows
@@ -144,6 +145,10 @@ def options_table(method: str = DEFAULT_METHOD) -> dict[str, opt.Option]:
                                opt.optional(opt.either(opt.string_list, opt.choice(["all"])))),
         "ceiling": opt.Option("true (score / noise ceiling, needs >= 2 subjects) or false (raw similarity)", False,
                               opt.boolean),
+        "cluster_window": opt.Option("[start, end] in seconds with start < end, or 'all' (default: the window)",
+                                     [-0.1, 0.49], opt.optional(opt.either(opt.number_pair, opt.choice(["all"])))),
+        "min_cluster_length": opt.Option("an integer >= 1 (1: every cluster, as MNE; 2: NeuroRA's rule)", 2,
+                                         opt.integer(1)),
     }
 
 
@@ -179,6 +184,14 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     else all of its channels; ``'all'``; or a list of names).
     ``ceiling``: ``True`` (default) divides by the noise ceiling and needs >= 2 subjects; ``False`` gives the raw
     similarity as the scalar (``attrs['ceiled']`` says which).
+    ``cluster_window``: the time span ``[start, end]`` s the cluster tests run over (``None``, the default: the
+    scoring ``window``; ``'all'``: every EEG time point). The paper analyses -0.1 ... 0.49 s: pass
+    ``window=[-0.1, 0.49]`` (clusters then follow it). Clusters are searched only inside it, so the permutation
+    null distribution is over the same span.
+    ``min_cluster_length``: clusters shorter than this many time points are dropped after the test (default 1:
+    none, MNE's test as it is, whose p values keep their family-wise meaning; 2: NeuroRA's rule, as the paper's
+    figures; see :func:`benchmarks.rsa.stats.cluster_permutation_test`).
+    :meth:`score_family` scores subject-specific models (one per subject) as one group result.
     Every option is checked here against :func:`options_table` (:class:`benchmarks.options.BenchmarkOptionError`,
     one line naming the option and its expected form); data are checked by :meth:`validate`.
     """
@@ -188,7 +201,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
                  score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0,
-                 channels: Sequence[str] | str | None = None, ceiling: bool = True):
+                 channels: Sequence[str] | str | None = None, ceiling: bool = True,
+                 cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int = 1):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
@@ -196,7 +210,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         given = {"root": root, "subjects": subjects, "layers": layers, "window": window, "comparison": comparison,
                  "n_permutations": n_permutations, "match_subject": match_subject, "method_params": method_params,
                  "cache": cache, "seed": seed, "score_subjects": score_subjects, "n_bootstrap": n_bootstrap,
-                 "channels": channels, "ceiling": ceiling}
+                 "channels": channels, "ceiling": ceiling, "cluster_window": cluster_window,
+                 "min_cluster_length": min_cluster_length}
         for name, value in given.items():
             opt.check_value(identifier, name, table[name], value)
         super().__init__(identifier=identifier, ceiling=None, version=1, parent="neural", bibtex=BIBTEX)
@@ -206,6 +221,9 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         self._subjects = list(subjects) if subjects is not None else None
         self.score_subjects = list(score_subjects) if score_subjects is not None else None
         self.n_bootstrap, self.use_ceiling = n_bootstrap, ceiling
+        self.cluster_window = cluster_window if cluster_window is None or isinstance(cluster_window, str) else tuple(
+            cluster_window)
+        self.min_cluster_length = min_cluster_length
         self.channels = channels if channels is None or isinstance(channels, str) else list(channels)
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
         self._eeg_images: tuple[str, ...] | None = None
@@ -273,6 +291,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 n_repetitions = (recording.n_repetitions, recording.source)
             del recording
         self._window_mask(times)  # the window must hold EEG time points
+        self._cluster_mask(times)  # and so must the cluster window
         self._check_protocol(self.rdm_params_for(times), *n_repetitions)
         self._inputs = EEGInputs(subjects, sources, np.asarray(times), tuple(ch_names), metadata.n_images("test"),
                                  n_repetitions[0])
@@ -418,11 +437,22 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         Raises ``ValueError`` naming the model and layer for an undefined (NaN or constant) model RDM, and for a
         lower noise ceiling <= 0 over the window unless ``ceiling=False``.
         """
-        subjects, rdms, times = self.eeg()
+        subjects, rdms, _ = self.eeg()
+        models = self._checked_model_rdms(models, layers, model_identifier, rdms.shape[-1])
+        ranked, lower, upper = self._prepared_eeg()  # EEG ranks and noise ceiling, computed once per benchmark
+        scored = self._scored(subjects, model_identifier)
+        ranked_models = RankedRDMs(models, self.comparison,  # checked above: defined (a constant one is an error)
+                                   name=f"model {model_identifier or '(unnamed)'} RDMs of layers {list(layers)}")
+        similarity = np.stack([compare(ranked_models, ranked[s], self.comparison, undefined="nan")
+                               for s in scored])  # (subject, layer, time), NaN where the EEG RDM is undefined
+        return self._assemble(similarity, scored, layers, lower, upper, len(subjects), lambda best: models[best][None])
+
+    def _checked_model_rdms(self, models, layers: Sequence[str], model_identifier: str, n_pairs: int) -> np.ndarray:
+        """``models`` as float64 ``(n_layers, n_pairs)``; ``ValueError`` for a wrong shape or an undefined layer."""
         models = np.atleast_2d(np.asarray(models, dtype=np.float64))
-        if models.shape != (len(layers), rdms.shape[-1]):
+        if models.shape != (len(layers), n_pairs):
             raise ValueError(f"models has shape {models.shape}; expected (n_layers={len(layers)}, "
-                             f"n_pairs={rdms.shape[-1]}) in test-image order")
+                             f"n_pairs={n_pairs}) in test-image order")
         for layer, bad in zip(layers, undefined_rows(models, self.comparison)):
             if bad:
                 row = models[list(layers).index(layer)]
@@ -430,24 +460,28 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 raise ValueError(f"model {model_identifier or '(unnamed)'} layer {layer!r}: its RDM {kind}, so its "
                                  "similarity with any EEG RDM is undefined (e.g. the layer gives every image the "
                                  "same output); choose other layers")
-        ranked, lower, upper = self._prepared_eeg()  # EEG ranks and noise ceiling, computed once per benchmark
-        scored = self._scored(subjects, model_identifier)
-        ranked_models = RankedRDMs(models, self.comparison,  # checked above: defined (a constant one is an error)
-                                   name=f"model {model_identifier or '(unnamed)'} RDMs of layers {list(layers)}")
-        similarity = np.stack([compare(ranked_models, ranked[s], self.comparison, undefined="nan")
-                               for s in scored])  # (subject, layer, time), NaN where the EEG RDM is undefined
+        return models
+
+    def _assemble(self, similarity: np.ndarray, scored: list[int], layers: Sequence[str], lower: np.ndarray,
+                  upper: np.ndarray, n_ceiling_subjects: int, bootstrap_models: Callable[[int], np.ndarray]) -> Score:
+        """The Score from ``similarity`` ``(subject, layer, time)`` of the subjects ``scored`` (indices into the
+        benchmark's subjects) and the noise ceiling ``(lower, upper)`` over ``n_ceiling_subjects`` subjects;
+        ``bootstrap_models(best)`` gives the best layer's model RDMs for :func:`bootstrap_similarity`
+        (``(1, n_pairs)`` shared, or ``(n_scored, 1, n_pairs)`` one per subject)."""
+        subjects, _, times = self.eeg()
+        ranked, _, _ = self._prepared_eeg()
         window = self._window_mask(times)
         mean = similarity.mean(axis=0)  # (layer, time), NaN where any scored subject's RDM is undefined
         defined = window & np.isfinite(mean).all(axis=0)
-        if len(subjects) > 1:
+        if n_ceiling_subjects > 1:
             defined &= np.isfinite(lower)
         if not defined.any():
             raise ValueError(f"no time point of the window {self.window} s has defined EEG RDMs for the scored "
                              f"subjects {[subjects[s] for s in scored]} and the noise ceiling (see the warnings)")
         best = int(mean[:, defined].mean(axis=1).argmax())
-        ceiling = float(lower[defined].mean()) if len(subjects) > 1 else np.nan
+        ceiling = float(lower[defined].mean()) if n_ceiling_subjects > 1 else np.nan
         if self.use_ceiling and not ceiling > 0:
-            found = (f"{len(subjects)} subject" if len(subjects) < 2 else
+            found = (f"{n_ceiling_subjects} subject" if n_ceiling_subjects < 2 else
                      f"a lower noise ceiling of {ceiling:.4g} over the window {self.window} s (the subjects' EEG RDMs "
                      "do not agree)")
             raise ValueError(f"{self.identifier}: a ceiled score needs a positive noise ceiling from >= 2 subjects; "
@@ -459,7 +493,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         result = Score(raw / ceiling if self.use_ceiling else raw)
         subject_ids = [subjects[s] for s in scored]
         if self.n_bootstrap and self.comparison in ("spearman", "pearson"):
-            boot = bootstrap_similarity(ranked[scored], models[best][None], n_bootstrap=self.n_bootstrap,
+            boot = bootstrap_similarity(ranked[scored], bootstrap_models(best), n_bootstrap=self.n_bootstrap,
                                         resample="both" if len(scored) > 1 else "images", method=self.comparison,
                                         seed=self.seed, undefined="nan")
             result.attrs["ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
@@ -476,23 +510,148 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             "left_out_times": [float(t) for t in times[window & ~defined]],
             "channels": list(self.ch_names), "sampling_rate_hz": eeg_data.sampling_rate(times),
             "method_params": dict(self.rdm_params), "ceiled": bool(self.use_ceiling),
+            "cluster_window": [float(t) for t in self.cluster_span(times)],
+            "min_cluster_length": int(self.min_cluster_length),
         })
         return result
 
+    # --- model families: one subject-specific model per subject ------------------------------------------------
+    def score_family(self, members: Sequence) -> Score:
+        """One group Score for subject-specific models (the paper's ten ReAlnets): each model compared with its own
+        subject's EEG only.
+
+        ``members``: :class:`FamilyMember` s, or candidates whose subject :func:`model_subject` reads (a registered
+        model's spec records it). Every check runs before the first model is built: each member has a subject,
+        no two share one, each subject has EEG here, the layers agree; ``score_subjects`` and
+        ``match_subject=False`` are refused (a family's subjects are its models' subjects).
+        ``attrs``: as :meth:`score_rdms`, with ``similarity`` ``(subject, layer, time)`` over the family's subjects
+        (in subject order), clusters per layer over those subjects, the noise ceiling over the same subjects
+        (leave-one-out over them only; NaN for a one-model family, which needs ``ceiling=False``),
+        ``subject_models`` (the model id of each subject, aligned with ``subjects``) and ``family: True``.
+        Models are built one at a time (each released before the next, when given as :class:`FamilyMember`).
+        """
+        members = [member if isinstance(member, FamilyMember) else FamilyMember.of(member) for member in members]
+        if not members:
+            raise ValueError(f"{self.identifier}: a family score needs at least one subject-specific model, got none")
+        if self.score_subjects is not None:
+            raise ValueError(f"{self.identifier}: score_subjects={self.score_subjects} does not apply to a family "
+                             "score (each model is compared with its own subject); leave it out")
+        if not self.match_subject:
+            raise ValueError(f"{self.identifier}: match_subject=False does not apply to a family score (each model "
+                             "is compared with its own subject); score the models one by one instead")
+        inputs = self.validate()
+        owners: dict[int, str] = {}
+        for member in members:
+            if member.subject is None:
+                raise ValueError(f"model {member.identifier} records no training subject, so it has no own EEG; a "
+                                 "family holds subject-specific models (e.g. realnet_sXX_b100); score it on its "
+                                 "own with score_subjects=<the family's subjects>")
+            if member.subject in owners:
+                raise ValueError(f"models {owners[member.subject]} and {member.identifier} are both trained on "
+                                 f"subject {member.subject}; a family holds one model per subject")
+            if member.subject not in inputs.subjects:
+                raise ValueError(f"model {member.identifier} is trained on subject {member.subject}, whose EEG is not "
+                                 f"in {eeg_data.resolve_root(self.root)} (found subjects {inputs.subjects})")
+            owners[member.subject] = member.identifier
+        members = sorted(members, key=lambda member: inputs.subjects.index(member.subject))
+        subjects, rdms, times = self.eeg()
+        scored = [subjects.index(member.subject) for member in members]
+        if self.use_ceiling and len(scored) < 2:
+            raise ValueError(f"{self.identifier}: the noise ceiling over the family's subjects needs >= 2 models, got "
+                             f"{len(scored)} ({members[0].identifier}); pass ceiling=False (CLI: --option "
+                             "ceiling=false) for the raw similarity")
+        stimuli = eeg_data.stimuli("test", self.root)
+        ranked, lower, upper = self._prepared_eeg()
+        if scored != list(range(len(subjects))):  # the ceiling over the family's subjects only
+            if len(scored) > 1:
+                lower, upper = noise_ceiling(rdms[scored], self.comparison, undefined="nan")
+            else:
+                lower, upper = np.full(len(times), np.nan), np.full(len(times), np.nan)
+        layers, per_subject, similarity = None, [], []
+        for member, s in zip(members, scored):
+            candidate = member.load()
+            these = list(self.layers or default_layers(candidate))
+            if layers is None:
+                layers = these
+            elif these != layers:
+                raise ValueError(f"model {member.identifier} reads layers {these} but {members[0].identifier} reads "
+                                 f"{layers}; pass layers=[...] naming layers every model of the family has")
+            models = candidate_rdms(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers,
+                                    self.identifier)
+            del candidate  # a FamilyMember's network is released before the next is built
+            models = self._checked_model_rdms(models, layers, member.identifier, rdms.shape[-1])
+            ranked_models = RankedRDMs(models, self.comparison, name=f"model {member.identifier} RDMs")
+            similarity.append(compare(ranked_models, ranked[s], self.comparison, undefined="nan"))
+            per_subject.append(models)
+        stacked = np.stack(per_subject)  # (n_subjects, n_layers, n_pairs)
+        result = self._assemble(np.stack(similarity), scored, layers, lower, upper, len(scored),
+                                lambda best: stacked[:, best][:, None])
+        result.attrs["subject_models"] = [member.identifier for member in members]
+        result.attrs["family"] = True
+        return result
+
+    # --- clusters -------------------------------------------------------------------------------------------
+    def cluster_span(self, times: np.ndarray) -> tuple[float, float]:
+        """``(first, last)`` EEG time (s) the cluster tests cover: ``cluster_window`` (``None``: ``window``;
+        ``'all'``: every time). ``ValueError`` when it holds no EEG time point."""
+        mask = self._cluster_mask(times)
+        return float(times[mask][0]), float(times[mask][-1])
+
+    def _cluster_mask(self, times: np.ndarray) -> np.ndarray:
+        if self.cluster_window == "all":
+            return np.ones(len(times), dtype=bool)
+        start, end = self.window if self.cluster_window is None else self.cluster_window
+        mask = (times >= start - 1e-9) & (times <= end + 1e-9)
+        if not mask.any():
+            raise ValueError(f"cluster_window ({start}, {end}) s holds no EEG time point (times {times[0]:.2f}.."
+                             f"{times[-1]:.2f} s)")
+        return mask
+
     def _clusters(self, similarity: np.ndarray, layers: Sequence[str], times: np.ndarray) -> dict[str, list[dict]]:
-        """Per layer, clusters of similarity > 0 over time (needs >= 2 subjects): start/end s, mass, p.
+        """Per layer, clusters of similarity > 0 over the time points of the cluster window (needs >= 2
+        subjects): start/end s, mass, p; clusters shorter than ``min_cluster_length`` points are dropped.
 
         Time points without a t value (NaN for some subject, or equal for all) join no cluster."""
         if similarity.shape[0] < 2 or not self.n_permutations:
             return {}
+        inside = np.flatnonzero(self._cluster_mask(times))
         clusters = {}
         for i, layer in enumerate(layers):
-            test = cluster_permutation_test(similarity[:, i, :], n_permutations=self.n_permutations, seed=self.seed,
-                                            undefined="nan")
-            clusters[layer] = [{"start": float(times[c[0]]), "end": float(times[c[-1]]), "mass": float(m),
-                                "p": float(p)} for c, m, p in zip(test.clusters, test.cluster_masses,
-                                                                   test.cluster_p_values)]
+            test = cluster_permutation_test(similarity[:, i, inside], n_permutations=self.n_permutations,
+                                            seed=self.seed, undefined="nan",
+                                            min_cluster_length=self.min_cluster_length)
+            clusters[layer] = [{"start": float(times[inside[c[0]]]), "end": float(times[inside[c[-1]]]),
+                                "mass": float(m), "p": float(p)}
+                               for c, m, p in zip(test.clusters, test.cluster_masses, test.cluster_p_values)]
         return clusters
+
+
+def model_subject(candidate) -> int | None:
+    """The THINGS-EEG2 subject a model was trained on, or ``None`` for a model trained on no subject.
+
+    Read from the registered spec (``spec.extra['subject']``: a local run's config.json, or the published
+    weights' subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id."""
+    spec = getattr(candidate, "spec", None)
+    extra = getattr(spec, "extra", None) or {}
+    if "subject" in extra:
+        return int(extra["subject"])
+    match = REALNET_SUBJECT.match(str(getattr(candidate, "identifier", "")))
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    """One model of a family: its id, its training subject (``None``: none) and ``load()`` building it (called
+    once, when its turn comes)."""
+
+    identifier: str
+    subject: int | None
+    load: Callable[[], object]
+
+    @classmethod
+    def of(cls, candidate) -> FamilyMember:
+        """A member for an already built candidate."""
+        return cls(str(getattr(candidate, "identifier", "")), model_subject(candidate), lambda: candidate)
 
 
 def improvement(result_a, result_b, layer: str | None = None, **test_options) -> ModelImprovement:
@@ -513,3 +672,159 @@ def things_eeg_rsa(identifier: str = "things-eeg-rsa", **options) -> ThingsEEGRs
     """``things-eeg-rsa`` (decoding-svm) or ``things-eeg-rsa-<method>``."""
     method = identifier[len("things-eeg-rsa-"):] if identifier.startswith("things-eeg-rsa-") else DEFAULT_METHOD
     return ThingsEEGRsaBenchmark(method, **options)
+
+
+@dataclass(frozen=True)
+class GroupImprovement:
+    """Model A vs model B over the subjects both were compared with, per layer and time point (the paper's
+    similarity improvement and improvement ratio, with paired clusters and bootstrap intervals).
+
+    ``r_a`` / ``r_b``: similarities ``(subject, layer, time)`` of the shared subjects and layers;
+    ``improvement``: mean over subjects of r(A) - r(B) ``(layer, time)``; ``ratio``: (mean r(A) - mean r(B)) /
+    mean r(B) ``(layer, time)``, NaN where mean r(B) is 0 or undefined; ``ci_low`` / ``ci_high`` and
+    ``ratio_ci_low`` / ``ratio_ci_high``: percentile intervals at ``confidence`` of both over ``n_bootstrap``
+    resamples of the subjects with replacement (pairs kept together; ``None`` when ``n_bootstrap`` is 0);
+    ``clusters``: ``{layer: [{start, end, mass, p}]}`` of the two-sided paired cluster permutation test of
+    r(A) - r(B) over the time points of ``cluster_window`` (s), clusters shorter than ``min_cluster_length``
+    points dropped after the test.
+    """
+
+    model_a: str
+    model_b: str
+    subjects: list
+    r_a: xr.DataArray
+    r_b: xr.DataArray
+    improvement: xr.DataArray
+    ratio: xr.DataArray
+    ci_low: xr.DataArray | None
+    ci_high: xr.DataArray | None
+    ratio_ci_low: xr.DataArray | None
+    ratio_ci_high: xr.DataArray | None
+    clusters: dict[str, list[dict]]
+    cluster_window: tuple[float, float]
+    min_cluster_length: int
+    n_permutations: int
+    n_bootstrap: int
+    confidence: float
+
+    def significant(self, alpha: float = 0.05) -> xr.DataArray:
+        """``(layer, time)`` bool: inside a cluster with p < alpha."""
+        times = self.improvement["time"].values
+        mask = np.zeros(self.improvement.shape, dtype=bool)
+        for i, layer in enumerate(self.improvement["layer"].values.tolist()):
+            for cluster in self.clusters.get(layer, []):
+                if cluster["p"] < alpha:
+                    mask[i] |= (times >= cluster["start"] - 1e-9) & (times <= cluster["end"] + 1e-9)
+        return xr.DataArray(mask, dims=("layer", "time"), coords=self.improvement.coords)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ids, subjects, settings, times, layers, and per layer the time courses (NaN as ``None``)."""
+        def plain(array) -> list | None:
+            if array is None:
+                return None
+            return [[None if not np.isfinite(v) else float(v) for v in row] for row in np.asarray(array)]
+
+        return {
+            "model_a": self.model_a, "model_b": self.model_b, "subjects": list(self.subjects),
+            "layers": self.improvement["layer"].values.tolist(),
+            "times": [float(t) for t in self.improvement["time"].values],
+            "mean_a": plain(self.r_a.mean("subject").values), "mean_b": plain(self.r_b.mean("subject").values),
+            "improvement": plain(self.improvement.values), "ratio": plain(self.ratio.values),
+            "ci_low": plain(None if self.ci_low is None else self.ci_low.values),
+            "ci_high": plain(None if self.ci_high is None else self.ci_high.values),
+            "ratio_ci_low": plain(None if self.ratio_ci_low is None else self.ratio_ci_low.values),
+            "ratio_ci_high": plain(None if self.ratio_ci_high is None else self.ratio_ci_high.values),
+            "clusters": self.clusters, "cluster_window": list(self.cluster_window),
+            "min_cluster_length": self.min_cluster_length, "n_permutations": self.n_permutations,
+            "n_bootstrap": self.n_bootstrap, "confidence": self.confidence,
+        }
+
+
+def _ratio(mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
+    ratio = np.full(np.shape(mean_a), np.nan)
+    defined = np.isfinite(mean_a) & np.isfinite(mean_b) & (mean_b != 0)
+    ratio[defined] = (mean_a[defined] - mean_b[defined]) / mean_b[defined]
+    return ratio
+
+
+def group_improvement(result_a, result_b, *, layers: Sequence[str] | None = None, n_permutations: int = 1000,
+                      seed: int = 0, n_bootstrap: int = 1000, confidence: float = 0.95,
+                      cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int | None = None,
+                      p_threshold: float = 0.05) -> GroupImprovement:
+    """Model A (``result_a``) vs model B (``result_b``), two ``things-eeg-rsa`` Scores (a family score and a plain
+    one, two families, ...), over the subjects both were compared with, per layer (both results' shared layers,
+    or ``layers``) and time point: see :class:`GroupImprovement`.
+
+    ``cluster_window``: ``None`` takes A's ``attrs['cluster_window']`` (else every time point), ``'all'`` every
+    time point, or ``[start, end]`` s; ``min_cluster_length``: ``None`` takes A's attr (else 1).
+    Raises ``ValueError`` for fewer than 2 shared subjects (the paired test needs them), no shared layer, a layer
+    missing from either, different time axes, or a cluster window holding no time point.
+    """
+    a, b = result_a.attrs["similarity"], result_b.attrs["similarity"]
+    name_a = str(result_a.attrs.get("model_identifier", "A"))
+    name_b = str(result_b.attrs.get("model_identifier", "B"))
+    times = np.asarray(a["time"].values, dtype=float)
+    times_b = np.asarray(b["time"].values, dtype=float)
+    if times.shape != times_b.shape or not np.allclose(times, times_b, rtol=0, atol=1e-6):
+        raise ValueError(f"{name_a} and {name_b} have different time axes ({len(times)} vs {len(times_b)} points); "
+                         "score both on the same benchmark data")
+    in_b = set(b["subject"].values.tolist())
+    shared = [s for s in a["subject"].values.tolist() if s in in_b]
+    if len(shared) < 2:
+        raise ValueError(f"{name_a} and {name_b} share {len(shared)} subject(s) ({shared}); the paired test needs 2 "
+                         "or more: score a family (e.g. realnet_s*_b100) and the other model with "
+                         "score_subjects=<the family's subjects>")
+    layers_a, layers_b = [str(v) for v in a["layer"].values], [str(v) for v in b["layer"].values]
+    if layers is None:
+        layers = [layer for layer in layers_a if layer in layers_b]
+        if not layers:
+            raise ValueError(f"{name_a} (layers {layers_a}) and {name_b} (layers {layers_b}) share no layer; pass "
+                             "layers=[...]")
+    for layer in layers:
+        for name, own in ((name_a, layers_a), (name_b, layers_b)):
+            if layer not in own:
+                raise ValueError(f"layer {layer!r} is not among {name}'s layers {own}")
+    r_a = a.sel(subject=shared, layer=list(layers)).transpose("subject", "layer", "time")
+    r_b = b.sel(subject=shared, layer=list(layers)).transpose("subject", "layer", "time")
+    va, vb = r_a.values.astype(np.float64), r_b.values.astype(np.float64)
+    window = cluster_window if cluster_window is not None else result_a.attrs.get("cluster_window", "all")
+    if isinstance(window, str):
+        if window != "all":
+            raise ValueError(f"cluster_window must be [start, end] in seconds or 'all', got {window!r}")
+        inside = np.arange(len(times))
+    else:
+        start, end = (float(v) for v in window)
+        inside = np.flatnonzero((times >= start - 1e-9) & (times <= end + 1e-9))
+        if not len(inside):
+            raise ValueError(f"cluster_window ({start}, {end}) s holds no time point (times {times[0]:.3f}.."
+                             f"{times[-1]:.3f} s)")
+    if min_cluster_length is None:
+        min_cluster_length = int(result_a.attrs.get("min_cluster_length", 1))
+    coords = {"layer": list(layers), "time": times}
+    mean_a, mean_b = va.mean(axis=0), vb.mean(axis=0)
+    improvement = xr.DataArray((va - vb).mean(axis=0), dims=("layer", "time"), coords=coords)
+    ratio = xr.DataArray(_ratio(mean_a, mean_b), dims=("layer", "time"), coords=coords)
+    clusters: dict[str, list[dict]] = {}
+    if n_permutations:
+        for i, layer in enumerate(layers):
+            test = paired_cluster_test(va[:, i, inside], vb[:, i, inside], tail="two-sided", p_threshold=p_threshold,
+                                       n_permutations=n_permutations, seed=seed, undefined="nan",
+                                       min_cluster_length=min_cluster_length)
+            clusters[layer] = [{"start": float(times[inside[c[0]]]), "end": float(times[inside[c[-1]]]),
+                                "mass": float(m), "p": float(p)}
+                               for c, m, p in zip(test.clusters, test.cluster_masses, test.cluster_p_values)]
+    intervals: list[xr.DataArray | None] = [None] * 4
+    if n_bootstrap:
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, len(shared), (n_bootstrap, len(shared)))  # subjects resampled, pairs kept
+        boot_a, boot_b = va[draws].mean(axis=1), vb[draws].mean(axis=1)  # (n_bootstrap, layer, time)
+        tail = (1 - confidence) / 2 * 100
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (undefined time points)
+            for k, values in enumerate((boot_a - boot_b, _ratio(boot_a, boot_b))):
+                low, high = np.nanpercentile(values, [tail, 100 - tail], axis=0)
+                intervals[2 * k] = xr.DataArray(low, dims=("layer", "time"), coords=coords)
+                intervals[2 * k + 1] = xr.DataArray(high, dims=("layer", "time"), coords=coords)
+    return GroupImprovement(name_a, name_b, shared, r_a, r_b, improvement, ratio, *intervals, clusters,
+                            (float(times[inside[0]]), float(times[inside[-1]])), int(min_cluster_length),
+                            int(n_permutations), int(n_bootstrap), float(confidence))

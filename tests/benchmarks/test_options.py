@@ -13,8 +13,8 @@ from benchmarks.roi_rsa import OPTIONS as ROI_OPTIONS
 from benchmarks.roi_rsa import RoiRsaBenchmark
 from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, options_table
 
-THINGS_EEG_VALID = ("cache, ceiling, channels, comparison, layers, match_subject, method_params, n_bootstrap, "
-                    "n_permutations, root, score_subjects, seed, subjects, window")
+THINGS_EEG_VALID = ("cache, ceiling, channels, cluster_window, comparison, layers, match_subject, method_params, "
+                    "min_cluster_length, n_bootstrap, n_permutations, root, score_subjects, seed, subjects, window")
 
 
 def _message(identifier: str, **options) -> str:
