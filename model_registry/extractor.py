@@ -293,8 +293,10 @@ class _Run:
     def _plan(self, outputs: dict[str, list[tuple]], pixels: torch.Tensor) -> list[_Plan]:
         """Per requested layer (expanded over steps) its image axis, decided once on the first batch.
 
-        The image axis is the declared one, else the only axis of size n (the batch size) when it is axis 0, else
-        the only axis whose size follows the batch size when the first images are run again as a batch of m != n.
+        The image axis is the declared one, else the only axis whose size follows the batch size when the first
+        images are run again as a batch of m != n. The re-run is skipped for an output whose only axis of size n is
+        axis 0 when the last batch has another size (it confirms the axis there), so an output that merely happens to
+        have n rows (a positional table of n entries) is never read as one row per image.
         """
         n = len(pixels)
         layouts = self.extractor.layer_layouts
@@ -321,8 +323,8 @@ class _Run:
                 axes[layer] = axis
                 continue
             candidates = [d for d, size in enumerate(shape) if size == n]
-            if candidates == [0]:
-                axes[layer] = 0
+            if candidates == [0] and (n == 1 or self.n_rows % n):
+                axes[layer] = 0  # a later batch of another size confirms it (checked in _features)
             elif not candidates:
                 raise ValueError(_not_batch_first(layer, module, shape, n, f"no axis has size {n}"))
             else:

@@ -128,18 +128,31 @@ def _natural_key(text: str) -> list:
 def list_models(pattern: str = "*", exclude: str | None = None) -> list[str]:
     """Registered ids matching the shell wildcard ``pattern`` (comma-separated for several), naturally sorted.
 
-    Families contribute the ids they can list (locally trained ReAlnets; ``timm:*`` and ``torchvision:*``
-    only when the pattern names that prefix, since they hold thousands of ids).
+    Families contribute the ids they can list (locally trained ReAlnets; ``timm:*``, ``torchvision:*`` and
+    ``brainscore:*`` only when the pattern names that prefix, ``'torch*'`` included, since they hold thousands of
+    ids; see :func:`family_prefixes`).
     """
     patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
     candidates = set(_SPECS)
     for family in _FAMILIES:
-        if family.prefix is None or any(p.startswith(family.prefix) for p in patterns):
+        if family.prefix is None or any(_names_prefix(p, family.prefix) for p in patterns):
             candidates.update(family.list_ids())
     chosen = {c for c in candidates if any(fnmatch.fnmatchcase(c, p) for p in patterns)}
     if exclude:
         chosen = {c for c in chosen if not fnmatch.fnmatchcase(c, exclude)}
     return sorted(chosen, key=_natural_key)
+
+
+def _names_prefix(pattern: str, prefix: str) -> bool:
+    """Whether ``pattern`` names the family ``prefix``: it starts with it (``'timm:res*'``), or its literal head
+    before the first wildcard is a non-empty start of it (``'torch*'`` names ``'torchvision:'``)."""
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    return pattern.startswith(prefix) or (bool(head) and prefix.startswith(head))
+
+
+def family_prefixes() -> list[str]:
+    """The prefixes of the families listed only when a pattern names them (``'timm:'``, ``'torchvision:'``, ...)."""
+    return sorted(f.prefix for f in _FAMILIES if f.prefix)
 
 
 def is_model(identifier: str) -> bool:

@@ -395,10 +395,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         return kept[2], kept[3].copy(), kept[4].copy()  # copies: the scores' attrs must not share the kept ceiling
 
     def _window_mask(self, times: np.ndarray) -> np.ndarray:
-        mask = (times >= self.window[0] - 1e-9) & (times <= self.window[1] + 1e-9)
-        if not mask.any():
-            raise ValueError(f"window {self.window} s holds no EEG time point (times {times[0]:.2f}..{times[-1]:.2f})")
-        return mask
+        return _time_mask("window", self.window[0], self.window[1], times)
 
     # --- scoring --------------------------------------------------------------------------------------------
     def __call__(self, candidate) -> Score:
@@ -601,11 +598,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         if self.cluster_window == "all":
             return np.ones(len(times), dtype=bool)
         start, end = self.window if self.cluster_window is None else self.cluster_window
-        mask = (times >= start - 1e-9) & (times <= end + 1e-9)
-        if not mask.any():
-            raise ValueError(f"cluster_window ({start}, {end}) s holds no EEG time point (times {times[0]:.2f}.."
-                             f"{times[-1]:.2f} s)")
-        return mask
+        return _time_mask("cluster_window" if self.cluster_window is not None else "window", start, end, times)
 
     def _clusters(self, similarity: np.ndarray, layers: Sequence[str], times: np.ndarray) -> dict[str, list[dict]]:
         """Per layer, clusters of similarity > 0 over the time points of the cluster window (needs >= 2
@@ -652,6 +645,21 @@ class FamilyMember:
     def of(cls, candidate) -> FamilyMember:
         """A member for an already built candidate."""
         return cls(str(getattr(candidate, "identifier", "")), model_subject(candidate), lambda: candidate)
+
+
+def _time_mask(name: str, start: float, end: float, times: np.ndarray) -> np.ndarray:
+    """``(n_times,)`` bool: the EEG time points inside ``[start, end]`` s. ``ValueError`` naming the option when the
+    window holds no time point or reaches more than one sample past either end of the epoch (a window in
+    milliseconds, ``[0, 500]``, would otherwise be cut silently to the epoch and scored)."""
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    epoch = f"the EEG epoch is {times[0]:.3f}..{times[-1]:.3f} s"
+    if start < times[0] - step - 1e-9 or end > times[-1] + step + 1e-9:
+        raise ValueError(f"{name} [{start:g}, {end:g}] s reaches past the EEG time points ({epoch}); windows are in "
+                         "seconds, e.g. window=[0.0, 0.5]")
+    mask = (times >= start - 1e-9) & (times <= end + 1e-9)
+    if not mask.any():
+        raise ValueError(f"{name} [{start:g}, {end:g}] s holds no EEG time point ({epoch})")
+    return mask
 
 
 def improvement(result_a, result_b, layer: str | None = None, **test_options) -> ModelImprovement:

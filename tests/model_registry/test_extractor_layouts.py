@@ -231,3 +231,30 @@ def test_rows_that_were_never_written_are_an_error_not_uninitialised_memory(imag
     monkeypatch.setattr(extractor_module._Run, "write", skip_second_batch)
     with pytest.raises(RuntimeError, match=r"3 rows of the activations were never written \(first: \[3, 4, 5\]\)"):
         run(TokenNet().eval(), images, ["head"], batch_size=3)
+
+
+class PositionTable(nn.Module):
+    """A layer whose output has as many rows as there are images only by chance: 5 positional embeddings."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=8)
+        self.pos = nn.Embedding(5, 16)
+
+    def forward(self, x):
+        return self.conv(x).flatten(1).sum(1, keepdim=True) + self.pos(torch.arange(5)).sum()
+
+
+@pytest.mark.parametrize("batch_size", [5, 8])
+def test_an_output_with_n_rows_by_chance_is_not_read_as_one_row_per_image(tmp_path, batch_size):
+    """5 images in one batch (or one batch of 5 out of 8): the (5, 16) table does not follow the batch size."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"img_{i}.png")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(paths[-1])
+    extractor = ActivationsExtractor(PositionTable().eval(), Preprocessing(32, "resize"), batch_size=batch_size,
+                                     cache=False, progress=False)
+    with pytest.raises(ValueError, match="pos") as error:
+        extractor(paths, ["pos"])
+    assert "\n" not in str(error.value)

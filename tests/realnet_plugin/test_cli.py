@@ -16,6 +16,21 @@ def test_list_models_and_benchmarks(capsys):
     assert capsys.readouterr().out.split() == ["fgsm-robustness", "pgd-robustness"] == list_benchmarks("*robustness")
 
 
+def test_a_pattern_naming_a_family_prefix_lists_it_and_an_empty_listing_says_why(capsys):
+    import torchvision
+
+    assert main(["list", "models", "torch*"]) == 0  # 'torch' starts 'torchvision:'
+    listed = capsys.readouterr().out.split()
+    expected = sorted(f"torchvision:{name}" for name in torchvision.models.list_models(torchvision.models))
+    assert sorted(listed) == expected and "torchvision:resnet18" in listed
+    assert main(["list", "models", "*resnet18*"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "no model id matches '*resnet18*'" in captured.err and "'torchvision:*'" in captured.err
+    assert main(["list", "benchmarks", "zzz*"]) == 1
+    assert "no benchmark id matches 'zzz*'" in capsys.readouterr().err
+
+
 def test_errors_are_one_line(capsys):
     assert main(["score", "cornet_z", "fgsm-robustness"]) == 1
     err = capsys.readouterr().err.strip()

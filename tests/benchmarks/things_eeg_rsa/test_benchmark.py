@@ -96,8 +96,17 @@ def test_eeg_rdms_are_cached(eeg_root, monkeypatch):
 def test_bad_options_are_named(eeg_root):
     with pytest.raises(ValueError, match="unknown EEG RDM method 'svm'"):
         load_benchmark("things-eeg-rsa-svm", root=eeg_root)
-    with pytest.raises(ValueError, match="holds no EEG time point"):
-        _ = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=(2.0, 3.0)).ceiling
+    with pytest.raises(ValueError, match="holds no EEG time point"):  # between two 10 ms samples
+        _ = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=(0.001, 0.005)).ceiling
+    # a window in milliseconds is refused, not cut silently to the epoch (-0.20 .. 0.79 s here)
+    for window, option in (((0, 500), "window"), ((-100, 100), "window"), ((2.0, 3.0), "window")):
+        with pytest.raises(ValueError, match=rf"^{option} \[.*\] s reaches past the EEG time points \(the EEG "
+                                             r"epoch is -0\.200\.\.0\.790 s\); windows are in seconds"):
+            _ = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=window).ceiling
+    with pytest.raises(ValueError, match=r"^cluster_window \[0, 490\] s reaches past"):
+        load_benchmark("things-eeg-rsa-correlation", root=eeg_root, cluster_window=(0, 490)).validate()
+    # one sample beyond the last time point is the epoch's end, not an error
+    load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=(0.0, 0.8)).validate()
 
 
 def test_bootstrap_intervals_and_model_improvement(eeg_root):
