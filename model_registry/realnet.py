@@ -9,6 +9,12 @@ stripping ``module.`` prefixes. The backbone runs once per forward; the layer ou
 As a registered model a ReAlnet is its CORnet-S backbone (same layers and recurrent steps as ``cornet_s``).
 Trained runs live in ``$REALNET_HOME/models/realnet_sXX_bYY/`` (``model.pt`` state dict + ``config.json``).
 
+Any registered backbone (issue 16): ``ReAlnetConfig(backbone='torchvision:resnet18', layers=..., feature_sizes=...)``
+takes the chosen modules' outputs with forward hooks during its one backbone pass, optionally after a fixed
+reduction (``reduce='pool'`` / ``'project'``, stated in the spec's ``extra['generation_module']``); such a run is
+``realnet_<backbone>_sXX_bYY`` (``:`` written ``-``) and scores as its backbone (its layers and region map).
+fMRI targets (``modality='fmri'``) give ``realnet-fmri_...`` ids; their PCA is kept in the weights' buffers.
+
 Model identity: the folder name (the id), the config (subject, beta) and the weights must agree. ``save_trained``
 records the sha256 of ``model.pt`` in ``config.json``; resolving an id refuses (:class:`TrainedModelError`) a folder
 whose config names another subject or beta, a folder with weights but no (readable) config or the reverse, and
@@ -47,7 +53,13 @@ PUBLISHED_SHA1 = {
     7: "6a1c260839c75f6e6c018e06830562cdcda877e5", 8: "1772211b27dd3a7d9255ac59d5f9b7e7cb6c3314",
     9: "159d96f0433a87c7063259dac4527325a3c7b79a", 10: "dbdeaee9280267613ebce92dd5d515d89b544352",
 }
-MODEL_ID = re.compile(r"realnet_s(?P<subject>\d{2})_b(?P<beta>[0-9]+(?:p[0-9]+)?)")
+MODEL_ID = re.compile(r"realnet(?P<fmri>-fmri)?_(?:(?P<backbone>[A-Za-z0-9][A-Za-z0-9_.\-]*?)_)?"
+                      r"s(?P<subject>\d{2})_b(?P<beta>[0-9]+(?:p[0-9]+)?)")
+CORNET = "cornet_s"
+MODALITIES = ("eeg", "fmri")
+REDUCTIONS = ("none", "pool", "project")
+# a fixed random projection is a dense (features x dim) matrix regenerated at every build: refused above this size
+MAX_PROJECTION_ELEMENTS = 1 << 26
 _CHANNELS = {"V1": 64, "V2": 128, "V4": 256, "IT": 512}
 _DOWNSAMPLING = {"V1": 4, "V2": 8, "V4": 16, "IT": 32}
 
@@ -60,9 +72,34 @@ class ReAlnetConfig:
     layers: tuple[str, ...] = CORNET_S_LAYERS
     n_output: int = 340
     num_classes: int = 1000
+    backbone: str = CORNET
+    modality: str = "eeg"
+    feature_sizes: tuple[int, ...] = ()
+    reduce: str = "none"
+    reduce_dim: int = 0
+    reduce_seed: int = 0
+    target_inputs: int = 0  # fMRI: voxels entering the target PCA saved with the model (0: none)
+
+    @property
+    def is_cornet(self) -> bool:
+        """Whether the backbone is CORnet-S (the paper's model, whose heads and ids keep the paper's form)."""
+        return self.backbone == CORNET
 
     def layer_features(self) -> dict[str, int]:
-        """Flattened output size per layer at ``image_size`` (V1 at 224 px: 64 x 56 x 56 = 200,704)."""
+        """Flattened output size per layer at ``image_size`` (CORnet-S V1 at 224 px: 64 x 56 x 56 = 200,704);
+        other backbones: ``feature_sizes``, measured when the model was first built (:func:`probe_feature_sizes`).
+        """
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {list(MODALITIES)}, got {self.modality!r}")
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {list(REDUCTIONS)}, got {self.reduce!r}")
+        if self.reduce != "none" and self.reduce_dim < 1:
+            raise ValueError(f"reduce={self.reduce!r} needs reduce_dim >= 1, got {self.reduce_dim}")
+        if not self.is_cornet:
+            if len(self.feature_sizes) != len(self.layers) or not all(n > 0 for n in self.feature_sizes):
+                raise ValueError(f"a ReAlnet on {self.backbone} needs one positive feature size per layer "
+                                 f"{list(self.layers)}, got {list(self.feature_sizes)}")
+            return dict(zip(self.layers, self.feature_sizes))
         unknown = [layer for layer in self.layers if layer not in _CHANNELS]
         if unknown:
             raise ValueError(f"ReAlnet layers must be among {list(_CHANNELS)}, got {unknown}")
@@ -72,24 +109,182 @@ class ReAlnetConfig:
 
 
 def head_name(layer: str) -> str:
-    """Attribute name of a layer's EEG head: ``V1`` -> ``fc_v1`` (the authors' naming)."""
-    return f"fc_{layer.lower()}"
+    """Attribute name of a layer's EEG head: ``V1`` -> ``fc_v1`` (the authors' naming); ``layer1.0`` ->
+    ``fc_layer1_0``."""
+    return f"fc_{layer.lower().replace('.', '_')}"
+
+
+def build_backbone(config: ReAlnetConfig) -> nn.Module:
+    """A fresh (randomly initialised) backbone of ``config``: CORnet-S, or the registered model ``config.backbone``
+    (any registry id) without its published weights."""
+    if config.is_cornet:
+        return cornet_s_network(config.num_classes)
+    from .registry import get_spec
+
+    return get_spec(config.backbone).builder(False)
+
+
+def _layer_modules(backbone: nn.Module, layers: tuple[str, ...], backbone_id: str) -> list[nn.Module]:
+    modules = dict(backbone.named_modules())
+    missing = [layer for layer in layers if layer not in modules]
+    if missing:
+        raise ValueError(f"backbone {backbone_id} has no module {missing[0]!r} (layers asked: {list(layers)}; "
+                         f"top-level modules: {[name for name, _ in backbone.named_children()]})")
+    return [modules[layer] for layer in layers]
+
+
+class _Capture:
+    """Forward hooks recording each layer's output once per forward (a layer called twice is an error: its
+    features would be ambiguous)."""
+
+    def __init__(self, modules: list[nn.Module], layers: tuple[str, ...], backbone_id: str):
+        self.layers, self.backbone_id = layers, backbone_id
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.handles = [module.register_forward_hook(self._hook(layer)) for module, layer in zip(modules, layers)]
+
+    def _hook(self, layer: str):
+        def hook(module, inputs, output):
+            if layer in self.outputs:
+                raise ValueError(f"layer {layer!r} of {self.backbone_id} runs more than once per forward; choose a "
+                                 "module called once (or the recurrent block itself)")
+            if not isinstance(output, torch.Tensor):
+                raise ValueError(f"layer {layer!r} of {self.backbone_id} returns {type(output).__name__}, not one "
+                                 "tensor (batch first); choose another layer")
+            self.outputs[layer] = output
+        return hook
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def _probe_outputs(backbone: nn.Module, layers: tuple[str, ...], image_size: int,
+                   backbone_id: str) -> dict[str, torch.Tensor]:
+    """Each layer's output for two zero images ``(2, 3, image_size, image_size)``, in eval mode (modes and
+    BatchNorm statistics left as they were)."""
+    modes = {module: module.training for module in backbone.modules()}
+    parameter = next(backbone.parameters(), None)
+    images = torch.zeros(2, 3, image_size, image_size, dtype=parameter.dtype if parameter is not None else None,
+                         device=parameter.device if parameter is not None else None)
+    backbone.eval()
+    try:
+        with _Capture(_layer_modules(backbone, layers, backbone_id), layers, backbone_id) as capture:
+            backbone(images)
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+    missed = [layer for layer in layers if layer not in capture.outputs]
+    if missed:
+        raise ValueError(f"layer {missed[0]!r} of {backbone_id} is not called in its forward")
+    return {layer: capture.outputs[layer].cpu() for layer in layers}
+
+
+def probe_feature_sizes(backbone: nn.Module, layers: tuple[str, ...], image_size: int,
+                        backbone_id: str = "backbone") -> tuple[int, ...]:
+    """Flattened output size of each of ``layers`` for one ``(3, image_size, image_size)`` image (one eval-mode
+    forward of two zero images; modes and BatchNorm statistics unchanged). Raises ``ValueError`` naming a missing
+    layer, one not called, called twice, or whose output is not one tensor."""
+    outputs = _probe_outputs(backbone, layers, image_size, backbone_id)
+    return tuple(int(outputs[layer][0].numel()) for layer in layers)
+
+
+def _pool_side(channels: int, side: int, dim: int) -> int:
+    """Largest pooled side ``s <= side`` with ``channels * s * s <= dim`` (at least 1)."""
+    return max(1, min(side, math.isqrt(max(dim // channels, 1))))
+
+
+class _Reduce(nn.Module):
+    """The optional fixed reduction before a layer's encoder (no trained parameters):
+    ``'pool'``: adaptive average pooling of a (C, H, W) output to the largest square grid with at most ``dim``
+    features (C x s x s); ``'project'``: a fixed Gaussian random projection ``(n, dim) / sqrt(dim)`` drawn from
+    ``seed`` (regenerated at every build, not stored in the weights)."""
+
+    def __init__(self, kind: str, n_features: int, dim: int, seed: int, layer: str):
+        super().__init__()
+        self.kind, self.layer = kind, layer
+        if kind == "project":
+            if n_features * dim > MAX_PROJECTION_ELEMENTS:
+                raise ValueError(f"layer {layer!r}: a random projection of {n_features} features to {dim} needs a "
+                                 f"{n_features} x {dim} matrix (over {MAX_PROJECTION_ELEMENTS} values); use "
+                                 "reduce='pool' or a smaller reduce_dim")
+            generator = torch.Generator().manual_seed(seed)
+            matrix = torch.randn(n_features, dim, generator=generator) / math.sqrt(dim)
+            self.register_buffer("matrix", matrix, persistent=False)
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "project":
+            return x.flatten(1) @ self.matrix.to(x.dtype)
+        if x.ndim != 4:
+            raise ValueError(f"layer {self.layer!r}: reduce='pool' needs (N, C, H, W) outputs, got shape "
+                             f"{tuple(x.shape)}; use reduce='project'")
+        if x[0].numel() <= self.dim:
+            return x.flatten(1)
+        side = _pool_side(x.shape[1], min(x.shape[2], x.shape[3]), self.dim)
+        return nn.functional.adaptive_avg_pool2d(x, side).flatten(1)
 
 
 class ReAlnet(nn.Module):
-    """CORnet-S (``self.realnet``) + EEG generation module. ``forward(images (N,3,S,S))`` -> ``(logits (N,1000),
-    eeg (N, n_output))``."""
+    """A backbone (``self.realnet``: CORnet-S, or any registered model) + the brain-response generation module.
+    ``forward(images (N,3,S,S))`` -> ``(backbone output (N, classes), prediction (N, n_output))``.
 
-    def __init__(self, config: ReAlnetConfig = ReAlnetConfig(), backbone: nn.Sequential | None = None):
+    Generation module: per layer of ``config.layers`` one ``Linear(features, 128) + ReLU`` (after the optional
+    fixed ``config.reduce``: pooling or random projection; CORnet-S keeps the paper's full-size encoders), the
+    codes concatenated, one ``Linear(128 x layers, n_output)``. CORnet-S takes its stages in order; other backbones
+    run once with forward hooks on the chosen modules (each must run once per forward and return one tensor).
+    """
+
+    def __init__(self, config: ReAlnetConfig = ReAlnetConfig(), backbone: nn.Module | None = None):
         super().__init__()
         self.config = config
-        self.realnet = backbone if backbone is not None else cornet_s_network(config.num_classes)
-        for layer, n_features in config.layer_features().items():
-            setattr(self, head_name(layer), nn.Linear(n_features, EEG_HIDDEN))
+        self.realnet = backbone if backbone is not None else build_backbone(config)
+        if config.is_cornet and config.reduce != "none":
+            raise ValueError("the CORnet-S ReAlnet keeps the paper's full-size encoders (reduce='none')")
+        if not config.is_cornet:
+            _layer_modules(self.realnet, config.layers, config.backbone)  # a missing layer fails here
+        self.reducers = nn.ModuleDict()
+        sizes = config.layer_features()
+        widths = dict(sizes)
+        if not config.is_cornet:
+            probed = _probe_outputs(self.realnet, config.layers, config.image_size, config.backbone)
+            found = tuple(int(probed[layer][0].numel()) for layer in config.layers)
+            if found != tuple(sizes.values()):
+                raise ValueError(f"{config.backbone} at image_size {config.image_size}: layers {list(config.layers)} "
+                                 f"give {list(found)} features, the config records {list(sizes.values())}")
+            for layer in config.layers:
+                if config.reduce != "none":
+                    reducer = _Reduce(config.reduce, sizes[layer], config.reduce_dim, config.reduce_seed, layer)
+                    self.reducers[head_name(layer)] = reducer
+                    widths[layer] = int(reducer(probed[layer]).shape[1])
+        for layer in config.layers:
+            setattr(self, head_name(layer), nn.Linear(widths[layer], EEG_HIDDEN))
         self.fc = nn.Linear(EEG_HIDDEN * len(config.layers), config.n_output)
         self.activation = nn.ReLU()
+        if config.target_inputs:  # ReAlnet-fMRI: the targets' PCA (training images only) and z-score, kept
+            self.register_buffer("target_mean", torch.zeros(config.target_inputs))
+            self.register_buffer("target_components", torch.zeros(config.n_output, config.target_inputs))
+            self.register_buffer("target_zscore", torch.tensor([0.0, 1.0]))
+
+    def _encode(self, layer: str, x: torch.Tensor) -> torch.Tensor:
+        name = head_name(layer)
+        if name in self.reducers:
+            x = self.reducers[name](x)
+        return self.activation(getattr(self, name)(x.flatten(1)))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.config.is_cornet:
+            with _Capture(_layer_modules(self.realnet, self.config.layers, self.config.backbone),
+                          self.config.layers, self.config.backbone) as capture:
+                output = self.realnet(images)
+            missed = [layer for layer in self.config.layers if layer not in capture.outputs]
+            if missed:
+                raise ValueError(f"layer {missed[0]!r} of {self.config.backbone} did not run in this forward")
+            codes = [self._encode(layer, capture.outputs[layer]) for layer in self.config.layers]
+            return output, self.fc(torch.cat(codes, dim=1))
         codes, x = [], images
         for name, stage in self.realnet.named_children():  # one backbone pass: V1, V2, V4, IT, decoder
             x = stage(x)
@@ -115,7 +310,7 @@ def load_realnet_weights(model: ReAlnet, path) -> ReAlnet:
 
 def _explain_shape(config: ReAlnetConfig, key: str, found: tuple, expected: tuple) -> str | None:
     """For ``fc_<layer>.weight``: the image size the file's input width implies; for ``fc.*``: its n_output."""
-    for layer in config.layers:
+    for layer in config.layers if config.is_cornet else ():
         if key == f"{head_name(layer)}.weight" and len(found) == 2 and len(expected) == 2 and found[1] != expected[1]:
             side = math.isqrt(found[1] // _CHANNELS[layer]) if found[1] % _CHANNELS[layer] == 0 else 0
             if side and side * side * _CHANNELS[layer] == found[1]:
@@ -128,10 +323,25 @@ def _explain_shape(config: ReAlnetConfig, key: str, found: tuple, expected: tupl
     return None
 
 
-def model_id(subject: int, beta: float) -> str:
-    """``(1, 100)`` -> ``'realnet_s01_b100'``; fractional betas use ``p`` (``0.5`` -> ``b0p5``)."""
+def model_id(subject: int, beta: float, backbone: str = CORNET, modality: str = "eeg") -> str:
+    """``(1, 100)`` -> ``'realnet_s01_b100'``; fractional betas use ``p`` (``0.5`` -> ``b0p5``). Another backbone
+    enters the id with ``:`` written as ``-`` (``torchvision:resnet18`` -> ``realnet_torchvision-resnet18_s01_b100``),
+    fMRI targets as ``realnet-fmri_...``. Raises ``ValueError`` for a modality other than eeg / fmri."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
     beta_text = f"{beta:g}".replace(".", "p")
-    return f"realnet_s{subject:02d}_b{beta_text}"
+    prefix = "realnet" + ("-fmri" if modality == "fmri" else "")
+    middle = "" if backbone == CORNET else "_" + backbone.replace(":", "-")
+    identifier = f"{prefix}{middle}_s{subject:02d}_b{beta_text}"
+    if not MODEL_ID.fullmatch(identifier):
+        raise ValueError(f"backbone id {backbone!r} cannot form a ReAlnet id ({identifier!r}): use letters, digits, "
+                         "'_', '.', '-' and ':'")
+    return identifier
+
+
+def config_model_id(subject: int, beta: float, config: ReAlnetConfig) -> str:
+    """The id of a ReAlnet with ``config`` trained on ``subject`` with ``beta`` (:func:`model_id`)."""
+    return model_id(subject, beta, config.backbone, config.modality)
 
 
 class TrainedModelError(ValueError):
@@ -154,10 +364,15 @@ class TrainedRun:
     weights_sha256: str | None = None
 
     def to_json(self) -> str:
-        payload = {"model_id": model_id(self.subject, self.beta), "subject": self.subject, "beta": self.beta,
+        payload = {"model_id": self.model_id, "subject": self.subject, "beta": self.beta,
                    "config": asdict(self.config), "preprocessing": asdict(self.preprocessing), "info": self.info,
                    "weights_sha256": self.weights_sha256}
         return json.dumps(payload, indent=2)
+
+    @property
+    def model_id(self) -> str:
+        """The run's id, from its subject, beta, backbone and modality."""
+        return config_model_id(self.subject, self.beta, self.config)
 
     @classmethod
     def from_json(cls, text: str) -> TrainedRun:
@@ -175,18 +390,20 @@ class TrainedRun:
             raise ValueError(f"key 'beta' must be a finite number >= 0, found {beta!r}")
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise ValueError(f"key 'weights_sha256' must be 64 hex digits, found {sha!r}")
-        recorded = payload.get("model_id")
-        if recorded is not None and recorded != model_id(subject, beta):
-            raise ValueError(f"its model_id {recorded!r} disagrees with its subject {subject} and beta {beta:g} "
-                             f"({model_id(subject, beta)})")
         config = _section(payload, "config", _CONFIG_TYPES, ReAlnetConfig)
         prep = _section(payload, "preprocessing", _PREPROCESSING_TYPES, Preprocessing)
         try:
-            config = ReAlnetConfig(**{**config, "layers": tuple(config["layers"])})
+            config = ReAlnetConfig(**{**config, "layers": tuple(config["layers"]),
+                                      "feature_sizes": tuple(config.get("feature_sizes", ()))})
             config.layer_features()
+            expected = config_model_id(subject, beta, config)
             preprocessing = Preprocessing(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
         except (TypeError, ValueError) as error:
             raise ValueError(f"invalid 'config' / 'preprocessing': {_one_line(error)}") from None
+        recorded = payload.get("model_id")
+        if recorded is not None and recorded != expected:
+            raise ValueError(f"its model_id {recorded!r} disagrees with its subject {subject}, beta {beta:g}, "
+                             f"backbone {config.backbone} and modality {config.modality} ({expected})")
         info = payload.get("info", {})
         if not isinstance(info, dict):
             raise ValueError(f"key 'info' must be an object, found {type(info).__name__}")
@@ -252,7 +469,7 @@ def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None
     """
     if run.config != model.config:
         raise ValueError(f"run.config {run.config} differs from the model's config {model.config}")
-    folder = Path(root or models_dir()) / model_id(run.subject, run.beta)
+    folder = Path(root or models_dir()) / run.model_id
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "model.pt") as tmp:
         torch.save(model.state_dict(), tmp)
@@ -294,11 +511,14 @@ def _read_run(folder: Path, identifier: str) -> TrainedRun:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise TrainedModelError(f"{config}: unreadable config of {identifier} ({_one_line(error)}); "
                                 "restore it, retrain, or remove the folder") from error
-    expected = model_id(run.subject, run.beta)
+    expected = run.model_id
     if expected != identifier:
         raise TrainedModelError(
             f"trained model folder {folder}: its id {identifier} disagrees with its config.json (subject "
-            f"{run.subject}, beta {run.beta:g}, whose id is {expected}); rename the folder to {expected}")
+            f"{run.subject}, beta {run.beta:g}, "
+            + ("" if run.config.is_cornet and run.config.modality == "eeg"
+               else f"backbone {run.config.backbone}, modality {run.config.modality}, ")
+            + f"whose id is {expected}); rename the folder to {expected}")
     return run
 
 
@@ -309,7 +529,7 @@ def check_trained_weights(folder: str | Path, run: TrainedRun) -> None:
     if actual != run.weights_sha256:
         raise TrainedModelError(
             f"{weights}: sha256 {actual[:16]}... differs from {str(run.weights_sha256)[:16]}... recorded in its "
-            f"config.json for {model_id(run.subject, run.beta)} (subject {run.subject}, beta {run.beta:g}); the "
+            f"config.json for {run.model_id} (subject {run.subject}, beta {run.beta:g}); the "
             "weights were replaced or damaged: restore them or retrain")
 
 
@@ -357,11 +577,32 @@ def _published_backbone(subject: int, pretrained: bool) -> nn.Module:
 
 
 def _spec(identifier: str, builder, preprocessing: Preprocessing, url: str | None, description: str,
-          extra: dict) -> ModelSpec:
+          extra: dict, config: ReAlnetConfig | None = None) -> ModelSpec:
+    if config is not None and not config.is_cornet:  # scored as its backbone: the backbone's layers and regions
+        from .registry import get_spec
+
+        base = get_spec(config.backbone)
+        return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=base.layers,
+                         region_layer_map=dict(base.region_layer_map), preprocessing=preprocessing,
+                         weights_url=url, num_params=None, logits_layer=base.logits_layer,
+                         description=description, visual_degrees=base.visual_degrees,
+                         layer_layouts=base.layer_layouts,
+                         extra={**base.extra, **extra, "backbone": config.backbone,
+                                "generation_module": _module_metadata(config)})
     return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=CORNET_S_LAYERS,
                      region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing, weights_url=url,
                      num_params=None, logits_layer="decoder.linear", description=description,
-                     extra={"recurrent_steps": CORNET_S_STEPS, **extra})
+                     extra={"recurrent_steps": CORNET_S_STEPS, **extra,
+                            **({"generation_module": _module_metadata(config)} if config is not None else {})})
+
+
+def _module_metadata(config: ReAlnetConfig) -> dict:
+    """What the brain-response generation module of ``config`` is, for the model's metadata."""
+    return {"backbone": config.backbone, "modality": config.modality, "layers": list(config.layers),
+            "layer_features": list(config.layer_features().values()), "hidden_per_layer": EEG_HIDDEN,
+            "n_output": config.n_output, "reduce": config.reduce, "target_pca_voxels": config.target_inputs or None,
+            "reduce_dim": config.reduce_dim if config.reduce != "none" else None,
+            "reduce_seed": config.reduce_seed if config.reduce == "project" else None}
 
 
 def resolve_realnet(identifier: str) -> ModelSpec:
@@ -372,13 +613,20 @@ def resolve_realnet(identifier: str) -> ModelSpec:
     """
     match = MODEL_ID.fullmatch(identifier)
     subject, beta = int(match["subject"]), float(match["beta"].replace("p", "."))
+    paper_form = match["backbone"] is None and match["fmri"] is None
     folder = _local_folder(identifier)
     if folder is not None:
         run = read_trained_run(folder, identifier)
         return _spec(identifier, lambda pretrained: _local_backbone(folder, run, pretrained), run.preprocessing,
-                     None, f"ReAlnet trained locally on subject {run.subject}, beta {run.beta:g} ({folder})",
+                     None, f"ReAlnet ({run.config.backbone}, {run.config.modality}) trained locally on subject "
+                     f"{run.subject}, beta {run.beta:g} ({folder})",
                      {"subject": run.subject, "beta": run.beta, "folder": str(folder), "info": run.info,
-                      "weights_sha256": run.weights_sha256})
+                      "weights_sha256": run.weights_sha256}, run.config)
+    if not paper_form:
+        raise UnknownModelError(f"no ReAlnet {identifier!r}: nothing trained in {models_dir() / identifier}. Train "
+                                f"it with `realnet train --subject {subject} --beta {beta:g}"
+                                + (f" --backbone <id of {match['backbone']}>" if match["backbone"] else "")
+                                + (" --modality fmri" if match["fmri"] else "") + "`.")
     if beta == 100 and subject in PUBLISHED_SHA1:
         return _spec(identifier, lambda pretrained: _published_backbone(subject, pretrained),
                      Preprocessing(image_size=224, resize="resize"), PUBLISHED_URL.format(subject=subject),

@@ -8,7 +8,13 @@ Every variant does forward, loss, backward and a fused Adam step on the same bat
 Prints the median step time of each and the ratios ours/plain (target <= 1.15) and theirs/ours (~2 expected:
 the convolutions dominate the step and run twice).
 
+Then the same aligned / plain ratio for each other ``--backbones`` entry (default ``torchvision:resnet18``): plain =
+the backbone's own classification step, aligned = ReAlnet on that backbone (hooks on its V1, V2, V4, IT layers, the
+generation module after ``--reduce``, default ``pool`` to ``--reduce-dim`` 4096 features per layer; ``none`` keeps
+full-size encoders: ResNet-18's conv1 at 224 px alone has 802,816 features).
+
 Usage: python perf/train_step.py [--image-size 224] [--batch-size 16] [--steps 5] [--device cuda] [--amp]
+       [--backbones torchvision:resnet18,resnet101] [--reduce pool|project|none] [--reduce-dim 4096]
 """
 from __future__ import annotations
 
@@ -62,6 +68,43 @@ def make_step(kind: str, image_size: int, device: torch.device, amp: bool) -> tu
     return step, model
 
 
+def make_backbone_step(backbone: str, aligned: bool, image_size: int, device: torch.device, amp: bool,
+                       reduce: str, reduce_dim: int) -> tuple[Callable, nn.Module]:
+    """A training step of the registered ``backbone`` alone (cross-entropy on its output) or of the ReAlnet on it
+    (one pass, the full ReAlnet loss)."""
+    from model_registry.realnet import probe_feature_sizes
+    from model_registry.registry import get_spec
+    from realnet_plugin.training.trainer import default_layers
+
+    torch.manual_seed(0)
+    network = get_spec(backbone).builder(False)
+    if aligned:
+        layers = default_layers(backbone)
+        config = ReAlnetConfig(image_size=image_size, layers=layers, backbone=backbone,
+                               feature_sizes=probe_feature_sizes(network, layers, image_size, backbone),
+                               reduce=reduce, reduce_dim=reduce_dim if reduce != "none" else 0)
+        model = ReAlnet(config, backbone=network).to(device)
+    else:
+        model = network.to(device)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-5, fused=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    def step(images: torch.Tensor, labels: torch.Tensor, eeg: torch.Tensor) -> None:
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            if aligned:
+                logits, pred = model(images)
+                loss = realnet_loss(logits, labels, pred, eeg, beta=100.0).total
+            else:
+                loss = nn.functional.cross_entropy(model(images).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return step, model
+
+
 def time_steps(step: Callable, batch: tuple, steps: int, device: torch.device) -> list[float]:
     times = []
     for _ in range(steps):
@@ -84,6 +127,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--backbones", default="torchvision:resnet18",
+                        help="other registered backbones to time, comma-separated ('' for none)")
+    parser.add_argument("--reduce", choices=["none", "pool", "project"], default="pool",
+                        help="reduction before the layer encoders of the other backbones (default pool)")
+    parser.add_argument("--reduce-dim", type=int, default=4096)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,6 +159,21 @@ def main() -> None:
     print(f"ours / plain  = {median['ours'] / median['plain']:.2f}   (target <= 1.15)")
     print(f"theirs / plain = {median['theirs'] / median['plain']:.2f}, theirs / ours = "
           f"{median['theirs'] / median['ours']:.2f}   (the authors' two passes)")
+    for backbone in filter(None, (name.strip() for name in args.backbones.split(","))):
+        steps = {}
+        for aligned in (False, True):
+            step, model = make_backbone_step(backbone, aligned, args.image_size, device, args.amp, args.reduce,
+                                             args.reduce_dim)
+            time_steps(step, batch, 2, device)
+            steps[aligned] = (step, model, [])
+        for _ in range(args.rounds):
+            for step, _, times in steps.values():
+                times += time_steps(step, batch, args.steps, device)
+        plain, aligned = (statistics.median(steps[key][2]) for key in (False, True))
+        n_plain, n_aligned = (sum(p.numel() for p in steps[key][1].parameters()) / 1e6 for key in (False, True))
+        print(f"{backbone}: plain {plain * 1000:.1f} ms ({n_plain:.1f} M), aligned {aligned * 1000:.1f} ms "
+              f"({n_aligned:.1f} M, reduce {args.reduce}); aligned / plain = {aligned / plain:.2f}   "
+              "(target <= 1.15)")
 
 
 if __name__ == "__main__":

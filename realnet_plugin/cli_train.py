@@ -61,6 +61,31 @@ _SHARED_OPTIONS: list[tuple[str, str, dict]] = [
         help="teacher and starting point: ImageNet CORnet-S (default, downloaded) or a random CORnet-S (offline "
         "dry runs only)")),
     ("--teacher-seed", "teacher_seed", dict(type=int, default=0, help="seed of --teacher random (default 0)")),
+    ("--backbone", "backbone", dict(
+        default="cornet_s", help="the network to align: any registered model id (cornet_s = the paper, default; "
+        "resnet101, clip_rn101, torchvision:resnet18, timm:...). Ids: realnet_<backbone>_sXX_bYY with ':' as '-'")),
+    ("--layers", "layers", dict(
+        default=None, help="comma-separated module names feeding the generation module (default: the backbone's "
+        "V1, V2, V4, IT layers)")),
+    ("--task-loss", "task_loss", dict(
+        action=argparse.BooleanOptionalAction, default=True,
+        help="cross-entropy to the teacher's (the backbone's own pretrained classifier) labels (default on; "
+        "--no-task-loss for backbones without a classifier head, e.g. CLIP towers)")),
+    ("--reduce", "reduce", dict(
+        choices=["none", "pool", "project"], default="none",
+        help="fixed reduction before each layer encoder for large layers: average pooling or a fixed-seed random "
+        "projection to --reduce-dim features (default none; CORnet-S always none)")),
+    ("--reduce-dim", "reduce_dim", dict(type=int, default=4096, help="features per layer after --reduce "
+                                                                      "(default 4096)")),
+    ("--modality", "modality", dict(
+        choices=["eeg", "fmri"], default="eeg",
+        help="brain targets: THINGS-EEG2 (default) or THINGS-fMRI ROI betas reduced by PCA fitted on the training "
+        "images only (ReAlnet-fMRI, ids realnet-fmri_...); --data-dir then defaults to $REALNET_DATA_DIR/things-fmri")),
+    ("--rois", "rois", dict(default="V1,V2,V3,hV4,LOC", help="--modality fmri: ROIs whose voxels form the targets "
+                                                             "(default V1,V2,V3,hV4,LOC)")),
+    ("--fmri-dim", "fmri_dim", dict(type=int, default=1024, help="--modality fmri: PCA components kept (default "
+                                                                  "1024)")),
+    ("--reduce-seed", "reduce_seed", dict(type=int, default=0, help="seed of --reduce project (default 0)")),
     ("--channels", "channels", dict(default=None, help="EEG channels, comma-separated (default: all 17)")),
     ("--t-start", "t_start", dict(type=float, default=0.0, help="first EEG sample of the target window, seconds "
                                                                  "(default 0.0)")),
@@ -97,7 +122,7 @@ def shared_option_words(args: argparse.Namespace) -> list[str]:
 @command("train")
 def _add_train(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "train", help="train one ReAlnet and register it as realnet_sXX_bYY",
+        "train", help="train one ReAlnet (CORnet-S or any --backbone) and register it as realnet_[<backbone>_]sXX_bYY",
         description="Train a ReAlnet on one THINGS-EEG2 subject (loss: CE to the teacher's labels + beta x EEG "
                     "generation loss) and register the selected epoch as realnet_sXX_bYY.")
     parser.add_argument("--subject", type=int, required=True, help="THINGS-EEG2 subject (1 = sub-01)")
@@ -140,7 +165,10 @@ def _config(args: argparse.Namespace, subject: int, beta: float):
                        batch_norm=args.batch_norm, num_workers=args.num_workers, dtype=args.dtype,
                        keep_checkpoints=args.keep_checkpoints, detach_correlation=args.detach_correlation,
                        select_on_test=args.select_on_test, holdout=args.holdout, bn_passes=args.bn_passes,
-                       teacher_bn=args.teacher_bn)
+                       teacher_bn=args.teacher_bn, backbone=args.backbone, task_loss=args.task_loss,
+                       layers=tuple(name.strip() for name in args.layers.split(",")) if args.layers else None,
+                       reduce=args.reduce, reduce_dim=args.reduce_dim, reduce_seed=args.reduce_seed,
+                       modality=args.modality)
 
 
 def _train_one(args: argparse.Namespace, subject: int, beta: float, out: Path | None, resume: bool):
@@ -152,10 +180,16 @@ def _train_one(args: argparse.Namespace, subject: int, beta: float, out: Path | 
     config = _config(args, subject, beta)
     check_run_folder(out if out is not None else default_run_dir(config), resume)
     replaced = check_registration(config.model_id, getattr(args, "overwrite", False))  # train-all: never replaces
-    window = EEGWindow(t_start=args.t_start, n_times=args.n_times, **(
-        {"channels": tuple(name.strip() for name in args.channels.split(","))} if args.channels else {}))
-    targets = load_eeg_targets(subject, args.data_dir, window)
-    teacher, about = build_teacher(args.teacher, args.teacher_seed)
+    if config.modality == "fmri":
+        from realnet_plugin.training.fmri import load_fmri_targets
+
+        targets = load_fmri_targets(subject, args.data_dir, tuple(n.strip() for n in args.rois.split(",")),
+                                    args.fmri_dim)
+    else:
+        window = EEGWindow(t_start=args.t_start, n_times=args.n_times, **(
+            {"channels": tuple(name.strip() for name in args.channels.split(","))} if args.channels else {}))
+        targets = load_eeg_targets(subject, args.data_dir, window)
+    teacher, about = build_teacher(args.teacher, args.teacher_seed, config.backbone)
     result = train(config, targets, teacher, out, device=args.device, resume=resume,
                    progress=not args.no_progress, teacher_description=about)
     if result.registered is not None:
@@ -186,7 +220,7 @@ def _run_train_all(args: argparse.Namespace) -> int:
     check_output_path(args.runs_dir, "--runs-dir", folder=True)
     check_output_path(args.write_jobs, "--write-jobs")
     _config(args, subjects[0], betas[0])  # the shared options, checked once now
-    runs = plan_runs(subjects, betas, runs_root=args.runs_dir)
+    runs = plan_runs(subjects, betas, runs_root=args.runs_dir, backbone=args.backbone, modality=args.modality)
     pending = [run for run in runs if run.status != "done"]
     counts = {status: sum(run.status == status for run in runs) for status in ("done", "resume", "new")}
     print(f"{len(runs)} runs planned: {counts['done']} done, {counts['resume']} to resume, {counts['new']} new")
@@ -201,7 +235,8 @@ def _run_train_all(args: argparse.Namespace) -> int:
         if args.print_commands:
             print("\n".join(commands))
         return 0
-    check_subjects_data(sorted({run.subject for run in pending}), args.data_dir)  # before the first model
+    if args.modality == "eeg":  # fMRI targets are read (and checked) per run, before its model is built
+        check_subjects_data(sorted({run.subject for run in pending}), args.data_dir)  # before the first model
     for run in pending:  # an incomplete model folder is kept, and said so, before the first model
         check_registration(run.model_id, False, flag="`realnet train --overwrite`")
     for number, run in enumerate(pending, start=1):

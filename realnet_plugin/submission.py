@@ -285,6 +285,10 @@ def network_recipe(spec, *, weights_url: str | None = None) -> NetworkRecipe:
     and for weights that are not published at a public https address."""
     family, extra = spec.family, spec.extra
     cornet_fields = {}
+    module = extra.get("generation_module") or {}
+    if family == "realnet" and (module.get("backbone", "cornet_s") != "cornet_s" or module.get("modality") == "fmri"):
+        raise ValueError(f"{spec.identifier}: self-contained plugins exist for CORnet-S EEG ReAlnets only; this one "
+                         f"is on {module.get('backbone')} with {module.get('modality')} targets")
     if family == "cornet" or family == "realnet":
         if family == "realnet" and extra.get("folder"):  # trained here: the user publishes model.pt
             folder = Path(extra["folder"])

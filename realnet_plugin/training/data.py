@@ -128,6 +128,9 @@ class BrainTargets:
     zscore: ZScore
     source: str
     description: dict = field(default_factory=dict)
+    # fMRI: the PCA fitted on the training images ({'mean': (n_voxels,), 'components': (dim, n_voxels)}), saved
+    # with the model; None for EEG targets
+    target_transform: dict | None = None
 
     def __post_init__(self):
         if self.training.targets.shape[1] != self.test.targets.shape[1]:

@@ -71,7 +71,7 @@ def generation_loss(pred: torch.Tensor, target: torch.Tensor, differentiable: bo
 
 def realnet_loss(logits: torch.Tensor, labels: torch.Tensor, pred: torch.Tensor, target: torch.Tensor,
                  beta: float, paper_exact: bool = False, *, task_weight: float = 1.0,
-                 gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> LossTerms:
+                 gather: Callable[[torch.Tensor], torch.Tensor] | None = None, task: bool = True) -> LossTerms:
     """The ReAlnet objective for one batch.
 
     ``logits`` (B, classes), ``labels`` (B,) teacher argmax, ``pred`` / ``target`` (B, n_output).
@@ -81,10 +81,13 @@ def realnet_loss(logits: torch.Tensor, labels: torch.Tensor, pred: torch.Tensor,
     Distributed training passes ``gather`` (concatenates every process's rows, differentiably) so that the
     generation loss is computed over the global batch, and ``task_weight`` = world size x local / global batch
     size, so that averaging the processes' gradients gives the gradient of the global-batch loss.
+    ``task=False``: no task loss (``labels`` and ``logits`` unused); the total is ``beta x`` generation.
     """
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
-    task = F.cross_entropy(_at_least_float32(logits), labels)
+    # task=False (no teacher, e.g. a CLIP tower): the task term is 0 and the backbone output is not read
+    task = (F.cross_entropy(_at_least_float32(logits), labels) if task
+            else torch.zeros((), device=pred.device, dtype=torch.float32))
     if gather is not None:
         pred, target = gather(pred), gather(target)
     if beta == 0:

@@ -85,14 +85,15 @@ def check_registration(identifier: str, overwrite: bool, models_root: Path | Non
 
 
 def plan_runs(subjects: Sequence[int], betas: Sequence[float], *, models_root: Path | None = None,
-              runs_root: Path | None = None) -> list[PlannedRun]:
+              runs_root: Path | None = None, backbone: str = "cornet_s", modality: str = "eeg") -> list[PlannedRun]:
     """Every (subject, beta) pair, subject-major, with its status and run folder
-    (``runs_root``/``<model id>``, default ``$REALNET_HOME/runs``)."""
+    (``runs_root``/``<model id>``, default ``$REALNET_HOME/runs``); ids of ``backbone`` / ``modality``
+    (:func:`model_registry.realnet.model_id`)."""
     runs_root = Path(runs_root or realnet_home() / "runs")
     planned = []
     for subject in subjects:
         for beta in betas:
-            identifier = model_id(subject, beta)
+            identifier = model_id(subject, beta, backbone, modality)
             run_dir = runs_root / identifier
             if is_registered(identifier, models_root):
                 status = "done"

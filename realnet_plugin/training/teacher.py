@@ -105,25 +105,40 @@ def teacher_labels(teacher: nn.Module, split: ImageSplit, preprocessing: Preproc
 TEACHER_KINDS = ("pretrained", "random")
 
 
-def build_teacher(kind: str = "pretrained", seed: int = 0) -> tuple[nn.Module, str]:
-    """The teacher network and a description of it.
+def build_teacher(kind: str = "pretrained", seed: int = 0, backbone: str = "cornet_s") -> tuple[nn.Module, str]:
+    """The teacher network (also the student's starting point) and a description of it.
 
-    ``'pretrained'``: CORnet-S with the published ImageNet weights (downloaded once; the paper's teacher).
-    ``'random'``: CORnet-S randomly initialised from ``seed`` (offline dry runs and tests; not the paper).
+    ``backbone``: ``'cornet_s'`` (the paper) or any registry id (``torchvision:resnet18``, ``resnet101``, ...).
+    ``'pretrained'``: its published weights (downloaded once; for CORnet-S the paper's ImageNet teacher).
+    ``'random'``: randomly initialised from ``seed`` (offline dry runs and tests; not the paper).
+    Raises ``ValueError`` for another ``kind``, ``UnknownModelError`` for an unknown backbone id.
     """
+    if kind not in TEACHER_KINDS:
+        raise ValueError(f"teacher must be one of {list(TEACHER_KINDS)}, got {kind!r}")
+    if backbone != "cornet_s":
+        from model_registry.registry import get_spec
+
+        spec = get_spec(backbone)
+        if kind == "pretrained":
+            return spec.build(pretrained=True), f"{backbone}, published weights ({spec.weights_url or 'registry'})"
+        generator_state = torch.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            network = spec.build(pretrained=False)
+        finally:
+            torch.set_rng_state(generator_state)
+        return network, f"{backbone}, random initialisation (seed {seed})"
     from model_registry.cornet import CORNET_S_URL, cornet_s, cornet_s_network
 
     if kind == "pretrained":
         return cornet_s(pretrained=True), f"cornet_s, ImageNet weights {CORNET_S_URL}"
-    if kind == "random":
-        generator_state = torch.get_rng_state()
-        torch.manual_seed(seed)
-        try:
-            network = cornet_s_network()
-        finally:
-            torch.set_rng_state(generator_state)
-        return network, f"cornet_s, random initialisation (seed {seed})"
-    raise ValueError(f"teacher must be one of {list(TEACHER_KINDS)}, got {kind!r}")
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        network = cornet_s_network()
+    finally:
+        torch.set_rng_state(generator_state)
+    return network, f"cornet_s, random initialisation (seed {seed})"
 
 
 def calibrate_batch_norm(network: nn.Module, images: torch.Tensor) -> nn.Module:

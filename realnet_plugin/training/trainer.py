@@ -37,7 +37,9 @@ section describe. The older settings are reachable: ``lr=2e-6, epochs=25``; chai
 model's backbone as ``student_backbone``; a Spearman term is not offered (ranking has no gradient).
 
 Files in ``out_dir``: ``checkpoint.pt`` (after every epoch, atomic; ``checkpoints/epoch_NNN.pt`` too with
-``keep_checkpoints``), ``best_model.pt`` (``{'epoch', 'model'}``), ``log.jsonl`` and ``log.csv`` (one row per
+``keep_checkpoints``; it also holds the selected epoch's weights under ``best_model`` while they are not the
+current ones, so no separate best-model file exists: the run's only other weights file is the registered
+``models/<id>/model.pt``), ``log.jsonl`` and ``log.csv`` (one row per
 epoch: train/val task, generation, total). Resuming continues bit-identically on CPU: the batch order depends only
 on (seed, epoch) and model, optimizer, scaler and RNG states are restored.
 """
@@ -67,7 +69,18 @@ from model_registry.device import resolve_device
 from model_registry.fingerprint import weights_hash
 from model_registry.paths import realnet_home
 from model_registry.preprocessing import Preprocessing
-from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, head_name, model_id, save_trained
+from model_registry.realnet import (
+    CORNET,
+    MODALITIES,
+    REDUCTIONS,
+    ReAlnet,
+    ReAlnetConfig,
+    TrainedRun,
+    head_name,
+    model_id,
+    probe_feature_sizes,
+    save_trained,
+)
 
 from . import distributed as dist_utils
 from .checkpoint import (
@@ -111,7 +124,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     split_by: str = "concept"
     image_size: int = 224
-    layers: tuple[str, ...] = CORNET_S_LAYERS
+    layers: tuple[str, ...] | None = None  # None: CORNET_S_LAYERS, or the backbone's V1, V2, V4, IT layers
     paper_exact: bool = False
     amp: bool = False
     batch_norm: str = "batch"
@@ -124,8 +137,29 @@ class TrainConfig:
     holdout: bool | None = None
     bn_passes: int | None = None  # None: 2 with paper_exact, else 1
     teacher_bn: str = "eval"
+    backbone: str = CORNET
+    modality: str = "eeg"
+    task_loss: bool = True
+    reduce: str = "none"
+    reduce_dim: int = 4096
+    reduce_seed: int = 0
 
     def __post_init__(self):
+        if self.layers is None:
+            object.__setattr__(self, "layers", default_layers(self.backbone))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not isinstance(self.task_loss, bool):
+            raise ValueError(f"task_loss must be true or false, got {self.task_loss!r}")
+        if not self.task_loss and not self.beta > 0:
+            raise ValueError("without the task loss (--no-task-loss) beta must be > 0: nothing would be trained")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {list(MODALITIES)}, got {self.modality!r}")
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {list(REDUCTIONS)}, got {self.reduce!r}")
+        if self.backbone == CORNET and self.reduce != "none":
+            raise ValueError("the CORnet-S ReAlnet keeps the paper's full-size encoders: reduce must be 'none'")
+        if isinstance(self.reduce_dim, bool) or not isinstance(self.reduce_dim, int) or self.reduce_dim < 1:
+            raise ValueError(f"reduce_dim must be a positive integer, got {self.reduce_dim!r}")
         paper = bool(self.paper_exact)
         resolved = {"detach_correlation": paper, "select_on_test": paper, "holdout": not paper,
                     "bn_passes": 2 if paper else 1}
@@ -184,7 +218,8 @@ class TrainConfig:
 
     @property
     def model_id(self) -> str:
-        return model_id(self.subject, self.beta)
+        """``realnet_sXX_bYY`` (CORnet-S), ``realnet_<backbone>_sXX_bYY``, ``realnet-fmri_...``."""
+        return model_id(self.subject, self.beta, self.backbone, self.modality)
 
     def to_dict(self) -> dict:
         """JSON-ready form (tuples become lists)."""
@@ -193,6 +228,21 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         return cls(**{**values, "layers": tuple(values.get("layers", CORNET_S_LAYERS))})
+
+
+def default_layers(backbone: str) -> tuple[str, ...]:
+    """The layers whose outputs feed the generation module by default: CORnet-S's V1, V2, V4, IT, else the
+    backbone's region -> layer map at V1, V2, V4, IT (regions it does not map are left out; a layer mapped twice
+    is taken once). Raises ``ValueError`` when the backbone maps none of them."""
+    if backbone == CORNET:
+        return CORNET_S_LAYERS
+    from model_registry.registry import get_spec
+
+    regions = get_spec(backbone).region_layer_map
+    layers = tuple(dict.fromkeys(regions[region] for region in ("V1", "V2", "V4", "IT") if region in regions))
+    if not layers:
+        raise ValueError(f"backbone {backbone} maps none of V1, V2, V4, IT to a layer; pass layers explicitly")
+    return layers
 
 
 def effective_momentum(momentum: float, passes: int) -> float:
@@ -206,7 +256,8 @@ def legacy_config(stored: dict) -> dict:
     such a run had (all following ``paper_exact``; teacher labels in eval mode)."""
     paper = bool(stored.get("paper_exact", False))
     defaults = {"detach_correlation": paper, "select_on_test": paper, "holdout": not paper, "bn_passes": 1,
-                "teacher_bn": "eval"}
+                "teacher_bn": "eval", "backbone": CORNET, "modality": "eeg", "task_loss": True, "reduce": "none",
+                "reduce_dim": 4096, "reduce_seed": 0}
     return {**defaults, **stored}
 
 
@@ -249,6 +300,18 @@ class TrainResult:
     log: list[dict]
     best_epoch: int
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def training_preprocessing(config: TrainConfig) -> Preprocessing:
+    """The images as the paper feeds them (the whole image resized to ``image_size``, no crop), normalised with
+    the backbone's own mean / std / interpolation (ImageNet's for CORnet-S; e.g. CLIP's for CLIP towers)."""
+    if config.backbone == CORNET:
+        return Preprocessing(image_size=config.image_size, resize="resize")
+    from model_registry.registry import get_spec
+
+    base = get_spec(config.backbone).preprocessing
+    return Preprocessing(image_size=config.image_size, resize="resize", mean=tuple(base.mean), std=tuple(base.std),
+                         interpolation=base.interpolation)
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -298,40 +361,63 @@ def _check_backbone(backbone: nn.Module, layers: tuple[str, ...]) -> None:
                          "network")
 
 
-def build_student(config: TrainConfig, n_output: int, backbone: nn.Module) -> ReAlnet:
-    """A ReAlnet on a copy of ``backbone`` with freshly initialised EEG heads (seeded by ``config.seed``)."""
-    _check_backbone(backbone, config.layers)
+def build_student(config: TrainConfig, n_output: int, backbone: nn.Module,
+                  targets: BrainTargets | None = None) -> ReAlnet:
+    """A ReAlnet on a copy of ``backbone`` with freshly initialised EEG heads (seeded by ``config.seed``).
+
+    CORnet-S: the paper's module on its stages. Other backbones (``config.backbone``, a registry id): the layers'
+    output sizes are measured with one probe forward; ``config.reduce`` is applied before the encoders.
+    ``targets`` with a ``target_transform`` (fMRI PCA): stored in the model's buffers, so it is saved with it."""
+    transform = targets.target_transform if targets is not None else None
+    inputs = int(np.asarray(transform["mean"]).shape[0]) if transform is not None else 0
+    if config.backbone == CORNET:
+        _check_backbone(backbone, config.layers)
     backbone = copy.deepcopy(backbone).cpu().requires_grad_(True)
-    num_classes = backbone.decoder.linear.out_features if hasattr(backbone, "decoder") else 1000
-    model_config = ReAlnetConfig(image_size=config.image_size, layers=config.layers, n_output=n_output,
-                                 num_classes=num_classes)
+    if config.backbone == CORNET:
+        num_classes = backbone.decoder.linear.out_features if hasattr(backbone, "decoder") else 1000
+        model_config = ReAlnetConfig(image_size=config.image_size, layers=config.layers, n_output=n_output,
+                                     num_classes=num_classes, modality=config.modality, target_inputs=inputs)
+    else:
+        sizes = probe_feature_sizes(backbone, config.layers, config.image_size, config.backbone)
+        model_config = ReAlnetConfig(image_size=config.image_size, layers=config.layers, n_output=n_output,
+                                     backbone=config.backbone, modality=config.modality, feature_sizes=sizes,
+                                     reduce=config.reduce, reduce_dim=config.reduce_dim if config.reduce != "none"
+                                     else 0, reduce_seed=config.reduce_seed, target_inputs=inputs)
     seed_everything(config.seed)
-    return ReAlnet(model_config, backbone=backbone).to(DTYPES[config.dtype])
+    model = ReAlnet(model_config, backbone=backbone)
+    if transform is not None:
+        with torch.no_grad():
+            model.target_mean.copy_(torch.as_tensor(transform["mean"]))
+            model.target_components.copy_(torch.as_tensor(transform["components"]))
+            model.target_zscore.copy_(torch.tensor([targets.zscore.mean, targets.zscore.std]))
+    return model.to(DTYPES[config.dtype])
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: ImageSplit, labels: np.ndarray | Callable[[torch.Tensor], torch.Tensor],
+def evaluate(model: nn.Module, split: ImageSplit,
+             labels: np.ndarray | Callable[[torch.Tensor], torch.Tensor] | None,
              indices: np.ndarray, *, beta: float, preprocessing: Preprocessing, device: torch.device,
-             batch_size: int = 16, amp: bool = False, num_workers: int = 0) -> dict[str, float]:
+             batch_size: int = 16, amp: bool = False, num_workers: int = 0, task: bool = True) -> dict[str, float]:
     """Mean task, generation and total loss of ``model`` (eval mode) over ``split[indices]``, in fixed batches of
     ``batch_size`` (the generation loss depends on which images share a batch); each batch weighted by its size.
 
     ``labels``: the teacher's label per image of ``split`` (n_images,), or a function labelling one batch of
-    images (:class:`TrainModeTeacher`)."""
+    images (:class:`TrainModeTeacher`), or ``None`` with ``task=False`` (no task loss)."""
     was_training = model.training
     model.eval()
     subset = torch.utils.data.Subset(ImageTargetDataset(split, preprocessing), [int(i) for i in indices])
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     sums, count = {"task": 0.0, "generation": 0.0}, 0
-    labels_t = None if callable(labels) else torch.as_tensor(labels)
+    labels_t = None if callable(labels) or labels is None else torch.as_tensor(labels)
     dtype = next(model.parameters()).dtype
     try:
         for index, images, target in loader:
             images = images.to(device, dtype)
-            batch_labels = labels(images) if labels_t is None else labels_t[index].to(device)
+            batch_labels = (None if not task else labels(images) if labels_t is None
+                            else labels_t[index].to(device))
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                 logits, pred = model(images)
-            terms = realnet_loss(logits, batch_labels, pred, target.to(device, dtype), beta=beta)
+            terms = realnet_loss(logits, batch_labels, pred, target.to(device, dtype), beta=beta, task=task)
             sums["task"] += float(terms.task) * len(index)
             sums["generation"] += float(terms.generation) * len(index)
             count += len(index)
@@ -354,17 +440,15 @@ def _write_log(out_dir: Path, records: list[dict]) -> None:
         tmp.write_text(buffer.getvalue())
 
 
-def _save_best(out_dir: Path, epoch: int, state: dict) -> None:
-    with atomic_path(out_dir / "best_model.pt") as tmp:
-        torch.save({"epoch": epoch, "model": state}, tmp)
-
-
 def _load_best(out_dir: Path, checkpoint: dict) -> dict:
-    """The selected weights: ``best_model.pt`` if it holds the checkpoint's best epoch, else (killed between the
-    two writes) the checkpoint's own weights, which are the best epoch's whenever best_model.pt lags behind."""
+    """The selected weights of a checkpoint: its own weights when the best epoch is its epoch, else its
+    ``best_model`` entry. Checkpoints written before that entry existed kept them in ``best_model.pt`` beside it,
+    which is read then (and only then)."""
     best_epoch = checkpoint["best"]["epoch"]
     if best_epoch == checkpoint["epoch"]:
         return checkpoint["model"]
+    if checkpoint.get("best_model") is not None:
+        return checkpoint["best_model"]
     file = out_dir / "best_model.pt"
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)
@@ -398,7 +482,7 @@ class Trainer:
             raise ValueError("batch_norm='sync' needs CUDA (torch has no SyncBatchNorm on CPU); use 'frozen' or "
                              "'batch' on CPU")
         dist_utils.check_batch_size(config.batch_size, context)  # every process needs 2 images per step
-        self.preprocessing = Preprocessing(image_size=config.image_size, resize="resize")
+        self.preprocessing = training_preprocessing(config)
         # holdout=False (paper_exact) trains on every training image, as the authors did
         self.train_indices, self.val_indices = holdout_split(
             targets.training.concepts, config.holdout_fraction, config.split_by, config.seed)
@@ -407,7 +491,7 @@ class Trainer:
                              f"{len(self.val_indices)}; ReAlnet needs at least "
                              f"{dist_utils.min_batch(context.world_size)}")
         self.student = build_student(config, targets.n_output, student_backbone if student_backbone is not None
-                                     else teacher)
+                                     else teacher, targets)
         apply_bn_passes(self.student, config.bn_passes)  # the authors' two backbone passes per step
         if config.beta == 0:  # plain distillation: the EEG module is not trained (and DDP expects no gradient)
             for layer in config.layers:
@@ -416,8 +500,9 @@ class Trainer:
         self.fingerprints = {"teacher": weights_hash(teacher), "student_init": weights_hash(self.student),
                              "targets": targets_fingerprint(targets), "n_output": targets.n_output}
         self.label_teacher = (TrainModeTeacher(teacher, self.device, DTYPES[config.dtype])
-                              if config.teacher_bn == "train" else None)
-        self.labels = self._teacher_labels(teacher) if self.label_teacher is None else {}
+                              if config.teacher_bn == "train" and config.task_loss else None)
+        self.labels = (self._teacher_labels(teacher) if self.label_teacher is None and config.task_loss
+                       else {})
         self.student.to(self.device)
         # fused: the same Adam update in one kernel per device (6x faster than the per-tensor loop on CPU)
         self.optimizer = torch.optim.Adam(self.student.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
@@ -427,7 +512,7 @@ class Trainer:
         self.best = {"epoch": 0, "score": None}
         self.start_epoch = 0
         self.checkpoints = checkpoints
-        self._kept: dict | None = None  # without checkpoints: the selected epoch's weights, in memory
+        self._kept: dict | None = None  # the selected epoch's weights, in memory
 
     def _teacher_labels(self, teacher: nn.Module) -> dict[str, np.ndarray]:
         """Labels of the training images (and of the test images when they select the model); the teacher is
@@ -460,6 +545,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} does not fit this model: {error}") from error
         set_rng_state(content["rng"])
         self.start_epoch, self.log, self.best = content["epoch"], list(content["log"]), dict(content["best"])
+        self._kept = _load_best(self.out_dir, content)
 
     def _wrap(self) -> None:
         if not self.context.enabled:
@@ -467,7 +553,9 @@ class Trainer:
         if self.config.batch_norm == "sync":
             self.student = nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        self.model = nn.parallel.DistributedDataParallel(self.student, device_ids=device_ids)
+        # without the task loss the layers after the last chosen one get no gradient
+        self.model = nn.parallel.DistributedDataParallel(self.student, device_ids=device_ids,
+                                                         find_unused_parameters=not self.config.task_loss)
 
     def _loader(self, local_batches: list[np.ndarray], epoch: int) -> DataLoader:
         dataset = ImageTargetDataset(self.targets.training, self.preprocessing)
@@ -482,7 +570,8 @@ class Trainer:
         batches = epoch_batches(self.train_indices, config.batch_size, config.seed, epoch,
                                 min_last=dist_utils.min_batch(context.world_size))
         local_batches = [dist_utils.shard(batch, context) for batch in batches]
-        labels = torch.as_tensor(self.labels["training"]) if self.label_teacher is None else None
+        labels = (torch.as_tensor(self.labels["training"]) if self.label_teacher is None and config.task_loss
+                  else None)
         dtype = DTYPES[config.dtype]
         set_batch_norm_mode(self.model, config.batch_norm)
         sums = torch.zeros(2, dtype=torch.float64)  # task x local images, generation x global images (main)
@@ -492,14 +581,16 @@ class Trainer:
         for batch, (index, images, target) in zip(batches, self._loader(local_batches, epoch)):
             sizes = dist_utils.shard_sizes(len(batch), context.world_size)
             images = images.to(self.device, dtype, non_blocking=True)
-            batch_labels = (labels[index].to(self.device) if self.label_teacher is None
+            batch_labels = (None if not config.task_loss else labels[index].to(self.device)
+                            if self.label_teacher is None
                             else self.label_teacher(images))  # train-mode teacher: this batch's statistics
             with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=config.amp):
                 logits, pred = self.model(images)
             terms = realnet_loss(logits, batch_labels, pred, target.to(self.device, dtype),
                                  beta=config.beta, paper_exact=config.detach_correlation,
                                  task_weight=context.world_size * len(index) / len(batch),
-                                 gather=partial(dist_utils.gather_rows, sizes=sizes, context=context))
+                                 gather=partial(dist_utils.gather_rows, sizes=sizes, context=context),
+                                 task=config.task_loss)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(terms.total).backward()
             self.scaler.step(self.optimizer)
@@ -522,17 +613,19 @@ class Trainer:
             split, indices = self.targets.test, np.arange(len(self.targets.test))
         else:
             split, indices = self.targets.training, self.val_indices
-        labels = (self.label_teacher if self.label_teacher is not None
+        labels = (None if not self.config.task_loss else self.label_teacher if self.label_teacher is not None
                   else self.labels[split_name if split_name == "test" else "training"])
         return evaluate(self.student, split, labels, indices, beta=self.config.beta,
                         preprocessing=self.preprocessing, device=self.device, batch_size=self.config.batch_size,
-                        amp=self.config.amp, num_workers=self.config.num_workers)
+                        amp=self.config.amp, num_workers=self.config.num_workers, task=self.config.task_loss)
 
     def _checkpoint(self, epoch: int) -> None:
         payload = {"epoch": epoch, "config": self.config.to_dict(), "model": self.student.state_dict(),
                    "optimizer": self.optimizer.state_dict(),
                    "scaler": self.scaler.state_dict() if self.config.amp else {}, "rng": rng_state(),
-                   "log": self.log, "best": self.best, "fingerprints": self.fingerprints}
+                   "log": self.log, "best": self.best, "fingerprints": self.fingerprints,
+                   # the best epoch's weights only when they are not the current ones (one file, no best_model.pt)
+                   "best_model": None if self.best["epoch"] == epoch else self._kept}
         save_checkpoint(self.out_dir / "checkpoint.pt", payload)
         if self.config.keep_checkpoints:
             save_checkpoint(self.out_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", payload)
@@ -555,13 +648,10 @@ class Trainer:
                 record["best_epoch"] = self.best["epoch"]
                 record["seconds"] = time.perf_counter() - started
                 self.log.append(record)
-                if not self.checkpoints:
-                    if improved:
-                        self._kept = copy.deepcopy(self.student.state_dict())
-                else:
-                    self._checkpoint(epoch + 1)  # before best_model.pt: see _load_best
-                    if improved and held is not None:
-                        _save_best(self.out_dir, epoch + 1, self.student.state_dict())
+                if improved:  # the selected weights, in memory; the checkpoint carries them when they lag behind
+                    self._kept = copy.deepcopy(self.student.state_dict())
+                if self.checkpoints:
+                    self._checkpoint(epoch + 1)
                 _write_log(self.out_dir, self.log)
                 if self.progress:
                     shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
@@ -575,8 +665,7 @@ class Trainer:
         """A CPU ReAlnet holding the selected epoch's weights (main process)."""
         model = ReAlnet(self.student.config, backbone=copy.deepcopy(self.student.realnet).cpu()).to(
             DTYPES[self.config.dtype])
-        model.load_state_dict(self._kept if not self.checkpoints else
-                              _load_best(self.out_dir, load_checkpoint(self.out_dir / "checkpoint.pt")))
+        model.load_state_dict(self._kept)
         return model.eval()
 
     def run_info(self) -> dict:
@@ -604,11 +693,16 @@ def train(config: TrainConfig, targets: BrainTargets, teacher: nn.Module, out_di
     copy of ``student_backbone`` (default: the teacher). ``out_dir``: checkpoints and logs (default
     ``$REALNET_HOME/runs/<model id>``); it must not hold a checkpoint unless ``resume``. ``on_epoch_end(record)``
     runs after each epoch's checkpoint. ``context``: distributed set-up (default: from torchrun's environment).
-    ``checkpoints=False`` writes no checkpoint or best_model.pt (only the logs) and keeps the selected epoch's
+    ``checkpoints=False`` writes no checkpoint (only the logs) and keeps the selected epoch's
     weights in memory: for short throw-away runs (``realnet experiment``); such a run cannot be resumed.
     """
     if config.subject != targets.subject:
         raise ValueError(f"config is for subject {config.subject} but the targets are subject {targets.subject}'s")
+    kind = "fmri" if targets.description.get("kind") == "things-fmri" else "eeg"
+    if kind != config.modality:
+        raise ValueError(f"config is for modality {config.modality!r} but the targets are {kind} "
+                         f"({targets.description.get('kind', 'things-eeg2')}); use load_fmri_targets with "
+                         "modality='fmri', load_eeg_targets with 'eeg'")
     out_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
     context = context if context is not None else dist_utils.from_environment()
     checkpoint_file = out_dir / "checkpoint.pt"
