@@ -1,0 +1,351 @@
+"""``realnet paper``: the paper's evaluation end to end in one folder, resumable (issue 12, section 2).
+
+EEG similarity time courses (things-eeg-rsa) of the baselines and of each ReAlnet family (one group Score per
+family, each model against its own subject), the similarity improvement and ratio with paired clusters for each
+family against each baseline, optionally the fMRI ROI comparison and the robustness curves, a results table
+(CSV + Markdown) and the figures (PNG + PDF).
+
+Resuming: every part (a score, a comparison, a figure, a table) is written atomically and recorded in
+``manifest.json`` with the fingerprint of its inputs (settings, data files' names / sizes / mtimes, model ids and,
+for figures and tables, the fingerprints of the parts they draw). A part whose file exists and whose fingerprint
+matches is read back, not recomputed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FMRI_BENCHMARKS = {"things-fmri": "things-fmri-roi", "shen2019": "shen2019-fmri-roi"}
+ROBUSTNESS_BENCHMARKS = ("fgsm-robustness", "pgd-robustness")
+FIGURE_SUFFIXES = (".png", ".pdf")
+TABLE_HEADER = ("model", "benchmark", "score", "raw", "ceiling", "best_layer", "peak_time_s", "cluster_spans_s")
+IMPROVEMENT_HEADER = ("model_a", "model_b", "benchmark", "layer", "mean_improvement", "peak_improvement",
+                      "peak_time_s", "mean_ratio", "significant_spans_s")
+
+
+@dataclass
+class PaperRun:
+    """What :func:`run_paper` did: ``files`` every output path by part name, ``computed`` the parts computed in
+    this call, ``reused`` those read back from an earlier run."""
+
+    out: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_") or "model"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def model_identity(identifier: str) -> list:
+    """What identifies a registered model's weights without building it: its id, its published weights' URL and
+    digest, and for a locally trained model the sha256 of its ``model.pt`` recorded in its config (so a model
+    retrained under the same id is scored again, never served from an earlier run's part)."""
+    from model_registry import get_spec
+
+    spec = get_spec(identifier)
+    return [identifier, spec.weights_url, spec.weights_sha256, (spec.extra or {}).get("weights_sha256")]
+
+
+def data_fingerprint(folder: str | Path) -> str:
+    """Fingerprint of a data folder: every file's relative path, size and modification time (nothing is read)."""
+    folder = Path(folder)
+    entries = sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                     for p in folder.rglob("*") if p.is_file())
+    return _digest(entries)
+
+
+def _spans(clusters: list, alpha: float = 0.05) -> str:
+    return "; ".join(f"{c['start']:+.3f}..{c['end']:+.3f}" for c in clusters or [] if c.get("p", 1.0) < alpha)
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def score_row(result) -> dict:
+    """One results-table row of a Score: model, benchmark, score (ceiled), raw, ceiling, best layer and, for a
+    time-resolved score, the peak time (s, of the subject-mean similarity of the best layer inside the cluster
+    window) and the best layer's significant cluster spans (s, p < 0.05)."""
+    import numpy as np
+
+    attrs = result.attrs
+    best = attrs.get("best_layer")
+    peak, spans = math.nan, ""
+    similarity = attrs.get("similarity")
+    if similarity is not None and "time" in getattr(similarity, "dims", ()) and best is not None:
+        course = similarity.sel(layer=best)
+        if "subject" in course.dims:
+            course = course.mean("subject")
+        times = course["time"].values
+        window = attrs.get("cluster_window") or [times.min(), times.max()]
+        inside = (times >= float(window[0]) - 1e-9) & (times <= float(window[1]) + 1e-9)
+        values = np.where(inside, course.values, np.nan)
+        if np.isfinite(values).any():
+            peak = float(times[int(np.nanargmax(values))])
+        spans = _spans((attrs.get("clusters") or {}).get(best, []))
+    return {"model": attrs.get("model_identifier"), "benchmark": attrs.get("benchmark_identifier"),
+            "score": _number(result.values if hasattr(result, "values") else result), "raw": _number(attrs.get("raw")),
+            "ceiling": _number(attrs.get("ceiling")), "best_layer": best, "peak_time_s": peak,
+            "cluster_spans_s": spans}
+
+
+def improvement_rows(found, benchmark: str) -> list[dict]:
+    """Per layer of a :class:`GroupImprovement`: mean and peak improvement inside its cluster window, the peak's
+    time (s), the mean ratio, and the significant cluster spans (s, p < 0.05)."""
+    import numpy as np
+
+    times = found.improvement["time"].values
+    window = found.cluster_window
+    inside = (times >= window[0] - 1e-9) & (times <= window[1] + 1e-9)
+    rows = []
+    for layer in found.improvement["layer"].values.tolist():
+        values = np.where(inside, found.improvement.sel(layer=layer).values, np.nan)
+        ratio = np.where(inside, found.ratio.sel(layer=layer).values, np.nan)
+        peak = int(np.nanargmax(values)) if np.isfinite(values).any() else None
+        rows.append({"model_a": found.model_a, "model_b": found.model_b, "benchmark": benchmark, "layer": layer,
+                     "mean_improvement": float(np.nanmean(values)),
+                     "peak_improvement": math.nan if peak is None else float(values[peak]),
+                     "peak_time_s": math.nan if peak is None else float(times[peak]),
+                     "mean_ratio": float(np.nanmean(ratio)) if np.isfinite(ratio).any() else math.nan,
+                     "significant_spans_s": _spans(found.clusters.get(layer, []))})
+    return rows
+
+
+def _markdown(rows: list[dict], header: tuple) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(row.get(h)) for h in header) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+class _Manifest:
+    """``manifest.json``: the run's settings and each finished part's file and fingerprint."""
+
+    def __init__(self, out: Path, settings: dict):
+        self.path = out / "manifest.json"
+        self.data = {"settings": settings, "parts": {}}
+        if self.path.is_file():
+            try:
+                previous = json.loads(self.path.read_text())
+                self.data["parts"] = dict(previous.get("parts", {}))
+            except (OSError, ValueError):
+                pass  # an unreadable manifest: every part is recomputed
+
+    def fresh(self, part: str, fingerprint: str, files: list[Path]) -> bool:
+        entry = self.data["parts"].get(part)
+        return bool(entry) and entry.get("fingerprint") == fingerprint and all(f.is_file() for f in files)
+
+    def record(self, part: str, fingerprint: str, files: list[Path]) -> None:
+        from model_registry.atomic import atomic_path
+
+        self.data["parts"][part] = {"fingerprint": fingerprint, "files": [f.name for f in files]}
+        with atomic_path(self.path, suffix=".json") as tmp:
+            Path(tmp).write_text(json.dumps(self.data, indent=1, default=str) + "\n")
+
+
+def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
+              baselines=("cornet_s", "resnet101", "clip_rn101"), method: str | None = None,
+              options: dict | None = None, fmri: tuple[str, str | Path] | None = None, robustness: bool = False,
+              robustness_options: dict | None = None, random_weights: bool = False, device: str | None = None,
+              batch_size: int = 32, n_permutations: int = 1000, n_bootstrap: int = 1000, seed: int = 0,
+              progress=print) -> PaperRun:
+    """Run the paper's evaluation into folder ``out`` -> :class:`PaperRun`.
+
+    ``data``: THINGS-EEG2 folder (``root`` of ``things-eeg-rsa[-method]``, ``method`` e.g. ``'decoding-svm'``,
+    ``'correlation'``; default the benchmark's own); ``options``: further things-eeg-rsa options (``window``,
+    ``cluster_window``, ``min_cluster_length``, ``ceiling`` ...). ``models``: one or more ReAlnet families
+    (wildcards or comma-separated ids; a list gives several families), each scored as one group Score;
+    ``baselines``: plain model ids scored against the first family's subjects. ``fmri``: ``('things-fmri' |
+    'shen2019', folder)`` adds the ROI comparison of every baseline and family member; ``robustness`` adds the
+    fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines without
+    trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights.
+
+    Writes ``scores/*.nc`` (:func:`~realnet_plugin.results.write_netcdf`), ``improvement/*.json``, ``results.csv``
+    / ``results.md`` (one row per score, :func:`score_row`), ``improvement.csv`` / ``improvement.md``
+    (:func:`improvement_rows`), ``figures/*.png`` and ``.pdf``, and ``manifest.json``.
+
+    Everything is validated first (benchmark options and data files of every benchmark, every family having
+    members with EEG, every baseline registered, the output folder) so a bad input fails in one line before any
+    model is built. Raises ``ValueError`` / ``FileNotFoundError`` naming the input.
+    """
+    import warnings
+
+    import pandas as pd
+
+    from model_registry.atomic import atomic_path
+
+    from .api import family_members, improvement, is_family, list_models, load_benchmark, score, validate_benchmark
+    from .plots import plot_improvement, plot_robustness_curves, plot_roi_layers, plot_time_course
+    from .results import read_netcdf, write_netcdf
+
+    data, out = Path(data), Path(out)
+    if not data.is_dir():
+        raise FileNotFoundError(f"--data folder not found: {data}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    families = [models] if isinstance(models, str) else list(models)
+    if not families:
+        raise ValueError("no ReAlnet family given (--models)")
+    baselines = [b.strip() for b in (baselines.split(",") if isinstance(baselines, str) else baselines) if b.strip()]
+    for baseline in baselines:
+        if is_family(baseline):
+            raise ValueError(f"baseline {baseline!r} is a family; baselines are single model ids")
+        if ":" not in baseline and baseline not in list_models(baseline):
+            raise ValueError(f"baseline {baseline!r} is not a registered model (see `realnet list models`)")
+    for flag, value in (("n_permutations", n_permutations), ("n_bootstrap", n_bootstrap), ("seed", seed)):
+        if value < 0:
+            raise ValueError(f"{flag} must be >= 0, got {value}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    # --- validation of every input, before any model is built --------------------------------------------------
+    options = dict(options or {})
+    eeg_id = f"things-eeg-rsa-{method}" if method else "things-eeg-rsa"
+    eeg = load_benchmark(eeg_id, root=str(data), **options)
+    inputs = eeg.validate()
+    members = {family: [m.identifier for m in family_members(family, inputs.subjects)] for family in families}
+    fmri_id = fmri_root = None
+    if fmri is not None:
+        kind, fmri_root = fmri
+        if kind not in FMRI_BENCHMARKS:
+            raise ValueError(f"--fmri kind must be one of {sorted(FMRI_BENCHMARKS)}, got {kind!r}")
+        fmri_id = FMRI_BENCHMARKS[kind]
+        validate_benchmark(load_benchmark(fmri_id, root=str(fmri_root)))
+    for benchmark_id in ROBUSTNESS_BENCHMARKS if robustness else ():
+        validate_benchmark(load_benchmark(benchmark_id, **(robustness_options or {})))
+
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in ("scores", "improvement", "figures"):
+        (out / folder).mkdir(exist_ok=True)
+    family_options = {"device": device, "batch_size": batch_size}  # ReAlnets: always their saved weights
+    baseline_options = {**family_options, **({"pretrained": False} if random_weights else {})}
+    family_ids = {m for family in families for m in members[family]}
+    settings = {"data": str(data.resolve()), "eeg_benchmark": eeg_id, "options": options, "families": members,
+                "baselines": baselines, "fmri": [fmri_id, str(fmri_root)] if fmri else None, "robustness": robustness,
+                "robustness_options": robustness_options or {}, "random_weights": random_weights,
+                "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "seed": seed}
+    manifest = _Manifest(out, settings)
+    run = PaperRun(out)
+    eeg_inputs = _digest([data_fingerprint(data), eeg_id, options, random_weights])
+
+    def part(name: str, fingerprint: str, files: list[Path], compute, load=None):
+        """Reuse ``name`` when fresh, else compute it (it writes ``files``) and record it."""
+        run.files.update({f"{name}{f.suffix}" if len(files) > 1 else name: f for f in files})
+        if manifest.fresh(name, fingerprint, files):
+            run.reused.append(name)
+            return load() if load else None
+        if progress is not None:
+            progress(f"[paper] {name}")
+        value = compute()
+        manifest.record(name, fingerprint, files)
+        run.computed.append(name)
+        return value
+
+    def scored_part(name: str, model, benchmark_id: str, fingerprint: str, **benchmark_options):
+        path = out / "scores" / f"{_safe(name)}.nc"
+
+        def compute():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # the family's left-out matches were named above
+                options_here = family_options if is_family(model) or model in family_ids else baseline_options
+                result = score(model, benchmark_id, model_options=options_here, **benchmark_options)
+            write_netcdf(result, path)
+            return result
+        return part(name, fingerprint, [path], compute, lambda: read_netcdf(path)), fingerprint
+
+    def figure_part(name: str, fingerprint: str, draw):
+        files = [out / "figures" / f"{_safe(name)}{suffix}" for suffix in FIGURE_SUFFIXES]
+        part(f"figure_{name}", fingerprint, files, lambda: [draw(f) for f in files])
+
+    # --- EEG: each family, then each baseline against the first family's subjects -------------------------------
+    eeg_scores, rows = {}, []
+    for family in families:
+        fp = _digest([eeg_inputs, [model_identity(m) for m in members[family]]])
+        eeg_scores[family] = scored_part(f"eeg_{family}", family, eeg_id, fp, root=str(data), **options)
+    subjects = [int(s) for s in eeg_scores[families[0]][0].attrs["subjects"]]
+    for baseline in baselines:
+        fp = _digest([eeg_inputs, model_identity(baseline), subjects])
+        eeg_scores[baseline] = scored_part(f"eeg_{baseline}", baseline, eeg_id, fp, root=str(data),
+                                           score_subjects=subjects, **{"match_subject": False, **options})
+    for name, (result, fp) in eeg_scores.items():
+        rows.append(score_row(result))
+        figure_part(f"eeg_{name}", _digest(["time course", fp]),
+                    lambda path, result=result: plot_time_course(result, path))
+
+    # --- improvement and ratio of each family over each baseline -------------------------------------------------
+    improvement_table = []
+    for family in families:
+        for baseline in baselines:
+            name = f"improvement_{family}_vs_{baseline}"
+            path = out / "improvement" / f"{_safe(name)}.json"
+            (result_a, fp_a), (result_b, fp_b) = eeg_scores[family], eeg_scores[baseline]
+            fp = _digest([fp_a, fp_b, n_permutations, n_bootstrap, seed])
+
+            def compute(a=result_a, b=result_b, path=path):
+                found = improvement(a, b, n_permutations=n_permutations, n_bootstrap=n_bootstrap, seed=seed)
+                summary = {"rows": improvement_rows(found, eeg_id), "result": found.to_dict()}
+                with atomic_path(path, suffix=".json") as tmp:
+                    Path(tmp).write_text(json.dumps(summary, indent=1, default=str) + "\n")
+                return summary
+            summary = part(name, fp, [path], compute, lambda path=path: json.loads(path.read_text()))
+            improvement_table.extend(summary["rows"])
+            layer = result_a.attrs.get("best_layer")
+            clusters = summary["result"]["clusters"].get(layer, [])
+            spans = [(c["start"], c["end"]) for c in clusters if c["p"] < 0.05] if n_permutations else None
+            figure_part(name, _digest(["improvement figure", fp]),
+                        lambda p, a=result_a, b=result_b, layer=layer, spans=spans:
+                        plot_improvement(a, b, p, layer=layer, spans=spans))
+
+    # --- fMRI ROI comparison --------------------------------------------------------------------------------------
+    if fmri_id:
+        fmri_inputs = _digest([data_fingerprint(fmri_root), fmri_id, random_weights])
+        for model in baselines + [m for family in families for m in members[family]]:
+            result, fp = scored_part(f"fmri_{model}", model, fmri_id, _digest([fmri_inputs, model_identity(model)]),
+                                     root=str(fmri_root))
+            rows.append(score_row(result))
+            figure_part(f"fmri_{model}", _digest(["roi figure", fp]),
+                        lambda p, result=result: plot_roi_layers(result, p))
+
+    # --- robustness curves ----------------------------------------------------------------------------------------
+    if robustness:
+        robust_inputs = _digest([robustness_options or {}, random_weights])
+        for benchmark_id in ROBUSTNESS_BENCHMARKS:
+            curves, fps = {}, []
+            for model in baselines + [m for family in families for m in members[family]]:
+                result, fp = scored_part(f"{benchmark_id}_{model}", model, benchmark_id,
+                                         _digest([robust_inputs, benchmark_id, model]), **(robustness_options or {}))
+                rows.append(score_row(result))
+                curves[model], _ = result, fps.append(fp)
+            figure_part(benchmark_id, _digest(fps), lambda p, curves=curves: plot_robustness_curves(curves, p))
+
+    # --- tables ---------------------------------------------------------------------------------------------------
+    for stem, table, header in (("results", rows, TABLE_HEADER), ("improvement", improvement_table,
+                                                                  IMPROVEMENT_HEADER)):
+        csv_path, md_path = out / f"{stem}.csv", out / f"{stem}.md"
+
+        def write_tables(table=table, header=header, csv_path=csv_path, md_path=md_path):
+            with atomic_path(csv_path, suffix=".csv") as tmp:
+                pd.DataFrame(table, columns=list(header)).to_csv(tmp, index=False)
+            with atomic_path(md_path, suffix=".md") as tmp:
+                Path(tmp).write_text(_markdown(table, header))
+        part(f"table_{stem}", _digest([table, header]), [csv_path, md_path], write_tables)
+    return run
+
+
+__all__ = ["PaperRun", "data_fingerprint", "improvement_rows", "run_paper", "score_row"]
