@@ -1,7 +1,9 @@
 """Shared fixtures: every test runs with its own REALNET_HOME, so caches and models never leak between tests."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(autouse=True)
-def realnet_home(tmp_path_factory, monkeypatch) -> Path:
+def realnet_home(tmp_path_factory, monkeypatch) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("realnet_home")
     monkeypatch.setenv("REALNET_HOME", str(home))
     monkeypatch.delenv("REALNET_DATA_DIR", raising=False)
     monkeypatch.setenv("BS_INSTALL_DEPENDENCIES", "no")
-    return home
+    yield home
+    # trained models and checkpoints are hundreds of MB each: free the disk as the suite goes, not at its end
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
