@@ -49,6 +49,7 @@ from benchmarks.rsa.stats import (
     _sign_patterns,
     _t_statistics,
     cluster_permutation_test,
+    subject_values,
 )
 
 FAMILIES = ("matrix", "step")
@@ -171,12 +172,8 @@ def cross_temporal_cluster_test(
     code = TAILS[check_choice(tail, "tail", tuple(TAILS))]
     check_choice(family, "family", FAMILIES)
     check_choice(undefined, "undefined", UNDEFINED)
-    x = as_float_array(x, "x", 3, "(n_subjects, n_steps, n_times)", finite=undefined == "raise").astype(np.float64)
-    if np.isinf(x).any():
-        raise ValueError("x holds infinite values; expected finite values (or NaN at undefined cells)")
+    x = subject_values(x, "(n_subjects, n_steps, n_times)", undefined, "cells")
     n_subjects = x.shape[0]
-    if n_subjects < 2:
-        raise ValueError(f"x has {n_subjects} subject(s); a t test needs at least 2")
     p_threshold = check_probability(p_threshold, "p_threshold")
     n_permutations = check_positive_int(n_permutations, "n_permutations", minimum=2)
     if family == "step":

@@ -67,6 +67,17 @@ class ClusterTestResult:
         return mask
 
 
+def subject_values(x, shape: str, undefined: str, cells: str) -> np.ndarray:
+    """``x`` as float64 with the axes ``shape`` names, subjects first, for a t test over subjects: NaN allowed at
+    undefined ``cells`` when ``undefined='nan'``; ``ValueError`` for infinite values or fewer than 2 subjects."""
+    x = as_float_array(x, "x", shape.count(",") + 1, shape, finite=undefined == "raise").astype(np.float64)
+    if np.isinf(x).any():
+        raise ValueError(f"x holds infinite values; expected finite values (or NaN at undefined {cells})")
+    if x.shape[0] < 2:
+        raise ValueError(f"x has {x.shape[0]} subject(s); a t test needs at least 2")
+    return x
+
+
 def _tail_code(tail: str) -> int:
     return TAILS[check_choice(tail, "tail", tuple(TAILS))]
 
@@ -163,12 +174,8 @@ def cluster_permutation_test(
     code = _tail_code(tail)
     min_cluster_length = check_positive_int(min_cluster_length, "min_cluster_length", minimum=1)
     check_choice(undefined, "undefined", UNDEFINED)
-    x = as_float_array(x, "x", 2, "(n_subjects, n_times)", finite=undefined == "raise").astype(np.float64)
-    if np.isinf(x).any():
-        raise ValueError("x holds infinite values; expected finite values (or NaN at undefined time points)")
+    x = subject_values(x, "(n_subjects, n_times)", undefined, "time points")
     n_subjects = x.shape[0]
-    if n_subjects < 2:
-        raise ValueError(f"x has {n_subjects} subject(s); a t test needs at least 2")
     p_threshold = check_probability(p_threshold, "p_threshold")
     n_permutations = check_positive_int(n_permutations, "n_permutations", minimum=2)
     missing = np.isnan(x)
