@@ -34,10 +34,22 @@ Behaviour (Brain-Score's ``BrainModel.Task``), read out as ``brainscore_vision.m
 
 Every request is computed for the layers it names (the cache key contains the layer list), so asking for V4 after
 IT returns V4.
+
+Visual degrees (Brain-Score's ``place_on_screen``): stimuli that carry the visual angle they were shown at (a
+StimulusSet's ``degrees`` column, :class:`~model_registry.stimuli.Stimuli` ``degrees``) are placed on this model's
+screen of ``visual_degrees()`` before extraction, in ``look_at`` (every task) and :meth:`RegisteredModel.activations`:
+a smaller stimulus sits in the centre of a grey canvas, a larger one is centre-cropped, equal degrees leave the
+images untouched (:func:`model_registry.stimuli.place_image`). A StimulusSet Brain-Score already placed carries the
+model's degrees and passes unchanged. Stimuli without degrees are shown as they are.
+
+:meth:`RegisteredModel.fingerprint` hashes what the model computes (weights, preprocessing, layers, region map,
+layouts, visual degrees, extras, extraction code versions); result caches key by it, never by weights alone.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -51,8 +63,9 @@ from brainscore_vision.model_interface import BrainModel
 from .extractor import ActivationsExtractor, layer_blocks
 from .reduction import Reduction
 from .registry import ModelSpec, get_spec
-from .stimuli import Stimuli, as_stimuli
+from .stimuli import SCREEN_VERSION, Stimuli, as_stimuli
 
+FINGERPRINT_VERSION = 1  # bump when the fingerprint's facts change
 DEFAULT_TIME_BIN = (70, 170)
 TimeBin = tuple[float, float]
 TASKS = (BrainModel.Task.passive, BrainModel.Task.label, BrainModel.Task.probabilities, BrainModel.Task.odd_one_out)
@@ -103,6 +116,43 @@ class RegisteredModel(BrainModel):
     def __repr__(self) -> str:
         return f"RegisteredModel({self.identifier!r}, family={self.spec.family!r}, layers={list(self.layers)})"
 
+    def fingerprint(self) -> str:
+        """sha256 (hex) of what this model computes: the weights (:func:`~model_registry.fingerprint.weights_hash`)
+        and network class, the preprocessing descriptor, default layers, region->layer map, layer layouts, visual
+        degrees, logits layer, the spec's ``extra`` (recurrent steps, subject, ...), and the versions of the
+        extraction, extractor and screen-placement code. Two models with the same weights and any other difference
+        here get different fingerprints. Builds the network if needed."""
+        from .activation_cache import EXTRACTION_CODE_VERSION
+        from .extractor import EXTRACTOR_VERSION
+        from .fingerprint import weights_hash
+
+        network = self.network
+        spec = self.spec
+        facts = {
+            "fingerprint_version": FINGERPRINT_VERSION,
+            "weights": weights_hash(network),
+            "network": f"{type(network).__module__}.{type(network).__qualname__}",
+            "preprocessing": spec.preprocessing.descriptor(),
+            "layers": list(spec.layers),
+            "region_layer_map": {str(k): str(v) for k, v in sorted(spec.region_layer_map.items())},
+            "layer_layouts": {name: layout.descriptor() for name, layout in sorted(spec.layer_layouts.items())},
+            "visual_degrees": float(self.visual_degrees()),
+            "logits_layer": spec.logits_layer,
+            "extra": spec.extra,
+            "code": {"extraction": EXTRACTION_CODE_VERSION, "extractor": EXTRACTOR_VERSION, "screen": SCREEN_VERSION},
+        }
+        text = json.dumps(facts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def on_screen(self, stimuli):
+        """``stimuli`` placed on this model's screen (``visual_degrees()``) when they carry their own degrees (a
+        StimulusSet's ``degrees`` column, :class:`Stimuli` ``degrees``), else unchanged (see the module docstring)."""
+        carries = isinstance(stimuli, Stimuli) or (
+            hasattr(stimuli, "get_stimulus") and "degrees" in getattr(stimuli, "columns", ()))
+        if not carries:
+            return stimuli
+        return as_stimuli(stimuli).on_screen(float(self.visual_degrees()))
+
     # --- activations ----------------------------------------------------------------------------------------
     def extractor(self, **options) -> ActivationsExtractor:
         """An :class:`ActivationsExtractor` over this network with the model's options (``options`` override)."""
@@ -112,8 +162,9 @@ class RegisteredModel(BrainModel):
 
     def activations(self, stimuli, layers: Sequence[str] | None = None, *, reduction: Reduction | None = None,
                     **options) -> NeuroidAssembly:
-        """Layer activations ``(presentation, neuroid)`` for ``stimuli``; default layers from the spec."""
-        return self.extractor(**options)(stimuli, list(layers or self.layers), reduction)
+        """Layer activations ``(presentation, neuroid)`` for ``stimuli``; default layers from the spec. Stimuli
+        carrying their visual degrees are placed on this model's screen first (:meth:`on_screen`)."""
+        return self.extractor(**options)(self.on_screen(stimuli), list(layers or self.layers), reduction)
 
     def _row_features(self, stimuli, layers: Sequence[str]) -> tuple[dict[str, np.ndarray], dict]:
         """``({layer: (n_rows, n_features)}, presentation coords)``: repeated stimuli extracted once, expanded."""

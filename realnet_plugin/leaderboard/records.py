@@ -1,8 +1,10 @@
 """Plain-data records of leaderboard results: what workers return and what the database stores.
 
-A result is keyed by :class:`PairKey` (model id, weights hash, benchmark id, benchmark version, options): the
-same key means the same numbers, so a pair already scored is never scored again, and a retrained model (new
-weights hash) or a revised benchmark (new version) is.
+A result is keyed by :class:`PairKey` (model id, model fingerprint, benchmark id, benchmark version, options): the
+same key means the same numbers, so a pair already scored is never scored again, and a retrained model, a model
+whose definition changed with the same weights (preprocessing, layers, region map, layouts, recurrent steps,
+visual degrees, extraction code; see :meth:`model_registry.RegisteredModel.fingerprint`) or a revised benchmark
+(new version) is. The weights hash (an RDM model's content hash) is kept as its own column, for the page.
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ def canonical_options(options: dict | None) -> str:
 
 @dataclass(frozen=True)
 class PairKey:
-    """What makes two results interchangeable."""
+    """What makes two results interchangeable: ``model_fingerprint`` is the hash of everything the model computes
+    (weights, preprocessing, layers, ...), never the weights alone."""
 
     model: str
-    weights_hash: str
+    model_fingerprint: str
     benchmark: str
     benchmark_version: str
     options: str = "{}"
@@ -57,6 +60,7 @@ class PairResult:
     weights_hash: str
     benchmark_version: str
     options: str = "{}"
+    model_fingerprint: str = ""  # what the model computes (the key); weights_hash is the weights alone (the page)
     pretrained: bool = True
     status: str = "ok"
     score: float | None = None
@@ -72,7 +76,7 @@ class PairResult:
 
     @property
     def key(self) -> PairKey:
-        return PairKey(self.model, self.weights_hash, self.benchmark, self.benchmark_version, self.options)
+        return PairKey(self.model, self.model_fingerprint, self.benchmark, self.benchmark_version, self.options)
 
     @property
     def ok(self) -> bool:
@@ -111,23 +115,26 @@ def confidence_interval(attrs: dict) -> tuple[float | None, float | None]:
 
 
 def result_from_score(score, *, model: str, benchmark: str, weights_hash: str, benchmark_version: str,
-                      options: str, pretrained: bool, seconds: float) -> PairResult:
+                      options: str, pretrained: bool, seconds: float, model_fingerprint: str = "") -> PairResult:
     """Turn a Brain-Score ``Score`` into a :class:`PairResult` (numbers pulled out, every attr kept as JSON)."""
     attrs = dict(score.attrs)
     low, high = confidence_interval(attrs)
     return PairResult(
         model=model, benchmark=benchmark, weights_hash=weights_hash, benchmark_version=benchmark_version,
-        options=options, pretrained=pretrained, status="ok", score=scalar(score), raw=scalar(attrs.get("raw")),
+        options=options, model_fingerprint=model_fingerprint, pretrained=pretrained, status="ok",
+        score=scalar(score), raw=scalar(attrs.get("raw")),
         ceiling=scalar(attrs.get("ceiling")), error=scalar(attrs.get("error")), ci_low=low, ci_high=high,
         seconds=seconds, attrs=json.dumps(score_to_dict(score), allow_nan=True, default=str))
 
 
 def failed_result(*, model: str, benchmark: str, message: str, weights_hash: str = "", benchmark_version: str = "",
-                  options: str = "{}", pretrained: bool = True, seconds: float = 0.0, attrs: str = "{}") -> PairResult:
+                  options: str = "{}", pretrained: bool = True, seconds: float = 0.0, attrs: str = "{}",
+                  model_fingerprint: str = "") -> PairResult:
     """A :class:`PairResult` recording that the pair could not be scored (``attrs``: JSON facts about the model
     known without a score, e.g. an RDM model's ``model_provenance``)."""
     return PairResult(model=model, benchmark=benchmark, weights_hash=weights_hash,
-                      benchmark_version=benchmark_version, options=options, pretrained=pretrained, status="error",
+                      benchmark_version=benchmark_version, options=options, model_fingerprint=model_fingerprint,
+                      pretrained=pretrained, status="error",
                       message=message, seconds=seconds, attrs=attrs)
 
 

@@ -1,8 +1,11 @@
 """Scoring every (model, benchmark) pair into the leaderboard database, skipping pairs already scored.
 
-Each benchmark is built once to read its version; each model is built once to hash its weights, and as soon as a
-model's hash is known its pairs are queued, so the worker that built it can score them with the same network.
-A pair runs only when its key (model, weights hash, benchmark, version, options) has no ``ok`` row.
+Each benchmark is built once per process and run (read, validated, then reused for every model: its data files
+are read once per worker, not once per pair); each model is built once to fingerprint it, and as soon as a
+model's fingerprint is known its pairs are queued, so the worker that built it can score them with the same
+network. A pair runs only when its key (model, model fingerprint, benchmark, version, options) has no ``ok`` row;
+the fingerprint covers what the model computes (weights, preprocessing, layers, region map, layouts, visual
+degrees, extraction code), so the same weights with another definition are scored again.
 
 Checked first, in this process, before the database is opened: the ids, and that at least one benchmark accepts
 the options (otherwise one line, nothing written). Each benchmark is then built and validated (data files, subjects,
@@ -33,9 +36,11 @@ from .tasks import (
     ModelInfo,
     ModelTask,
     PairTask,
+    _benchmark_for,
     describe_benchmark,
     describe_model,
     import_plugins,
+    model_fingerprint,
     provenance_attrs,
     score_pair,
 )
@@ -132,7 +137,7 @@ def run_leaderboard(models: str | Sequence, benchmarks: str | Sequence[str], *,
         model_tasks = [ModelTask(m, not random_weights, seed, run_options if candidate is None else {}, imports,
                                  run_id, candidate) for m, candidate in entries]
         try:
-            described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports)
+            described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports, run_id)
                                           for b in benchmark_ids], progress, "checking benchmarks")
             bench_infos: dict[str, BenchmarkInfo] = {info.benchmark: info for info in described}
             if all(info.message for info in bench_infos.values()):  # nothing to score: build no model
@@ -166,17 +171,17 @@ def check_options_fit(benchmark_ids: Sequence[str], options: dict) -> None:
         raise BenchmarkOptionError(f"{refused[0]}{others}")
 
 
-def describe_and_validate(benchmark: str, options: dict, imports: Sequence[str] = ()) -> BenchmarkInfo:
+def describe_and_validate(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = ""
+                          ) -> BenchmarkInfo:
     """:func:`describe_benchmark`, then the benchmark's own input checks (``validate()``: data files, subjects,
-    ...); a failure comes back as ``message`` (run in a worker)."""
-    info = describe_benchmark(benchmark, options, imports)
+    ...) on the same object, kept for the run ``run_id``; a failure comes back as ``message`` (run in a worker)."""
+    info = describe_benchmark(benchmark, options, imports, run_id)
     if info.message:
         return info
-    from benchmarks.registry import load_benchmark
     from realnet_plugin.api import validate_benchmark
 
     try:
-        validate_benchmark(load_benchmark(benchmark, **options))
+        validate_benchmark(_benchmark_for(benchmark, options, run_id))
     except Exception as error:
         return BenchmarkInfo(benchmark, info.options, info.version, message=describe_error(error))
     return info
@@ -187,7 +192,9 @@ def _record_unusable(store: LeaderboardStore, model_tasks: list[ModelTask], benc
     """Every benchmark failed to build or validate: an error row per pair, without building any model."""
     outcomes = {}
     for task in model_tasks:
-        info = ModelInfo(task.model, task.pretrained, task.candidate.content_hash() if task.candidate else None)
+        candidate = task.candidate
+        info = ModelInfo(task.model, task.pretrained, candidate.content_hash() if candidate is not None else None,
+                         fingerprint=model_fingerprint(candidate) if candidate is not None else None)
         for failure in _pairs_of(info, task, bench_infos, {}, options_key)[1]:
             store.record(failure)
             outcomes[failure.model, failure.benchmark] = PairOutcome(failure.model, failure.benchmark, FAILED,
@@ -204,12 +211,13 @@ def finite_or_error(result: PairResult) -> PairResult:
     return failed_result(model=result.model, benchmark=result.benchmark, weights_hash=result.weights_hash,
                          benchmark_version=result.benchmark_version, options=result.options,
                          pretrained=result.pretrained, seconds=result.seconds, attrs=result.attrs,
+                         model_fingerprint=result.model_fingerprint,
                          message=f"the score is undefined ({found}; raw {result.raw}, ceiling {result.ceiling}); "
                                  "stored as an error, not a success")
 
 
 def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, BenchmarkInfo], benchmark_options: dict,
-              options_key: str) -> tuple[list[tuple[PairKey, PairTask]], list[PairResult]]:
+              options_key: str) -> tuple[list[tuple[PairKey, PairTask, str]], list[PairResult]]:
     """The pairs to score for a described model, and error results for pairs that cannot run."""
     jobs, failures = [], []
     for benchmark, b_info in bench_infos.items():
@@ -219,10 +227,10 @@ def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, Benchmark
             failures.append(failed_result(model=info.model, benchmark=benchmark, message=reason,
                                           weights_hash=info.weights_hash or "", benchmark_version=b_info.version or "",
                                           options=options_key, pretrained=task.pretrained,
-                                          attrs=provenance_attrs(task)))
+                                          attrs=provenance_attrs(task), model_fingerprint=info.fingerprint or ""))
             continue
-        key = PairKey(info.model, info.weights_hash, benchmark, b_info.version, options_key)
-        jobs.append((key, PairTask(task, benchmark, benchmark_options)))
+        key = PairKey(info.model, info.fingerprint, benchmark, b_info.version, options_key)
+        jobs.append((key, PairTask(task, benchmark, benchmark_options), info.weights_hash))
     return jobs, failures
 
 
@@ -250,7 +258,7 @@ def _score_models(backend, store: LeaderboardStore, model_tasks: list[ModelTask]
                 if kind == "model":
                     in_flight[backend.submit(describe_model, job)] = (kind, job)
                     continue
-                key, task = job
+                key, task, _ = job
                 stored = None if rescore else store.get(key)
                 if stored is not None and stored.ok:
                     finish(key.model, key.benchmark, CACHED, stored)
@@ -268,12 +276,13 @@ def _score_models(backend, store: LeaderboardStore, model_tasks: list[ModelTask]
                         finish(failure.model, failure.benchmark, FAILED, failure)
                     queue.extendleft(("pair", pair) for pair in reversed(jobs))
                     continue
-                key, task = job
+                key, task, weights = job
                 try:
                     result = backend.result(future)
                 except Exception as error:  # the worker itself died (out of memory, killed)
-                    result = failed_result(model=key.model, benchmark=key.benchmark, weights_hash=key.weights_hash,
+                    result = failed_result(model=key.model, benchmark=key.benchmark, weights_hash=weights,
                                            benchmark_version=key.benchmark_version, options=key.options,
+                                           model_fingerprint=key.model_fingerprint,
                                            message=f"worker failed: {type(error).__name__}: {error}",
                                            pretrained=task.model_task.pretrained,
                                            attrs=provenance_attrs(task.model_task))

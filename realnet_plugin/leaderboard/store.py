@@ -1,4 +1,11 @@
-"""The leaderboard's SQLite file: one row per (model, weights hash, benchmark, benchmark version, options).
+"""The leaderboard's SQLite file: one row per (model, model fingerprint, benchmark, benchmark version, options).
+
+The model fingerprint is the hash of what the model computes (weights, preprocessing, layers, region map, layouts,
+visual degrees, extraction code; an RDM model's RDM content); the weights hash is kept in its own column for the
+page. A file of schema version 1 (keyed by the weights hash alone) is migrated when opened, in one transaction:
+its rows are kept with the fingerprint ``schema1:<weights hash>``, which no model's fingerprint equals, so they stay
+on the page as history but are never returned as a fresh result of a key (every pair is scored again). A file of
+any other version is refused in one line.
 
 Safe when several runs overlap: WAL journal (readers never block the writer), every write in a
 ``BEGIN IMMEDIATE`` transaction (one writer at a time; others wait up to ``timeout`` seconds instead of failing),
@@ -25,10 +32,11 @@ from model_registry.paths import realnet_home
 
 from .records import PairKey, PairResult
 
-SCHEMA_VERSION = 1
-KEY_COLUMNS = ("model", "weights_hash", "benchmark", "benchmark_version", "options")
+SCHEMA_VERSION = 2
+LEGACY_FINGERPRINT_PREFIX = "schema1:"  # rows migrated from schema 1: fingerprint unknown, never a fresh match
+KEY_COLUMNS = ("model", "model_fingerprint", "benchmark", "benchmark_version", "options")
 _COLUMNS = tuple(f.name for f in fields(PairResult))
-_SCHEMA = f"""
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -36,6 +44,7 @@ CREATE TABLE IF NOT EXISTS results (
     weights_hash TEXT NOT NULL,
     benchmark_version TEXT NOT NULL,
     options TEXT NOT NULL DEFAULT '{{}}',
+    model_fingerprint TEXT NOT NULL DEFAULT '',
     pretrained INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
     score REAL, raw REAL, ceiling REAL, error REAL, ci_low REAL, ci_high REAL,
@@ -44,15 +53,30 @@ CREATE TABLE IF NOT EXISTS results (
     attrs TEXT NOT NULL DEFAULT '{{}}',
     created_at TEXT NOT NULL,
     UNIQUE ({", ".join(KEY_COLUMNS)})
-);
-CREATE INDEX IF NOT EXISTS results_by_model ON results (model, benchmark);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
-"""
+)"""
+_INDEX = "CREATE INDEX IF NOT EXISTS results_by_model ON results (model, benchmark)"
+_META = ("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+         f"INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}')")
+# schema 1 had no model_fingerprint column and a UNIQUE key over the weights hash
+_V1_COLUMNS = tuple(c for c in _COLUMNS if c != "model_fingerprint")
 _UPSERT = (f"INSERT INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in KEY_COLUMNS)
            + " WHERE excluded.status = 'ok' OR results.status = 'error'")
+
+
+def _migrate_v1(connection: sqlite3.Connection) -> None:
+    """Schema 1 -> 2 inside the caller's write transaction: rebuild ``results`` with the ``model_fingerprint`` key
+    column; old rows get ``schema1:<weights hash>`` (kept as history, never matched by a new key)."""
+    connection.execute("ALTER TABLE results RENAME TO results_schema1")
+    connection.execute("DROP INDEX IF EXISTS results_by_model")
+    connection.execute(_TABLE)
+    columns = ", ".join(_V1_COLUMNS)
+    connection.execute(f"INSERT INTO results ({columns}, model_fingerprint) SELECT {columns}, "
+                       f"'{LEGACY_FINGERPRINT_PREFIX}' || weights_hash FROM results_schema1 ORDER BY id")
+    connection.execute("DROP TABLE results_schema1")
+    connection.execute(_INDEX)
+    connection.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def default_db_path() -> Path:
@@ -77,13 +101,19 @@ class LeaderboardStore:
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode (got {mode!r})")
             self._connection.execute("PRAGMA synchronous = NORMAL")
-            with self._write() as connection:  # the schema is created in one transaction
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+            with self._write() as connection:  # the schema is created (or migrated) in one transaction
+                for statement in _META:
                     connection.execute(statement)
-            found = self._connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
-            if int(found) != SCHEMA_VERSION:
-                raise ValueError(f"leaderboard database {self.path} has schema version {found}, this code reads "
-                                 f"version {SCHEMA_VERSION}")
+                found = connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+                if str(found) == "1":
+                    _migrate_v1(connection)
+                elif str(found) != str(SCHEMA_VERSION):
+                    raise ValueError(f"leaderboard database {self.path} has schema version {found}; this code reads "
+                                     f"version {SCHEMA_VERSION} (and migrates version 1): use a newer realnet-plugin "
+                                     "or another --db file")
+                else:
+                    connection.execute(_TABLE)
+                    connection.execute(_INDEX)
         except sqlite3.DatabaseError as error:
             if is_disk_full(error):
                 state = self._integrity()

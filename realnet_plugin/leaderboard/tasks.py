@@ -2,7 +2,13 @@
 
 Models are built under a fixed torch seed, so a random-initialisation baseline (``pretrained=False``) has the same
 weights, hash and scores in every process. Within one run a worker keeps the last model it built, so consecutive
-pairs of the same model reuse it (the key includes the run id: a later run never sees a stale network).
+pairs of the same model reuse it (the key includes the run id: a later run never sees a stale network). Each
+benchmark is built once per run and process (:func:`_benchmark_for`) and reused for every model, so its data files
+are read once per worker, not once per pair.
+
+A pair's key holds the model's fingerprint (:func:`model_fingerprint`: what the model computes, not only its
+weights), so a plugin that changes preprocessing, layers, region map, layouts or recurrent steps with the same
+weights is scored again.
 
 An RDM model (:class:`benchmarks.rdm_model.RdmModel`) travels inside its :class:`ModelTask` (``candidate``): nothing
 is built, its "weights hash" is :meth:`RdmModel.content_hash` (sha256 of its stimulus ids and RDM values), and its
@@ -38,6 +44,27 @@ class ModelTask:
         return None if self.candidate is None else dict(self.candidate.provenance)
 
 
+def model_fingerprint(model) -> str:
+    """The key of what ``model`` computes: :meth:`model_registry.RegisteredModel.fingerprint` (weights, preprocessing,
+    layers, region map, layouts, visual degrees, extraction code), or for an RDM model sha256 of its content hash
+    (stimulus ids and RDM values) and how it treats extra stimulus ids. Raises ``TypeError`` for a model that has
+    neither (no result could be keyed safely)."""
+    import hashlib
+    import json
+
+    from benchmarks.rdm_model import RdmModel
+
+    if isinstance(model, RdmModel):
+        facts = {"kind": "rdm_model", "content_sha256": model.content_hash(),
+                 "extra_ids": str(getattr(model, "extra_ids", ""))}
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    fingerprint = getattr(model, "fingerprint", None)
+    if not callable(fingerprint):
+        raise TypeError(f"model {getattr(model, 'identifier', model)!r} ({type(model).__name__}) has no fingerprint(); "
+                        "the leaderboard keys results by what a model computes")
+    return fingerprint()
+
+
 def model_hash(model) -> str:
     """What identifies what ``model`` computes: sha256 of its network's parameters and buffers, or of an RDM
     model's stimulus ids and RDMs."""
@@ -65,6 +92,7 @@ class ModelInfo:
     weights_hash: str | None
     num_params: int | None = None
     message: str | None = None
+    fingerprint: str | None = None  # model_fingerprint(model): the key column
 
 
 @dataclass(frozen=True)
@@ -83,6 +111,11 @@ class PairTask:
     benchmark: str
     benchmark_options: dict = field(default_factory=dict)
 
+
+# (run id, benchmark id, canonical options) -> benchmark object, shared by the threads of a process; built under
+# _BENCHMARKS_LOCK so two threads never build the same benchmark twice
+_BENCHMARKS: dict[tuple[str, str, str], object] = {}
+_BENCHMARKS_LOCK = threading.Lock()
 
 # thread id -> (key, model): per thread, because Dask workers run several threads and a model object must never
 # be shared by two pairs scored at the same time (benchmarks set its recording state)
@@ -129,9 +162,29 @@ def build_model(task: ModelTask):
 
 
 def forget_models() -> None:
-    """Drop the models kept from the last builds (called when a run ends)."""
+    """Drop the models kept from the last builds and the benchmarks of the run (called when a run ends)."""
     with _LAST_BUILT_LOCK:
         _LAST_BUILT.clear()
+    with _BENCHMARKS_LOCK:
+        _BENCHMARKS.clear()
+
+
+def _benchmark_for(benchmark_id: str, options: dict, run_id: str = ""):
+    """The benchmark ``benchmark_id`` built with ``options``: within a run (``run_id``) built once per process and
+    reused for every model (its data read once); without a run id built afresh. Keyed by the canonical options, so
+    two option sets never share an object. Raises what :func:`benchmarks.registry.load_benchmark` raises."""
+    from benchmarks.registry import load_benchmark
+
+    if not run_id:
+        return load_benchmark(benchmark_id, **options)
+    key = (run_id, benchmark_id, canonical_options(options) + repr(sorted(options.items())))
+    with _BENCHMARKS_LOCK:
+        if key not in _BENCHMARKS:
+            stale = [k for k in _BENCHMARKS if k[0] != run_id]  # a worker that outlived an earlier run
+            for old in stale:
+                del _BENCHMARKS[old]
+            _BENCHMARKS[key] = load_benchmark(benchmark_id, **options)
+        return _BENCHMARKS[key]
 
 
 def describe_model(task: ModelTask) -> ModelInfo:
@@ -139,29 +192,29 @@ def describe_model(task: ModelTask) -> ModelInfo:
     try:
         model = build_model(task)
         if task.candidate is not None:
-            return ModelInfo(task.model, task.pretrained, model_hash(model))
+            return ModelInfo(task.model, task.pretrained, model_hash(model), fingerprint=model_fingerprint(model))
         network = model.network
-        return ModelInfo(task.model, task.pretrained, model_hash(model), sum(p.numel() for p in network.parameters()))
+        return ModelInfo(task.model, task.pretrained, model_hash(model), sum(p.numel() for p in network.parameters()),
+                         fingerprint=model_fingerprint(model))
     except Exception as error:
         return ModelInfo(task.model, task.pretrained, None, message=describe_error(error))
 
 
-def describe_benchmark(benchmark: str, options: dict, imports: Sequence[str] = ()) -> BenchmarkInfo:
-    """Build the benchmark and read its ``version``; failures come back as ``message``."""
-    from benchmarks.registry import load_benchmark
-
+def describe_benchmark(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = "") -> BenchmarkInfo:
+    """Build the benchmark (kept for the run ``run_id``, see :func:`_benchmark_for`) and read its ``version``;
+    failures come back as ``message``."""
     encoded = canonical_options(options)
     try:
         import_plugins(imports)
-        version = getattr(load_benchmark(benchmark, **options), "version", None)
+        version = getattr(_benchmark_for(benchmark, options, run_id), "version", None)
         return BenchmarkInfo(benchmark, encoded, "" if version is None else str(version))
     except Exception as error:
         return BenchmarkInfo(benchmark, encoded, None, message=describe_error(error))
 
 
 def score_pair(task: PairTask) -> PairResult:
-    """Score one pair; any failure is returned as an error :class:`PairResult` (never raised)."""
-    from benchmarks.registry import load_benchmark
+    """Score one pair with the run's benchmark object (built once per process, :func:`_benchmark_for`); any failure
+    is returned as an error :class:`PairResult` (never raised)."""
     from realnet_plugin.api import score
 
     model_task = task.model_task
@@ -169,15 +222,17 @@ def score_pair(task: PairTask) -> PairResult:
     start = time.perf_counter()
     identity = {"model": model_task.model, "benchmark": task.benchmark, "options": options,
                 "pretrained": model_task.pretrained}
-    hash_value, version = "", ""
+    hash_value, fingerprint, version = "", "", ""
     try:
         model = build_model(model_task)
-        hash_value = model_hash(model)
-        benchmark = load_benchmark(task.benchmark, **task.benchmark_options)
+        hash_value, fingerprint = model_hash(model), model_fingerprint(model)
+        import_plugins(model_task.imports)
+        benchmark = _benchmark_for(task.benchmark, task.benchmark_options, model_task.run_id)
         version = "" if getattr(benchmark, "version", None) is None else str(benchmark.version)
         result = score(model, benchmark)
         return result_from_score(result, weights_hash=hash_value, benchmark_version=version,
-                                 seconds=time.perf_counter() - start, **identity)
+                                 seconds=time.perf_counter() - start, model_fingerprint=fingerprint, **identity)
     except Exception as error:
         return failed_result(message=describe_error(error), weights_hash=hash_value, benchmark_version=version,
-                             seconds=time.perf_counter() - start, attrs=provenance_attrs(model_task), **identity)
+                             seconds=time.perf_counter() - start, attrs=provenance_attrs(model_task),
+                             model_fingerprint=fingerprint, **identity)

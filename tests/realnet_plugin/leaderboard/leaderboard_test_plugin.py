@@ -2,6 +2,9 @@
 
 ``lbtest_tiny_a`` / ``lbtest_tiny_b``: a 3->4 channel conv net; "trained" weights are a fixed initialisation, or
 ``$REALNET_HOME/lbtest/<id>.pt`` when a test "retrains" the model (loaded with ``weights_only=True``).
+``lbtest_tiny_def``: the weights of ``lbtest_tiny_a`` (fixed initialisation) with a definition read from
+``$LBTEST_DEFINITION`` (JSON: ``image_size``, ``layers``, ``visual_degrees``; environment, so workers see it too):
+the same weights under another preprocessing or other layers.
 ``lbtest-logit-mean``: score = sigmoid(mean logit over 6 fixed noise images); version from
 ``$LBTEST_BENCHMARK_VERSION`` (default 1). ``lbtest-broken`` always fails.
 """
@@ -15,8 +18,9 @@ from brainscore_core.metrics import Score
 from torch import nn
 
 from benchmarks.registry import register_benchmark
-from model_registry import register_model
+from model_registry import Preprocessing, register_model
 from model_registry.paths import realnet_home
+from model_registry.registry import ModelSpec, register_spec
 
 MODULE = __name__
 MODEL_SEEDS = {"lbtest_tiny_a": 1, "lbtest_tiny_b": 2}
@@ -56,6 +60,20 @@ def _builder(identifier: str):
 for _identifier in MODEL_SEEDS:
     register_model(_identifier, family="lbtest", layers=("features", "classifier"),
                    region_layer_map={"IT": "features"}, logits_layer="classifier")(_builder(_identifier))
+
+
+def _defined_spec() -> ModelSpec:
+    import json
+
+    definition = json.loads(os.environ.get("LBTEST_DEFINITION", "{}"))
+    return ModelSpec(identifier="lbtest_tiny_def", builder=_builder("lbtest_tiny_a"), family="lbtest",
+                     layers=tuple(definition.get("layers", ("features", "classifier"))),
+                     region_layer_map={"IT": "features"}, logits_layer="classifier",
+                     preprocessing=Preprocessing(image_size=definition.get("image_size", 16)),
+                     visual_degrees=definition.get("visual_degrees", 8.0))
+
+
+register_spec("lbtest_tiny_def", _defined_spec)
 
 
 def logit_mean(network: nn.Module) -> float:

@@ -168,3 +168,33 @@ def test_a_model_that_cannot_be_built_is_an_error_row(tmp_path, test_plugin, mon
     assert run.outcomes[0].status == "error"
     assert run.results[0].message == "model lbtest_tiny_a could not be built: OSError: no weights"
     assert run.count("error") == 1 and "1 failed" in run.summary()
+
+
+def test_same_weights_with_another_definition_are_scored_again(tmp_path, test_plugin, counted_scoring, monkeypatch):
+    """The key is what the model computes: a plugin that changes preprocessing, layers or visual degrees with the
+    same weights gets a new row (scored once more); an unchanged definition stays cached."""
+    db = tmp_path / "lb.sqlite"
+
+    def run(**definition):
+        import json
+
+        monkeypatch.setenv("LBTEST_DEFINITION", json.dumps(definition))
+        counted_scoring.clear()
+        outcome = run_leaderboard("lbtest_tiny_def", "lbtest-logit-mean", db=db, imports=PLUGIN,
+                                  progress=False).outcomes[0]
+        return outcome.status, len(counted_scoring), outcome.result
+
+    status, calls, first = run()
+    assert (status, calls) == ("scored", 1)
+    assert first.weights_hash == weights_hash(load_model("lbtest_tiny_a").network)  # the weights column is unchanged
+    assert run()[:2] == ("cached", 0)
+    seen = {first.model_fingerprint}
+    for definition in ({"image_size": 24}, {"layers": ["features"]}, {"visual_degrees": 4.0}):
+        status, calls, result = run(**definition)
+        assert (status, calls) == ("scored", 1), definition
+        assert result.weights_hash == first.weights_hash and result.model_fingerprint not in seen
+        seen.add(result.model_fingerprint)
+        assert run(**definition)[:2] == ("cached", 0), definition
+    assert run()[:2] == ("cached", 0)  # the first definition's row is still there
+    with LeaderboardStore(db) as store:
+        assert len(store) == 4 and {r.weights_hash for r in store.results()} == {first.weights_hash}
