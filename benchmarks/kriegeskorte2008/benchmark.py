@@ -1,4 +1,8 @@
-"""``kriegeskorte2008-hit-rsa``: model layer RDMs vs the human-IT RDMs of the 92-image set."""
+"""``kriegeskorte2008-hit-rsa``: model layer RDMs vs the human-IT RDMs of the 92-image set.
+
+Visual degrees: the images were shown at 2.9 degrees (:data:`.data.STIMULUS_DEGREES`); this benchmark gives each model
+the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no degrees).
+"""
 from __future__ import annotations
 
 from ..roi_rsa import RoiRdms, RoiRsaBenchmark, condensed

@@ -1,4 +1,8 @@
-"""``shen2019-fmri-roi``: model layer RDMs vs Shen et al. 2019 test-set ROI RDMs (50 images, 3 subjects)."""
+"""``shen2019-fmri-roi``: model layer RDMs vs Shen et al. 2019 test-set ROI RDMs (50 images, 3 subjects).
+
+Visual degrees: the images were shown at 12 degrees (:data:`.data.STIMULUS_DEGREES`); this benchmark gives each model
+the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no degrees).
+"""
 from __future__ import annotations
 
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms

@@ -39,6 +39,9 @@ from ..fmri_common import (
 from .bdata import BData, read_bdata
 
 DATASET = "shen2019"
+# visual angle of the images (Shen et al. 2019, methods: 12 x 12 degrees; inferred: not in the released files).
+# For Stimuli(..., degrees=) and a model's place_on_screen; the benchmark shows images whole.
+STIMULUS_DEGREES = 12.0
 SUBJECTS: tuple[str, ...] = ("01", "02", "03")
 FILE_PATTERN = "sub-{subject}_perceptionNaturalImageTest_original_VC.h5"
 # ROI name -> metadata keys tried in order (the first present is used)

@@ -18,6 +18,10 @@ subject's EEG file (also when the EEG RDMs come from the cache), the subject cou
 scored subjects, and that the EEG RDM method's protocol fits the files (decoding: ``navg`` x ``n_folds``
 repetitions). Options are checked when the benchmark is built (:data:`OPTIONS`, :func:`options_table`).
 
+Visual degrees: the images were shown at 7 degrees (:data:`.data.STIMULUS_DEGREES`); as in the ReAlnet paper each model
+sees the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no
+degrees).
+
 Noise ceiling: it needs >= 2 subjects; with fewer the benchmark refuses to score unless ``ceiling=False``, which
 makes the scalar the raw (unceiled) similarity. A lower ceiling <= 0 over the window is an error for the same reason
 (a ceiled score would be meaningless); ``ceiling=False`` then gives the raw similarity.

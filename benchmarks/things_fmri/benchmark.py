@@ -1,4 +1,8 @@
-"""``things-fmri-roi`` and ``things-fmri-roi.<ROI>``: model layer RDMs vs THINGS-fMRI ROI RDMs (100 test images)."""
+"""``things-fmri-roi`` and ``things-fmri-roi.<ROI>``: model layer RDMs vs THINGS-fMRI ROI RDMs (100 test images).
+
+Visual degrees: the images were shown at 10 degrees (:data:`.data.STIMULUS_DEGREES`); this benchmark gives each model
+the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no degrees).
+"""
 from __future__ import annotations
 
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms

@@ -198,3 +198,24 @@ def test_same_weights_with_another_definition_are_scored_again(tmp_path, test_pl
     assert run()[:2] == ("cached", 0)  # the first definition's row is still there
     with LeaderboardStore(db) as store:
         assert len(store) == 4 and {r.weights_hash for r in store.results()} == {first.weights_hash}
+
+
+def test_a_benchmark_reads_its_data_once_for_all_models_of_a_run(tmp_path, test_plugin, shared_dir, monkeypatch):
+    """3 models x 1 benchmark: the dataset is loaded once in the run (the benchmark object is reused for every
+    model), not once per pair; the scores equal those of a benchmark built afresh for each model."""
+    from benchmarks.kriegeskorte2008 import benchmark as k2008
+
+    loads = []
+    original = k2008.load_kriegeskorte2008
+    monkeypatch.setattr(k2008, "load_kriegeskorte2008", lambda root=None: loads.append(root) or original(root))
+    options = {"root": str(shared_dir / "data" / "kriegeskorte2008"), "n_bootstrap": 0, "layers": ["features"]}
+    models = ["lbtest_tiny_a", "lbtest_tiny_b", "lbtest_tiny_def"]
+    run = run_leaderboard(models, "kriegeskorte2008-hit-rsa", db=tmp_path / "lb.sqlite", imports=PLUGIN,
+                          benchmark_options=options, progress=False)
+    assert [o.status for o in run.outcomes] == ["scored"] * 3, [r.message for r in run.results]
+    assert len(loads) == 1
+    loads.clear()
+    for model, result in zip(models, run.results):
+        alone = score(model, "kriegeskorte2008-hit-rsa", **options)  # a new benchmark object each time
+        assert result.raw == pytest.approx(float(alone.attrs["raw"]), abs=1e-12)
+    assert len(loads) == 3  # the counter does see every load
