@@ -2,7 +2,7 @@
 
 ``lbtest_tiny_a`` / ``lbtest_tiny_b``: a 3->4 channel conv net; "trained" weights are a fixed initialisation, or
 ``$REALNET_HOME/lbtest/<id>.pt`` when a test "retrains" the model (loaded with ``weights_only=True``).
-``lbtest_tiny_def``: the weights of ``lbtest_tiny_a`` (fixed initialisation) with a definition read from
+``lbdefined_tiny``: the weights of ``lbtest_tiny_a`` (fixed initialisation) with a definition read from
 ``$LBTEST_DEFINITION`` (JSON: ``image_size``, ``layers``, ``visual_degrees``; environment, so workers see it too):
 the same weights under another preprocessing or other layers.
 ``lbtest-logit-mean``: score = sigmoid(mean logit over 6 fixed noise images); version from
@@ -66,14 +66,14 @@ def _defined_spec() -> ModelSpec:
     import json
 
     definition = json.loads(os.environ.get("LBTEST_DEFINITION", "{}"))
-    return ModelSpec(identifier="lbtest_tiny_def", builder=_builder("lbtest_tiny_a"), family="lbtest",
+    return ModelSpec(identifier="lbdefined_tiny", builder=_builder("lbtest_tiny_a"), family="lbtest",
                      layers=tuple(definition.get("layers", ("features", "classifier"))),
                      region_layer_map={"IT": "features"}, logits_layer="classifier",
                      preprocessing=Preprocessing(image_size=definition.get("image_size", 16)),
                      visual_degrees=definition.get("visual_degrees", 8.0))
 
 
-register_spec("lbtest_tiny_def", _defined_spec)
+register_spec("lbdefined_tiny", _defined_spec)
 
 
 def logit_mean(network: nn.Module) -> float:

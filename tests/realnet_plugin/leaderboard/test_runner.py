@@ -180,7 +180,7 @@ def test_same_weights_with_another_definition_are_scored_again(tmp_path, test_pl
 
         monkeypatch.setenv("LBTEST_DEFINITION", json.dumps(definition))
         counted_scoring.clear()
-        outcome = run_leaderboard("lbtest_tiny_def", "lbtest-logit-mean", db=db, imports=PLUGIN,
+        outcome = run_leaderboard("lbdefined_tiny", "lbtest-logit-mean", db=db, imports=PLUGIN,
                                   progress=False).outcomes[0]
         return outcome.status, len(counted_scoring), outcome.result
 
@@ -209,7 +209,7 @@ def test_a_benchmark_reads_its_data_once_for_all_models_of_a_run(tmp_path, test_
     original = k2008.load_kriegeskorte2008
     monkeypatch.setattr(k2008, "load_kriegeskorte2008", lambda root=None: loads.append(root) or original(root))
     options = {"root": str(shared_dir / "data" / "kriegeskorte2008"), "n_bootstrap": 0, "layers": ["features"]}
-    models = ["lbtest_tiny_a", "lbtest_tiny_b", "lbtest_tiny_def"]
+    models = ["lbtest_tiny_a", "lbtest_tiny_b", "lbdefined_tiny"]
     run = run_leaderboard(models, "kriegeskorte2008-hit-rsa", db=tmp_path / "lb.sqlite", imports=PLUGIN,
                           benchmark_options=options, progress=False)
     assert [o.status for o in run.outcomes] == ["scored"] * 3, [r.message for r in run.results]
