@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["realnet_plugin*", "model_registry*", "benchmarks*"]),
     include_package_data=True,
-    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.c", "*.tmpl"]},
+    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.tmpl"]},
     install_requires=[
         "brainscore-vision==2.4.2",
         "numpy<2",
@@ -30,6 +30,7 @@ setup(
         "rsatoolbox==0.2.0",
         "pyyaml",
         "xxhash",
+        "numba>=0.59",  # the CPU decoding / bootstrap kernels (benchmarks/rsa/_kernels.py)
     ],
     extras_require={
         "clip": ["open-clip-torch"],

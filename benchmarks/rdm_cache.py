@@ -4,7 +4,7 @@ Entries live in the checksummed array cache (:mod:`model_registry.array_cache`) 
 written atomically, verified on every read, and a damaged entry is logged, removed and recomputed. The key holds
 the EEG file's content hash (``source``), the method, its parameters, any further ``inputs`` the caller names
 (e.g. channel selection), the method's code version (:data:`RDM_CODE_VERSIONS`) and, for the decoding methods,
-the backend they resolve to (native C or torch on a device type: their accuracies differ by up to ~0.02), so the
+the backend they resolve to (numba on the CPU or torch on a device type: their accuracies differ by up to ~0.02), so the
 result of one backend is never served to the other.
 
 Caching is optional: on a full disk the computed RDMs are returned anyway, with a warning "no space left under
@@ -30,8 +30,8 @@ RDM_CODE_VERSIONS: dict[str, int] = {
     "correlation": 1,
     "euclidean": 1,
     "crossnobis": 1,
-    "decoding-lda": 1,
-    "decoding-svm": 1,
+    "decoding-lda": 2,  # 2: the CPU kernels run under numba (backend 'numba', was the C kernel 'native')
+    "decoding-svm": 2,
 }
 DECODING_METHODS = ("decoding-lda", "decoding-svm")
 _CACHE_KIND = "rdms"
@@ -45,7 +45,7 @@ def file_fingerprint(path: str | Path) -> str:
 
 
 def rdm_backend(method: str, params: Mapping[str, Any]) -> str | None:
-    """The backend ``method`` runs with under ``params``: ``'native'`` / ``'torch-cpu'`` / ``'torch-cuda'`` for
+    """The backend ``method`` runs with under ``params``: ``'numba'`` / ``'torch-cpu'`` / ``'torch-cuda'`` for
     the decoding methods (resolved as they resolve ``backend``/``device``, ``'auto'`` included), ``None`` for
     the numpy methods."""
     if method not in DECODING_METHODS:

@@ -8,8 +8,9 @@ Targets (2 CPU cores): decoding-svm <= 120 s, decoding-lda <= 15 s, crossnobis <
 Spearman RSA (10 subjects x 4 layers x 100 t) <= 0.3 s per model with the EEG ranked once per benchmark object
 (that one-time ranking is printed on its own line), 1000-resample bootstrap over 100 t <= 60 s.
 
-Usage: python perf/eeg_rsa.py [--skip-svm] [--only SECTION ...]   (sections: distances lda svm spearman tau-a
-bootstrap)
+Usage: python perf/eeg_rsa.py [--skip-svm] [--only SECTION ...] [--pairs N]   (sections: distances lda svm spearman
+tau-a bootstrap; --pairs N decodes only the first N image pairs in the lda/svm sections and extrapolates linearly to
+all 19,900, for a quick check on a busy machine)
 """
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ from benchmarks.rsa import _native  # noqa: E402
 
 N_IMAGES, N_REPS, N_CHANNELS, N_TIMES = 200, 80, 17, 100
 N_PAIRS = N_IMAGES * (N_IMAGES - 1) // 2
+DECODED_PAIRS = N_PAIRS  # --pairs N: decode the first N pairs only and extrapolate
+
+
+def decode(function, data: np.ndarray) -> tuple[float, np.ndarray, str]:
+    """Wall time of ``function`` on all pairs (or the first DECODED_PAIRS, extrapolated), its RDMs and a note."""
+    if DECODED_PAIRS >= N_PAIRS:
+        seconds, rdms = timed(function, data)
+        return seconds, rdms, ""
+    plan = rsa.draw_plan(N_IMAGES, N_REPS, N_TIMES, pair_slice=slice(0, DECODED_PAIRS))
+    seconds, rdms = timed(function, data, plan=plan)
+    CPU_SECONDS[function.__name__] *= N_PAIRS / DECODED_PAIRS
+    return seconds * N_PAIRS / DECODED_PAIRS, rdms, f" [ours on {DECODED_PAIRS} pairs, extrapolated]"
 
 
 def subject(seed: int = 0) -> np.ndarray:
@@ -79,7 +92,7 @@ def pair_trials(data: np.ndarray, pair) -> tuple[np.ndarray, np.ndarray]:
 def svm(data: np.ndarray) -> None:
     from neurora.decoding import tbyt_decoding_kfold
 
-    ours, rdms = timed(rsa.svm_decoding_rdms, data)
+    ours, rdms, ours_note = decode(rsa.svm_decoding_rdms, data)
     pairs = [(0, 1), (57, 143)]
     with quiet():
         measured, _ = timed(lambda: [tbyt_decoding_kfold(*pair_trials(data, p), n=2, navg=5, time_win=1, time_step=1,
@@ -87,14 +100,14 @@ def svm(data: np.ndarray) -> None:
     per_pair = measured / len(pairs)
     report("decoding-svm 19,900 pairs x 100 t", ours, CPU_SECONDS["svm_decoding_rdms"], per_pair * N_PAIRS,
            "NeuroRA tbyt_decoding_kfold",
-           f" ({per_pair:.2f} s/pair on {len(pairs)} pairs, extrapolated)", 120)
+           f" ({per_pair:.2f} s/pair on {len(pairs)} pairs, extrapolated){ours_note}", 120)
     print(f"    accuracy before onset {rdms[:15].mean():.3f} (chance 0.5), at the end {rdms[-20:].mean():.3f}")
 
 
 def lda(data: np.ndarray) -> None:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    ours, _ = timed(rsa.lda_decoding_rdms, data)
+    ours, _, ours_note = decode(rsa.lda_decoding_rdms, data)
     plan = rsa.draw_plan(N_IMAGES, N_REPS, N_TIMES, pair_slice=slice(0, 2))
     x = data
 
@@ -115,7 +128,7 @@ def lda(data: np.ndarray) -> None:
     per_pair = measured / len(plan.pairs)
     report("decoding-lda 19,900 pairs x 100 t", ours, CPU_SECONDS["lda_decoding_rdms"], per_pair * N_PAIRS,
            "sklearn LDA (lsqr, auto, per fit)",
-           f" ({per_pair:.2f} s/pair on 2 pairs, extrapolated)", 15)
+           f" ({per_pair:.2f} s/pair on 2 pairs, extrapolated){ours_note}", 15)
 
 
 def movie(data: np.ndarray, method: str, time_points: int | None, **options) -> float:
@@ -236,13 +249,18 @@ def main() -> None:
     parser.add_argument("--skip-svm", action="store_true", help="skip the two-minute SVM decoding run")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                         help=f"run only these sections (of {', '.join(SECTIONS)}); default all")
+    parser.add_argument("--pairs", type=int, default=N_PAIRS, metavar="N",
+                        help="decode only the first N image pairs (lda, svm) and extrapolate; default all")
     arguments = parser.parse_args()
+    if not 1 <= arguments.pairs <= N_PAIRS:
+        parser.error(f"--pairs must be between 1 and {N_PAIRS}, got {arguments.pairs}")
+    global DECODED_PAIRS
+    DECODED_PAIRS = arguments.pairs
     chosen = set(arguments.only or SECTIONS) - ({"svm"} if arguments.skip_svm else set())
     print(f"cores allowed: {len(os.sched_getaffinity(0))}, load average now: {os.getloadavg()[0]:.2f}")
     start = time.perf_counter()
-    library = _native.native_kernels()
-    print(f"C kernel ready in {time.perf_counter() - start:.2f} s "
-          f"({'cached or compiled' if library else _native.native_unavailable_reason()})")
+    _native.run_draw_folds(0, 0, 1, 1, 1, 4, 2)  # imports numba and loads (or compiles) one kernel
+    print(f"numba ready in {time.perf_counter() - start:.2f} s (each kernel compiles on first use, then is cached)")
     data = subject()
     print(f"data {data.shape} float64 generated")
     if "distances" in chosen:

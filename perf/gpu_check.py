@@ -4,7 +4,7 @@ Meant for a machine with a GPU (a few minutes on one modern GPU); ``--device cpu
 on the CPU with reduced sizes so the script itself stays tested. Prints, per stage, times and ratios:
 
   decoding-svm, one subject (200 images x 80 repetitions x 17 channels x 100 times by default), torch backend on
-      the device; estimate for 10 subjects (target <= 60 s); agreement with the native CPU backend on a slice of
+      the device; estimate for 10 subjects (target <= 60 s); agreement with the numba CPU backend on a slice of
       pairs replayed with the same plan (mean / max |delta accuracy|; both solve the same SVM with n_iter steps)
   extraction of CORnet-S (random weights, every recurrent step of V1..IT) vs a bare no_grad forward on the same
       batches (target <= 1.05), a bare autocast (float16) forward for reference, and the largest relative difference
@@ -34,7 +34,6 @@ def synchronize(device: torch.device) -> None:
 
 
 def decoding_stage(device: torch.device, n_images: int, n_pairs_check: int) -> None:
-    from benchmarks.rsa import _native
     from benchmarks.rsa.decoding import svm_decoding_rdms
     from benchmarks.rsa.decoding_plan import draw_plan
 
@@ -48,15 +47,12 @@ def decoding_stage(device: torch.device, n_images: int, n_pairs_check: int) -> N
     seconds = time.perf_counter() - began
     print(f"decoding-svm torch-{device.type}: {n_images} images, {accuracies.shape[1]} pairs x 100 times: "
           f"{seconds:.1f} s; 10 subjects ~ {10 * seconds:.0f} s (target <= 60 s on one GPU)")
-    if _native.native_unavailable_reason():
-        print(f"  native CPU backend unavailable ({_native.native_unavailable_reason()}); no agreement check")
-        return
     n_check = min(n_pairs_check, accuracies.shape[1])
     plan = draw_plan(n_images, 80, 100, pair_slice=slice(0, n_check))
     on_device = svm_decoding_rdms(data, plan=plan, backend="torch", device=device)
-    on_cpu = svm_decoding_rdms(data, plan=plan, backend="native")
+    on_cpu = svm_decoding_rdms(data, plan=plan, backend="numba")
     delta = np.abs(on_device - on_cpu)
-    print(f"  torch-{device.type} vs native CPU on {n_check} pairs, same plan: mean |delta| {delta.mean():.5f}, "
+    print(f"  torch-{device.type} vs numba CPU on {n_check} pairs, same plan: mean |delta| {delta.mean():.5f}, "
           f"max {delta.max():.4f} (accuracies in [0, 1])")
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: every test runs with its own REALNET_HOME, so caches and models never leak between tests."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+# read before the autouse fixture below removes it from each test's environment
+DATA_DIR_AT_START = os.environ.get("REALNET_DATA_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +62,25 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         raise FileNotFoundError(f"the shared data folder {SHARED} is missing (it sits beside the repository)")
     return SHARED
+
+
+def find_kriegeskorte2008(data_dir: str | None, shared: Path, download_root: Path,
+                          base_url: str | None = None) -> Path:
+    """The folder holding the real 92-image files: ``<data_dir>/kriegeskorte2008`` when ``data_dir`` (the user's
+    $REALNET_DATA_DIR) holds them, else ``<shared>/data/kriegeskorte2008`` when present, else downloaded into
+    ``download_root`` with the package's pinned, sha256-checked downloader (``base_url``: tests serve a copy).
+    Raises ``model_registry.download.DownloadError`` when the download fails or a file's checksum differs."""
+    from benchmarks.kriegeskorte2008.data import SHA256, download_files
+
+    candidates = [Path(data_dir) / "kriegeskorte2008"] if data_dir else []
+    for candidate in [*candidates, shared / "data" / "kriegeskorte2008"]:
+        if all((candidate / name).is_file() for name in SHA256):
+            return candidate
+    download_files(download_root, base_url, progress=False)
+    return download_root
+
+
+@pytest.fixture(scope="session")
+def kriegeskorte2008_dir(tmp_path_factory) -> Path:
+    """The real Kriegeskorte 2008 files: $REALNET_DATA_DIR, then ../shared/data, else downloaded (checksummed)."""
+    return find_kriegeskorte2008(DATA_DIR_AT_START, SHARED, tmp_path_factory.mktemp("downloads") / "kriegeskorte2008")

@@ -1,6 +1,6 @@
-"""Batched torch implementation of the pairwise decoding classifiers (CUDA, or CPU when no C compiler exists).
+"""Batched torch implementation of the pairwise decoding classifiers (CUDA; also runs on the CPU when asked).
 
-Same mathematics as ``_kernels.c``: every (pair, repeat, time) pseudo-trial set is one batch entry and its
+Same mathematics as ``_kernels.py``: every (pair, repeat, time) pseudo-trial set is one batch entry and its
 folds are the columns of one matrix, so each FISTA iteration is a single batched matrix product. The training mask
 of a fold becomes the upper bound of the box (0 for test rows), so all folds share the set's Gram matrix.
 """

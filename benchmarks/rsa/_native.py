@@ -1,127 +1,33 @@
-"""Build and load the C kernels (``_kernels.c``: decoding, bootstrap ranks) with the system C compiler.
+"""Typed entry points of the CPU kernels (pairwise decoding, bootstrap ranks, fold draws), which run under numba.
 
-Built once per machine and source version.
+Why our own kernels: the ReAlnet protocol decodes every image pair of a subject at every time point (THINGS-EEG2:
+19,900 pairs x 100 time points x 5 repeats x 4 folds = 40 million SVM fits per subject). libsvm through sklearn or
+NeuroRA takes days per subject; these kernels solve 16 fits at once with a fixed-iteration dual solver and take
+minutes (targets in ``perf/eeg_rsa.py``: decoding-svm <= 120 s, decoding-lda <= 15 s per subject on 2 cores), with
+the equality against sklearn ``SVC`` / LDA and NeuroRA tested in ``tests/benchmarks/rsa/test_decoding.py``.
 
-The shared library is cached under ``cache_dir('kernels')``, keyed by the source hash, the compiler and the CPU, and
-written atomically. :func:`native_kernels` returns None (and remembers why in :func:`native_unavailable_reason`)
-when no working compiler exists; callers then fall back to the torch backend.
+They are written in Python and compiled by numba (:mod:`benchmarks.rsa._kernels`, a hard dependency): no C
+compiler at run time, no fast-math (the same numbers on every x86/ARM machine), compiled on first use and cached on
+disk by numba (next to the module, else numba's user cache directory; ``NUMBA_CACHE_DIR`` overrides both). numba is
+imported only when a kernel first runs, so ``import benchmarks`` stays cheap. The torch backend
+(:mod:`benchmarks.rsa._decoding_torch`) remains for CUDA.
 """
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
-from model_registry.paths import cache_dir
-
-SOURCE = Path(__file__).with_name("_kernels.c")
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=c11"]
-_lock = threading.Lock()
-_loaded: dict[str, ctypes.CDLL] = {}
-_failure: list[str] = []
-
-_I64 = ctypes.c_int64
-_PTR = ctypes.c_void_p
-_COMMON = [_PTR, _I64, _I64, _I64, _PTR, _I64, _PTR, _I64, _PTR, _I64, _I64, _I64, _I64]
+GROUP_END = np.uint32(0x80000000)
 
 
-def _cpu_tag() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def _kernels():
+    """The numba kernel module (imported on first use; compiling each kernel on its first call)."""
+    from benchmarks.rsa import _kernels
 
-
-def _compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _build(compiler: str, target: Path) -> None:
-    """Compile into a scratch folder beside ``target`` and move the library into place (never half-written).
-
-    Without OpenMP support (e.g. Apple clang) the kernels are built single-threaded.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        partial = Path(scratch) / target.name
-        errors = []
-        for flags in (_FLAGS, [flag for flag in _FLAGS if flag != "-fopenmp"]):
-            result = subprocess.run(
-                [compiler, *flags, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True, text=True, timeout=300
-            )
-            if result.returncode == 0:
-                os.replace(partial, target)
-                return
-            errors.append(result.stderr.strip()[-2000:])
-        raise RuntimeError(f"compiling {SOURCE.name} with {compiler} failed:\n{errors[0]}")
-
-
-def native_kernels() -> ctypes.CDLL | None:
-    """The loaded kernel library, compiling it on first use; None when that is impossible here."""
-    with _lock:
-        if _loaded:
-            return next(iter(_loaded.values()))
-        if _failure:
-            return None
-        compiler = _compiler()
-        if compiler is None:
-            _failure.append("no C compiler (cc, gcc or clang) on PATH")
-            return None
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-        key = hashlib.sha256(
-            SOURCE.read_bytes() + repr((version, _FLAGS, _cpu_tag(), platform.machine())).encode()
-        ).hexdigest()[:16]
-        target = cache_dir("kernels") / f"rsa_kernels_{key}.so"
-        try:
-            if not target.is_file():
-                _build(compiler, target)
-            library = ctypes.CDLL(str(target))
-        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-            _failure.append(str(error))
-            return None
-        library.svm_pair_accuracies.argtypes = [*_COMMON, ctypes.c_double, _I64, _I64, _PTR]
-        library.svm_pair_accuracies.restype = ctypes.c_int
-        library.lda_pair_accuracies.argtypes = [*_COMMON, _I64, _PTR]
-        library.lda_pair_accuracies.restype = ctypes.c_int
-        library.draw_folds.argtypes = [ctypes.c_uint64, _I64, _I64, _I64, _I64, _I64, _I64, _PTR, _I64]
-        library.draw_folds.restype = ctypes.c_int
-        library.weighted_ranks.argtypes = [_PTR, _I64, _I64, _PTR, _PTR, _PTR, _I64]
-        library.weighted_ranks.restype = ctypes.c_int
-        library.weighted_rank_products.argtypes = [_PTR, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64]
-        library.weighted_rank_products.restype = ctypes.c_int
-        _loaded[key] = library
-        return library
-
-
-def native_unavailable_reason() -> str | None:
-    """Why :func:`native_kernels` returned None, or None if it did not."""
-    return _failure[0] if _failure else None
-
-
-def _common_arguments(data: np.ndarray, pairs: np.ndarray, trial_order: np.ndarray, fold_of: np.ndarray,
-                      n_folds: int) -> list:
-    """Pointer and size arguments shared by the decoding kernels (the caller keeps the arrays alive)."""
-    n_pseudo = fold_of.shape[-1]
-    return [
-        data.ctypes.data, data.shape[1], data.shape[2], data.shape[3],
-        pairs.ctypes.data, pairs.shape[0],
-        trial_order.ctypes.data, trial_order.shape[1],
-        fold_of.ctypes.data, fold_of.shape[2], n_pseudo, trial_order.shape[3] // n_pseudo, n_folds,
-    ]
+    return _kernels
 
 
 def _thread_count(n_threads: int | None) -> int:
@@ -129,6 +35,20 @@ def _thread_count(n_threads: int | None) -> int:
     if n_threads:
         return int(n_threads)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def _threads(n_threads: int | None) -> Iterator[None]:
+    """Run the enclosed numba parallel loops on ``n_threads`` threads (at most numba's pool size; the setting is
+    thread-local in numba, so concurrent callers do not interfere)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(_thread_count(n_threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _prepare(data, pairs, trial_order, fold_of):
@@ -139,33 +59,33 @@ def _prepare(data, pairs, trial_order, fold_of):
     return data, pairs, trial_order, fold_of
 
 
-def run_svm(library: ctypes.CDLL, data: np.ndarray, pairs: np.ndarray, trial_order: np.ndarray, fold_of: np.ndarray,
-            n_folds: int, c_value: float, n_iter: int, n_threads: int | None = None) -> np.ndarray:
-    """Accuracies ``(n_pairs, n_times)``; data ``(n_images, n_repetitions, n_times, n_features)``."""
+def run_svm(data: np.ndarray, pairs: np.ndarray, trial_order: np.ndarray, fold_of: np.ndarray, n_folds: int,
+            c_value: float, n_iter: int, n_threads: int | None = None) -> np.ndarray:
+    """Linear C-SVC test accuracies ``(n_pairs, n_times)`` float64, mean over repeats and folds.
+
+    data ``(n_images, n_repetitions, n_times, n_features)`` (computed in float32); pairs ``(n_pairs, 2)``,
+    trial_order ``(n_pairs, n_repeats, 2, n_pseudo * navg)``, fold_of ``(n_pairs, n_repeats, n_fold_times, 2,
+    n_pseudo)``: a :class:`~benchmarks.rsa.decoding_plan.DecodingPlan`'s arrays. ``n_iter`` FISTA iterations.
+    """
     data, pairs, trial_order, fold_of = _prepare(data, pairs, trial_order, fold_of)
     accuracy = np.zeros((pairs.shape[0], data.shape[2]))
-    arguments = _common_arguments(data, pairs, trial_order, fold_of, n_folds)
-    status = library.svm_pair_accuracies(
-        *arguments, float(c_value), int(n_iter), _thread_count(n_threads), accuracy.ctypes.data
-    )
-    if status != 0:
-        raise MemoryError("the SVM decoding kernel could not allocate its work buffers")
+    kernels = _kernels()
+    with _threads(n_threads):
+        kernels.svm_pair_accuracies(data, pairs, trial_order, fold_of, int(n_folds), np.float32(c_value),
+                                    int(n_iter), accuracy)
     return accuracy
 
 
-def run_lda(library: ctypes.CDLL, data: np.ndarray, pairs: np.ndarray, trial_order: np.ndarray, fold_of: np.ndarray,
-            n_folds: int, n_threads: int | None = None) -> np.ndarray:
-    """Nearest-class-mean accuracies ``(n_pairs, n_times)`` on (already whitened) data."""
+def run_lda(data: np.ndarray, pairs: np.ndarray, trial_order: np.ndarray, fold_of: np.ndarray, n_folds: int,
+            n_threads: int | None = None) -> np.ndarray:
+    """Nearest-class-mean accuracies ``(n_pairs, n_times)`` on (already whitened) data; arguments as
+    :func:`run_svm`."""
     data, pairs, trial_order, fold_of = _prepare(data, pairs, trial_order, fold_of)
     accuracy = np.zeros((pairs.shape[0], data.shape[2]))
-    arguments = _common_arguments(data, pairs, trial_order, fold_of, n_folds)
-    status = library.lda_pair_accuracies(*arguments, _thread_count(n_threads), accuracy.ctypes.data)
-    if status != 0:
-        raise MemoryError("the LDA decoding kernel could not allocate its work buffers")
+    kernels = _kernels()
+    with _threads(n_threads):
+        kernels.lda_pair_accuracies(data, pairs, trial_order, fold_of, int(n_folds), accuracy)
     return accuracy
-
-
-GROUP_END = np.uint32(0x80000000)
 
 
 def tie_marked_orders(rdms: np.ndarray) -> np.ndarray:
@@ -182,46 +102,51 @@ def tie_marked_orders(rdms: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(marked)
 
 
-def run_weighted_ranks(library: ctypes.CDLL, orders: np.ndarray, weights: np.ndarray,
+def run_weighted_ranks(orders: np.ndarray, weights: np.ndarray,
                        n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted average ranks ``(n_rdms, n_pairs)`` and tie sums ``(n_rdms,)``."""
+    """Weighted average ranks ``(n_rdms, n_pairs)`` and tie sums ``(n_rdms,)`` (orders from
+    :func:`tie_marked_orders`; weights ``(n_pairs,)``: how often each pair is repeated)."""
+    orders = np.ascontiguousarray(orders, dtype=np.uint32)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     ranks = np.empty(orders.shape)
     ties = np.empty(orders.shape[0])
-    library.weighted_ranks(orders.ctypes.data, orders.shape[0], orders.shape[1], weights.ctypes.data,
-                           ranks.ctypes.data, ties.ctypes.data, _thread_count(n_threads))
+    kernels = _kernels()
+    with _threads(n_threads):
+        kernels.weighted_ranks(orders, weights, ranks, ties)
     return ranks, ties
 
 
-def run_weighted_rank_products(library: ctypes.CDLL, orders: np.ndarray, set_of_rdm: np.ndarray,
-                               weights: np.ndarray, partner: np.ndarray,
-                               n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_weighted_rank_products(orders: np.ndarray, set_of_rdm: np.ndarray, weights: np.ndarray,
+                               partner: np.ndarray, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``sum_p R_p partner[set, p, m]`` ``(n_rdms, n_models)`` and tie sums ``(n_rdms,)``.
 
-    R = weighted ranks of each RDM (from ``orders``); partner ``(n_sets, n_pairs, n_models)``.
+    R = weighted ranks of each RDM (from ``orders``); partner ``(n_sets, n_pairs, n_models)``. The kernel reads
+    8-wide table rows ``[w_p, 7 partners]`` (one cache line per random access), so models go 7 at a time.
     """
+    orders = np.ascontiguousarray(orders, dtype=np.uint32)
     set_of_rdm = np.ascontiguousarray(set_of_rdm, dtype=np.int64)
     n_sets, n_pairs, n_models = partner.shape
     cross = np.empty((orders.shape[0], n_models))
     ties = np.empty(orders.shape[0])
-    for first in range(0, n_models, 7):
-        chunk = partner[:, :, first:first + 7]
-        table = np.zeros((n_sets, n_pairs, 8))
-        table[:, :, 0] = weights
-        table[:, :, 1:1 + chunk.shape[2]] = chunk
-        sums = np.empty((orders.shape[0], 8))
-        library.weighted_rank_products(
-            orders.ctypes.data, orders.shape[0], n_pairs, set_of_rdm.ctypes.data, table.ctypes.data,
-            sums.ctypes.data, ties.ctypes.data, _thread_count(n_threads),
-        )
-        cross[:, first:first + chunk.shape[2]] = sums[:, 1:1 + chunk.shape[2]]
+    kernels = _kernels()
+    with _threads(n_threads):
+        for first in range(0, n_models, 7):
+            chunk = partner[:, :, first:first + 7]
+            table = np.zeros((n_sets, n_pairs, 8))
+            table[:, :, 0] = weights
+            table[:, :, 1:1 + chunk.shape[2]] = chunk
+            sums = np.empty((orders.shape[0], 8))
+            kernels.weighted_rank_products(orders, set_of_rdm, table, sums, ties)
+            cross[:, first:first + chunk.shape[2]] = sums[:, 1:1 + chunk.shape[2]]
     return cross, ties
 
 
-def run_draw_folds(library: ctypes.CDLL, seed: int, first_pair: int, n_pairs: int, n_repeats: int, n_fold_times: int,
-                   n_pseudo: int, n_folds: int, n_threads: int | None = None) -> np.ndarray:
-    """Fold assignments ``(n_pairs, n_repeats, n_fold_times, 2, n_pseudo)`` int8 (see ``draw_folds`` in the C file)."""
+def run_draw_folds(seed: int, first_pair: int, n_pairs: int, n_repeats: int, n_fold_times: int, n_pseudo: int,
+                   n_folds: int, n_threads: int | None = None) -> np.ndarray:
+    """Fold assignments ``(n_pairs, n_repeats, n_fold_times, 2, n_pseudo)`` int8 for pairs ``first_pair ...``;
+    the generator is described in :func:`benchmarks.rsa._kernels.draw_folds` (seed taken modulo 2**64)."""
     out = np.empty((n_pairs, n_repeats, n_fold_times, 2, n_pseudo), dtype=np.int8)
-    library.draw_folds(int(seed) % 2**64, first_pair, n_pairs, n_repeats, n_fold_times, n_pseudo, n_folds,
-                       out.ctypes.data, _thread_count(n_threads))
+    kernels = _kernels()
+    with _threads(n_threads):
+        kernels.draw_folds(np.uint64(int(seed) % 2**64), int(first_pair), int(n_folds), out)
     return out

@@ -14,12 +14,11 @@ cross-validation repeated ``n_repeats`` times, accuracy (chance 0.5) as the diss
 - ``decoding-lda``: LDA with a shrinkage covariance estimated once per time point from all trials' residuals around
   their image means (Ledoit-Wolf by default), equal priors; equivalent to nearest class mean after whitening.
 
-Backends: ``'native'`` (C kernel compiled on first use, OpenMP over pairs; the CPU default) and ``'torch'``
-(batched tensors; the default when CUDA is available, and the CPU fallback when no C compiler exists).
+Backends: ``'numba'`` (our CPU kernels, :mod:`benchmarks.rsa._native`, compiled by numba on first use and cached;
+threads over pairs; the CPU default) and ``'torch'`` (batched tensors; the default when CUDA is available).
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -28,7 +27,7 @@ from benchmarks.rsa import _native
 from benchmarks.rsa._validation import check_choice, check_eeg_data, check_positive_int, ensure_finite
 from benchmarks.rsa.decoding_plan import DecodingPlan, check_protocol, draw_plan, smooth_over_time
 
-BACKENDS = ("auto", "native", "torch")
+BACKENDS = ("auto", "numba", "torch")
 
 
 def _resolve_backend(backend: str, device) -> tuple[str, object]:
@@ -42,32 +41,22 @@ def _resolve_backend(backend: str, device) -> tuple[str, object]:
             return "torch", device
         if device is None and torch.cuda.is_available():
             return "torch", torch.device("cuda")
-        if _native.native_kernels() is not None:
-            return "native", None
-        warnings.warn(
-            f"the C decoding kernel is unavailable ({_native.native_unavailable_reason()}); "
-            "using the much slower torch CPU backend",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return "torch", torch.device("cpu")
-    if backend == "native":
+        return "numba", None
+    if backend == "numba":
         if device is not None and device.type != "cpu":
-            raise ValueError(f"backend='native' runs on the CPU; got device={device}")
-        if _native.native_kernels() is None:
-            raise RuntimeError(f"backend='native' is unavailable: {_native.native_unavailable_reason()}")
-        return "native", None
+            raise ValueError(f"backend='numba' runs on the CPU; got device={device}")
+        return "numba", None
     return "torch", device or (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
 
 
 def resolved_backend(backend: str = "auto", device=None) -> str:
-    """The backend the decoding methods run with for these arguments: ``'native'`` or ``'torch-<device type>'``.
+    """The backend the decoding methods run with for these arguments: ``'numba'`` or ``'torch-<device type>'``.
 
     The two backends' accuracies differ (up to ~0.02), so caches of decoding RDMs key on this name.
     Raises as the decoding methods do for an unknown or unavailable backend.
     """
     chosen, torch_device = _resolve_backend(backend, device)
-    return chosen if chosen == "native" else f"torch-{torch_device.type}"
+    return chosen if chosen == "numba" else f"torch-{torch_device.type}"
 
 
 def _kernel_layout(data: np.ndarray) -> np.ndarray:
@@ -131,7 +120,7 @@ def svm_decoding_rdms(
     data: one subject ``(n_images, n_repetitions, n_channels, n_times)``; the SVM's C acts on the data's scale
     (THINGS-EEG2 is noise-normalised, as the paper assumes). ``plan`` replays fixed pseudo-trial groups and folds
     (then only ``plan.pairs`` are decoded); otherwise they are drawn from ``seed``. ``device`` / ``backend`` pick
-    where it runs; ``n_threads`` bounds the native backend's threads (default: all allowed cores).
+    where it runs; ``n_threads`` bounds the numba backend's threads (default: all allowed cores).
 
     Returns ``(n_times, n_pairs)`` accuracies in condensed-RDM pair order (``plan.pairs`` order with a plan),
     smoothed over time by ``smooth_window`` points (1 = no smoothing).
@@ -149,11 +138,9 @@ def svm_decoding_rdms(
         return draw_plan(n_images, n_reps, n_times, navg=navg, n_folds=n_folds, n_repeats=n_repeats, seed=seed,
                          folds_per_time=folds_per_time, pair_slice=part)
 
-    if chosen == "native":
-        library = _native.native_kernels()
-
+    if chosen == "numba":
         def run(part: DecodingPlan) -> np.ndarray:
-            return _native.run_svm(library, layout, part.pairs, part.trial_order, part.fold_of, part.n_folds,
+            return _native.run_svm(layout, part.pairs, part.trial_order, part.fold_of, part.n_folds,
                                    float(c), n_iter, n_threads)
 
         chunk = 1024
@@ -245,11 +232,9 @@ def lda_decoding_rdms(
         return draw_plan(n_images, n_reps, n_times, navg=navg, n_folds=n_folds, n_repeats=n_repeats, seed=seed,
                          folds_per_time=folds_per_time, pair_slice=part)
 
-    if chosen == "native":
-        library = _native.native_kernels()
-
+    if chosen == "numba":
         def run(part: DecodingPlan) -> np.ndarray:
-            return _native.run_lda(library, whitened, part.pairs, part.trial_order, part.fold_of, part.n_folds,
+            return _native.run_lda(whitened, part.pairs, part.trial_order, part.fold_of, part.n_folds,
                                    n_threads)
 
         chunk = 1024

@@ -6,10 +6,11 @@ of ``navg`` into ``n_pseudo = n_repetitions // navg`` pseudo-trials (leftover re
 pseudo-trials of each image are then split into ``n_folds`` stratified folds, drawn anew for every time point (as
 NeuroRA does) unless ``folds_per_time=False``.
 
-A :class:`DecodingPlan` holds these draws as integer arrays, so the same plan can be replayed by the native and
+A :class:`DecodingPlan` holds these draws as integer arrays, so the same plan can be replayed by the numba and
 torch backends, or built from another tool's random stream in tests. :func:`draw_plan` draws the repetition order of
 each block of ``PLAN_BLOCK`` pairs from ``np.random.default_rng([seed, block])`` and the folds from a counter-based
-generator keyed by (pair, repeat, time, image) (C kernel, or the identical numpy code without a compiler), so a
+generator keyed by (pair, repeat, time, image) (numba kernel; :func:`draw_folds_numpy` is the same
+generator in numpy), so a
 pair's draws never depend on how the work is chunked or on which other pairs are decoded.
 """
 from __future__ import annotations
@@ -152,11 +153,7 @@ def draw_plan(
         raise ValueError(f"pair_slice {pair_slice} selects no pairs of the {len(pairs)}")
     fold_seed = int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
     fold_arguments = (fold_seed, start, stop - start, n_repeats, n_fold_times, n_pseudo, n_folds)
-    library = _native.native_kernels()
-    if library is not None:
-        fold_of = _native.run_draw_folds(library, *fold_arguments)
-    else:
-        fold_of = draw_folds_numpy(*fold_arguments)
+    fold_of = _native.run_draw_folds(*fold_arguments)
     return DecodingPlan(
         pairs=pairs[start:stop],
         trial_order=np.ascontiguousarray(np.concatenate(orders)),
@@ -167,7 +164,7 @@ def draw_plan(
 
 def draw_folds_numpy(seed: int, first_pair: int, n_pairs: int, n_repeats: int, n_fold_times: int, n_pseudo: int,
                      n_folds: int) -> np.ndarray:
-    """Stratified fold assignments ``(n_pairs, n_repeats, n_fold_times, 2, n_pseudo)`` int8, bit-identical to the C
+    """Stratified fold assignments ``(n_pairs, n_repeats, n_fold_times, 2, n_pseudo)`` int8, bit-identical to the numba
     ``draw_folds``: row ``key`` (pair, repeat, time, image) seeds splitmix64 with ``seed ^ key * 0xD1B54A32D192ED03``
     and Fisher-Yates-shuffles ``k % n_folds``, each output giving two 32-bit draws (high half first)."""
     rows_per_pair = n_repeats * n_fold_times * 2

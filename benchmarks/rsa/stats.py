@@ -259,7 +259,7 @@ def resampled_similarity(eeg: np.ndarray, set_of_rdm: np.ndarray, model_sets: np
                          method: str) -> np.ndarray:
     """Similarity on explicitly repeated pairs (pair p repeated ``weights[p]`` times): ``(n_rdms, n_models)``.
 
-    The definition the weighted kernels implement; used when the C kernel is unavailable (slow for large RDMs).
+    The definition the weighted kernels implement (a second path for tests; slow for large RDMs).
     eeg ``(n_rdms, n_pairs)``, model_sets ``(n_sets, n_models, n_pairs)``, weights ``(n_pairs,)`` integers.
     """
     repeated = np.repeat(np.arange(eeg.shape[1]), np.asarray(weights, dtype=np.int64))
@@ -278,12 +278,12 @@ def resampled_similarity(eeg: np.ndarray, set_of_rdm: np.ndarray, model_sets: np
     return np.clip(result, -1, 1)
 
 
-def _weighted_spearman(library, eeg_orders, set_of_rdm, model_orders, weights, n_models, n_threads) -> np.ndarray:
+def _weighted_spearman(eeg_orders, set_of_rdm, model_orders, weights, n_models, n_threads) -> np.ndarray:
     """Weighted Spearman of every EEG RDM with every model RDM of its set: ``(n_rdms, n_models)``."""
-    model_ranks, model_ties = _native.run_weighted_ranks(library, model_orders, weights, n_threads)
+    model_ranks, model_ties = _native.run_weighted_ranks(model_orders, weights, n_threads)
     n_sets = model_orders.shape[0] // n_models
     partner = (model_ranks * weights).reshape(n_sets, n_models, -1).transpose(0, 2, 1)
-    cross, eeg_ties = _native.run_weighted_rank_products(library, eeg_orders, set_of_rdm, weights, partner, n_threads)
+    cross, eeg_ties = _native.run_weighted_rank_products(eeg_orders, set_of_rdm, weights, partner, n_threads)
     total = weights.sum()
     mean_square = total * ((total + 1) / 2) ** 2
     sum_squares = total * (total + 1) * (2 * total + 1) / 6
@@ -387,17 +387,13 @@ def bootstrap_similarity(
     per_subject[bad_rows] = np.nan
     estimate = per_subject.mean(axis=0).T
 
-    library = _native.native_kernels() if method == "spearman" and resample != "subjects" else None
-    if library is not None:
+    if method == "spearman" and resample != "subjects":
         eeg_orders = (_native.tie_marked_orders(flat_eeg) if ranked is None
                       else ranked.sort_orders().reshape(n_subjects * n_times, n_pairs))  # kept by a RankedRDMs
         model_orders = _native.tie_marked_orders(model_sets.reshape(-1, n_pairs))
 
         def similarities(weights: np.ndarray) -> np.ndarray:
-            return _weighted_spearman(library, eeg_orders, set_of_rdm, model_orders, weights, n_models, n_threads)
-    elif method == "spearman":
-        def similarities(weights: np.ndarray) -> np.ndarray:
-            return resampled_similarity(flat_eeg, set_of_rdm, model_sets, weights, method)
+            return _weighted_spearman(eeg_orders, set_of_rdm, model_orders, weights, n_models, n_threads)
     else:
         def similarities(weights: np.ndarray) -> np.ndarray:
             return _weighted_pearson(flat_eeg, set_of_rdm, model_sets, weights)

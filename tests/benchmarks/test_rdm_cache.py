@@ -8,8 +8,8 @@ import pytest
 import xxhash
 
 from benchmarks import rdm_cache
-from benchmarks.rdm_cache import cached_rdms, file_fingerprint, rdm_cache_key
-from benchmarks.rsa import _native, eeg_rdms
+from benchmarks.rdm_cache import cached_rdms, file_fingerprint, rdm_cache_key, rdm_cache_parts
+from benchmarks.rsa import eeg_rdms
 from model_registry.array_cache import ArrayCache
 
 SVM = {"navg": 2, "n_folds": 4, "n_repeats": 2, "smooth_window": 1}
@@ -70,11 +70,14 @@ def test_rdm_cache_check_rejects_a_stale_entry(eeg):
 
 
 def test_the_resolved_backend_is_in_the_key_even_when_params_do_not_name_it(eeg, monkeypatch):
-    assert _native.native_kernels() is not None  # the C kernel builds here, so 'auto' means native on this CPU
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # 'auto' means numba on a CPU-only machine
     auto = rdm_cache_key("src", "decoding-svm", SVM)
-    native = rdm_cache_key("src", "decoding-svm", {**SVM, "backend": "native"})
+    on_numba = rdm_cache_key("src", "decoding-svm", {**SVM, "backend": "numba"})
     torch_cpu = rdm_cache_key("src", "decoding-svm", {**SVM, "backend": "torch"})
-    assert auto == native != torch_cpu
+    assert auto == on_numba != torch_cpu
+    assert rdm_cache_parts("src", "decoding-svm", SVM)["backend"] == "numba"
     assert rdm_cache_key("src", "decoding-svm", {**SVM, "backend": "torch", "device": "cpu"}) == torch_cpu
 
     calls = []
@@ -85,15 +88,17 @@ def test_the_resolved_backend_is_in_the_key_even_when_params_do_not_name_it(eeg,
             return eeg_rdms(eeg, "decoding-svm", **SVM, backend=backend)
         return run
 
-    cached_rdms("src", "decoding-svm", SVM, compute("native"))
+    cached_rdms("src", "decoding-svm", SVM, compute("numba"))
     cached_rdms("src", "decoding-svm", {**SVM, "backend": "torch"}, compute("torch"))
-    cached_rdms("src", "decoding-svm", {**SVM, "backend": "native"}, compute("native"))
-    assert calls == ["native", "torch"]  # torch computed its own; 'native' named explicitly reuses 'auto'
+    cached_rdms("src", "decoding-svm", {**SVM, "backend": "numba"}, compute("numba"))
+    assert calls == ["numba", "torch"]  # torch computed its own; 'numba' named explicitly reuses 'auto'
 
-    # a machine without the C kernel: 'auto' now resolves to torch on the CPU and must not get the native entry
-    monkeypatch.setattr(_native, "native_kernels", lambda: None)
-    with pytest.warns(RuntimeWarning, match="C decoding kernel is unavailable"):
-        assert rdm_cache_key("src", "decoding-svm", SVM) == torch_cpu != auto
+    # a machine with CUDA: 'auto' now resolves to torch on the GPU and must not get the numba entry
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert rdm_cache_key("src", "decoding-svm", SVM) == rdm_cache_key("src", "decoding-svm", {**SVM, "device": "cuda"})
+    assert rdm_cache_key("src", "decoding-svm", SVM) not in (auto, torch_cpu)
+    # an entry written by the C kernel (backend 'native', code version 1) is never served to the numba kernel
+    assert rdm_cache_parts("src", "decoding-svm", SVM | {"backend": "numba"})["code_version"] >= 2
 
 
 def test_code_version_is_in_the_key_and_a_bump_recomputes(eeg, monkeypatch):

@@ -32,9 +32,9 @@ def _build() -> nn.Module:
 
 
 @pytest.fixture
-def k92(tmp_path, shared_dir, monkeypatch):
+def k92(tmp_path, kriegeskorte2008_dir, monkeypatch):
     root = tmp_path / "data"
-    shutil.copytree(shared_dir / "data" / "kriegeskorte2008", root / "kriegeskorte2008")
+    shutil.copytree(kriegeskorte2008_dir, root / "kriegeskorte2008")
     monkeypatch.setenv("REALNET_DATA_DIR", str(root))
     if MODEL not in list_models(MODEL):
         register_model(MODEL, family="test", layers=LAYERS, region_layer_map={"V1": "1", "IT": "3"},

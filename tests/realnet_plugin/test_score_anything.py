@@ -28,9 +28,9 @@ LAYERS = ["layer3", "layer4"]
 
 
 @pytest.fixture
-def k92(tmp_path, shared_dir, monkeypatch):
+def k92(tmp_path, kriegeskorte2008_dir, monkeypatch):
     root = tmp_path / "data"
-    shutil.copytree(shared_dir / "data" / "kriegeskorte2008", root / "kriegeskorte2008")
+    shutil.copytree(kriegeskorte2008_dir, root / "kriegeskorte2008")
     monkeypatch.setenv("REALNET_DATA_DIR", str(root))
     return load_benchmark(BENCHMARK, n_bootstrap=0)
 

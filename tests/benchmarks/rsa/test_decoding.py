@@ -149,12 +149,12 @@ def test_noise_covariances_shrink_towards_the_scaled_identity(small_eeg):
 
 
 @pytest.mark.parametrize("function", [svm_decoding_rdms, lda_decoding_rdms])
-def test_native_and_torch_backends_agree(small_eeg, function):
+def test_numba_and_torch_backends_agree(small_eeg, function):
     options = dict(navg=2, n_folds=3, n_repeats=2, seed=1)
-    native = function(small_eeg, backend="native", **options)
+    on_numba = function(small_eeg, backend="numba", **options)
     torch_cpu = function(small_eeg, backend="torch", device="cpu", **options)
-    assert np.abs(native - torch_cpu).max() <= 0.02
-    assert np.abs(native - torch_cpu).mean() <= 0.002
+    assert np.abs(on_numba - torch_cpu).max() <= 0.02
+    assert np.abs(on_numba - torch_cpu).mean() <= 0.002
 
 
 def test_decoding_finds_signal_only_after_onset_and_smooths(eeg):
@@ -205,8 +205,9 @@ def test_smoothing_is_a_centred_window_that_shrinks_at_the_edges():
         (dict(n_folds=1), ValueError, "n_folds must be an integer >= 2"),
         (dict(n_repeats=0), ValueError, "n_repeats must be an integer >= 1"),
         (dict(smooth_window=0), ValueError, "smooth_window must be an integer >= 1"),
-        (dict(backend="gpu"), ValueError, "unknown backend 'gpu'; expected one of 'auto', 'native', 'torch'"),
-        (dict(backend="native", device="cuda"), ValueError, "backend='native' runs on the CPU"),
+        (dict(backend="gpu"), ValueError, "unknown backend 'gpu'; expected one of 'auto', 'numba', 'torch'"),
+        (dict(backend="native"), ValueError, "unknown backend 'native'; expected one of 'auto', 'numba', 'torch'"),
+        (dict(backend="numba", device="cuda"), ValueError, "backend='numba' runs on the CPU"),
     ],
 )
 @pytest.mark.parametrize("function", [svm_decoding_rdms, lda_decoding_rdms])

@@ -1,49 +1,55 @@
-"""The C kernel's build, cache and the fallbacks when no compiler exists."""
+"""The numba kernels: no fast-math, cached, imported lazily, deterministic over threads; fold draws; rsatoolbox."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from benchmarks.rsa import _native, draw_plan, lda_decoding_rdms, svm_decoding_rdms, to_rsatoolbox
+from benchmarks.rsa import _native, draw_plan, to_rsatoolbox
 
 
-@pytest.fixture
-def no_compiler(monkeypatch):
-    monkeypatch.setattr(_native, "_loaded", {})
-    monkeypatch.setattr(_native, "_failure", [])
-    monkeypatch.setattr(_native, "_compiler", lambda: None)
+def test_kernels_are_cached_and_compiled_without_fast_math():
+    from benchmarks.rsa import _kernels
+
+    dispatchers = [_kernels.svm_pair_accuracies, _kernels.lda_pair_accuracies, _kernels.weighted_ranks,
+                   _kernels.weighted_rank_products, _kernels.draw_folds, _kernels._solve, _kernels._project,
+                   _kernels._build_pseudo_trials]
+    for dispatcher in dispatchers:
+        assert not dispatcher.targetoptions.get("fastmath"), dispatcher.__name__
+        assert type(dispatcher._cache).__name__ == "FunctionCache", dispatcher.__name__
 
 
-def test_kernel_is_built_into_the_cache_once(realnet_home, monkeypatch):
-    monkeypatch.setattr(_native, "_loaded", {})
-    monkeypatch.setattr(_native, "_failure", [])
-    library = _native.native_kernels()
-    assert library is not None, _native.native_unavailable_reason()
-    built = list((realnet_home / "cache" / "kernels").glob("rsa_kernels_*.so"))
-    assert len(built) == 1
-    assert _native.native_kernels() is library
-    leftovers = [p for p in built[0].parent.iterdir() if p != built[0]]
-    assert leftovers == []  # built in a scratch folder, moved into place
+def test_importing_benchmarks_does_not_import_numba():
+    code = "import sys, benchmarks, benchmarks.rsa, benchmarks.rdm_cache; print('numba' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
-def test_without_a_compiler_auto_falls_back_to_torch(no_compiler, small_eeg):
-    options = dict(navg=2, n_folds=3, n_repeats=1, seed=0)
-    with pytest.warns(RuntimeWarning, match="C decoding kernel is unavailable .no C compiler"):
-        fallback = lda_decoding_rdms(small_eeg, **options)
-    assert fallback.shape == (7, 10)
-    with pytest.raises(RuntimeError, match="backend='native' is unavailable: no C compiler"):
-        svm_decoding_rdms(small_eeg, backend="native", **options)
+def test_results_do_not_depend_on_the_thread_count(small_eeg):
+    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2, seed=2)
+    layout = np.ascontiguousarray(small_eeg.transpose(0, 1, 3, 2), dtype=np.float32)
+    arguments = (layout, plan.pairs, plan.trial_order, plan.fold_of, plan.n_folds)
+    one = _native.run_svm(*arguments, 1.0, 40, n_threads=1)
+    np.testing.assert_array_equal(_native.run_svm(*arguments, 1.0, 40, n_threads=2), one)
+    assert one.shape == (10, 7) and np.all((one >= 0) & (one <= 1))
+    np.testing.assert_array_equal(_native.run_lda(*arguments, n_threads=1), _native.run_lda(*arguments, n_threads=2))
 
 
-def test_a_failing_compiler_is_reported(monkeypatch, small_eeg, tmp_path):
-    script = tmp_path / "broken-cc"
-    script.write_text("#!/bin/sh\necho 'cc: fatal error: no input files' >&2\nexit 1\n")
-    script.chmod(0o755)
-    monkeypatch.setattr(_native, "_loaded", {})
-    monkeypatch.setattr(_native, "_failure", [])
-    monkeypatch.setattr(_native, "_compiler", lambda: str(script))
-    assert _native.native_kernels() is None
-    assert "failed" in _native.native_unavailable_reason() and "no input files" in _native.native_unavailable_reason()
+def test_weighted_ranks_equal_scipy_ranks_of_the_repeated_values():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(4)
+    rdms = np.round(rng.random((4, 30)), 1)  # many ties
+    weights = rng.integers(0, 4, 30).astype(np.float64)
+    ranks, ties = _native.run_weighted_ranks(_native.tie_marked_orders(rdms), weights, n_threads=2)
+    repeated = np.repeat(np.arange(30), weights.astype(int))
+    for row, rank_row, tie_sum in zip(rdms, ranks, ties):
+        expected = rankdata(row[repeated])  # average ranks of the explicitly repeated values
+        np.testing.assert_allclose(rank_row[repeated], expected, atol=1e-12)
+        _, counts = np.unique(row[repeated], return_counts=True)
+        assert tie_sum == pytest.approx(float((counts**3 - counts).sum()))
 
 
 def test_to_rsatoolbox_carries_descriptors():
@@ -62,15 +68,12 @@ def test_to_rsatoolbox_carries_descriptors():
         to_rsatoolbox(rdms[:, :9])
 
 
-def test_fold_draws_are_identical_without_the_kernel(monkeypatch):
+def test_fold_draws_equal_the_numpy_generator():
     from benchmarks.rsa.decoding_plan import draw_folds_numpy
 
-    library = _native.native_kernels()
-    native = _native.run_draw_folds(library, 2**63 + 12345, 40, 9, 3, 4, 7, 3)
-    np.testing.assert_array_equal(native, draw_folds_numpy(2**63 + 12345, 40, 9, 3, 4, 7, 3))
-    assert np.all(np.sort(native, axis=-1) == np.array([0, 0, 0, 1, 1, 2, 2]))  # stratified: 7 = 3 + 2 + 2
-    with_kernel = draw_plan(12, 10, 4, navg=2, n_folds=3, n_repeats=2, seed=8)
-    monkeypatch.setattr(_native, "native_kernels", lambda: None)
-    without = draw_plan(12, 10, 4, navg=2, n_folds=3, n_repeats=2, seed=8)
-    np.testing.assert_array_equal(with_kernel.fold_of, without.fold_of)
-    np.testing.assert_array_equal(with_kernel.trial_order, without.trial_order)
+    drawn = _native.run_draw_folds(2**63 + 12345, 40, 9, 3, 4, 7, 3)
+    np.testing.assert_array_equal(drawn, draw_folds_numpy(2**63 + 12345, 40, 9, 3, 4, 7, 3))
+    assert np.all(np.sort(drawn, axis=-1) == np.array([0, 0, 0, 1, 1, 2, 2]))  # stratified: 7 = 3 + 2 + 2
+    plan = draw_plan(12, 10, 4, navg=2, n_folds=3, n_repeats=2, seed=8)
+    fold_seed = int(np.random.SeedSequence(8).generate_state(1, np.uint64)[0])
+    np.testing.assert_array_equal(plan.fold_of, draw_folds_numpy(fold_seed, 0, 66, 2, 4, 5, 3))

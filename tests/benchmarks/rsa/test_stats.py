@@ -6,7 +6,7 @@ import pytest
 from mne.stats import permutation_cluster_1samp_test
 from scipy.stats import pearsonr, spearmanr
 
-from benchmarks.rsa import _native, bootstrap_similarity, cluster_permutation_test, compare, paired_cluster_test
+from benchmarks.rsa import _native, bootstrap_similarity, cluster_permutation_test, compare, paired_cluster_test, stats
 from benchmarks.rsa.stats import _pair_weights, _weighted_pearson, _weighted_spearman, resampled_similarity
 
 TAILS = {"greater": 1, "two-sided": 0, "less": -1}
@@ -112,9 +112,8 @@ def test_weighted_correlations_equal_correlations_of_rebuilt_rdms(bootstrap_data
         [[pearsonr(explicit_resample(n_images, images, e), explicit_resample(n_images, images, m))[0]
           for m in models] for e in flat]
     )
-    library = _native.native_kernels()
     orders, model_orders = _native.tie_marked_orders(flat), _native.tie_marked_orders(models)
-    np.testing.assert_allclose(_weighted_spearman(library, orders, sets, model_orders, weights, 2, 1),
+    np.testing.assert_allclose(_weighted_spearman(orders, sets, model_orders, weights, 2, 1),
                                expected_spearman, atol=1e-12)
     np.testing.assert_allclose(resampled_similarity(flat, sets, models[None], weights, "spearman"),
                                expected_spearman, atol=1e-12)
@@ -148,11 +147,15 @@ def test_bootstrap_resampling_modes_and_model_sets(bootstrap_data, monkeypatch):
     per_set = bootstrap_similarity(eeg, own_models, n_bootstrap=20, method="pearson")
     expected = np.mean([compare(eeg[s], own_models[s], "pearson") for s in range(3)], axis=0).T
     np.testing.assert_allclose(per_set.estimate, expected, atol=1e-12)
-    # without the C kernel the explicit resampling gives the same samples
-    native = bootstrap_similarity(eeg, models, n_bootstrap=20, seed=3)
-    monkeypatch.setattr(_native, "native_kernels", lambda: None)
-    fallback = bootstrap_similarity(eeg, models, n_bootstrap=20, seed=3)
-    np.testing.assert_allclose(fallback.samples, native.samples, atol=1e-12)
+    # the weighted-rank kernel gives the samples of the explicit resampling (the definition, a second path)
+    with_kernel = bootstrap_similarity(eeg, models, n_bootstrap=20, seed=3)
+    monkeypatch.setattr(
+        stats, "_weighted_spearman",
+        lambda orders, sets, model_orders, weights, n_models, n_threads: resampled_similarity(
+            eeg.reshape(-1, eeg.shape[-1]), sets, models[None], weights, "spearman"),
+    )
+    explicit = bootstrap_similarity(eeg, models, n_bootstrap=20, seed=3)
+    np.testing.assert_allclose(explicit.samples, with_kernel.samples, atol=1e-12)
 
 
 @pytest.mark.parametrize(
