@@ -3,18 +3,77 @@
 Registered models (``activations(stimuli, layers)``) give any layer, recurrent steps included, through the
 extractor and its cache. Any other Brain-Score ``BrainModel`` is recorded region by region (``start_recording`` +
 ``look_at`` on a ``StimulusSet``), and its regions (V1, V2, V4, IT) play the role of layers.
+
+Stimulus ids travel with the numbers: :class:`LayerFeatures` and :class:`ModelRDMs` carry the ids of their rows
+(read back from the model's own output, asserted equal to the requested order), and the benchmarks hand them to
+the comparison (:func:`benchmarks.rsa.compare.check_stimulus_order`). The layer layout is read from the
+assembly's ``neuroid`` coordinates (a structure), not from JSON in its attrs.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from model_registry.extractor import layer_blocks
 from model_registry.registry import BRAIN_REGIONS
 
 from .rdm_model import RdmModel
 from .rsa import model_rdm
+from .rsa.compare import check_stimulus_order
+
+
+@dataclass(frozen=True)
+class LayerFeatures(Mapping):
+    """``{layer: (n_stimuli, n_features) array}`` (a read-only mapping, layer order kept) whose rows are the
+    stimuli ``stimulus_ids``, in that order."""
+
+    stimulus_ids: tuple[str, ...]
+    blocks: Mapping[str, np.ndarray]
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self.blocks[layer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.blocks)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+
+@dataclass(frozen=True)
+class ModelRDMs:
+    """A model's condensed RDMs ``rdms`` ``(n_layers, n_pairs)`` for ``layers``, over the stimuli ``stimulus_ids``
+    in that order (scipy ``squareform`` pair order); ``model``: the model's id for messages."""
+
+    rdms: np.ndarray
+    layers: tuple[str, ...]
+    stimulus_ids: tuple[str, ...]
+    model: str = ""
+
+    def __post_init__(self):
+        n = len(self.stimulus_ids)
+        if np.shape(self.rdms) != (len(self.layers), n * (n - 1) // 2):
+            raise ValueError(f"model {self.model or '(unnamed)'}: RDMs of shape {np.shape(self.rdms)} for "
+                             f"{len(self.layers)} layers over {n} stimuli; expected ({len(self.layers)}, "
+                             f"{n * (n - 1) // 2})")
+
+
+def assembly_layers(assembly) -> dict[str, np.ndarray]:
+    """``{layer: (n_stimuli, n_features) view}`` of an extractor assembly, read from its ``neuroid`` coordinate
+    ``layer`` (each layer's neuroids must be contiguous, as the extractor writes them; ``ValueError`` otherwise)."""
+    index = assembly.indexes["neuroid"]
+    level = index.names.index("layer")
+    codes = np.asarray(index.codes[level])
+    names = index.levels[level]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    stops = np.r_[starts[1:], len(codes)]
+    order = [str(names[codes[start]]) for start in starts]
+    if len(set(order)) != len(order):
+        raise ValueError(f"the activations of model {assembly.attrs.get('model_identifier', '')} hold layer blocks "
+                         f"that are not contiguous ({order}); expected one block per layer")
+    values = assembly.values
+    return {layer: values[:, start:stop] for layer, start, stop in zip(order, starts, stops)}
 
 
 def default_layers(candidate) -> list[str]:
@@ -26,17 +85,23 @@ def default_layers(candidate) -> list[str]:
     return list(BRAIN_REGIONS)
 
 
-def layer_features(candidate, stimuli, stimulus_set, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """``{layer: (n_stimuli, n_features) float array}`` in stimulus order.
+def layer_features(candidate, stimuli, stimulus_set, layers: Sequence[str] | None = None) -> LayerFeatures:
+    """:class:`LayerFeatures`: ``{layer: (n_stimuli, n_features) float array}`` with the stimulus ids of its rows.
 
-    ``stimuli``: what the extractor accepts (paths, :class:`~model_registry.stimuli.Stimuli`); ``stimulus_set``: a
-    zero-argument callable returning the Brain-Score ``StimulusSet`` of the same images, used only for models
-    without an ``activations`` method.
+    ``stimuli``: a :class:`~model_registry.stimuli.Stimuli` (its ``ids`` are the order asked for);
+    ``stimulus_set``: a zero-argument callable returning the Brain-Score ``StimulusSet`` of the same images, used
+    only for models without an ``activations`` method. The ids are read back from the model's output
+    (``stimulus_id`` coordinate) and must equal the order asked for (``ValueError`` naming the first difference).
     """
     layers = list(layers or default_layers(candidate))
+    name = f"model {getattr(candidate, 'identifier', '') or '(unnamed)'} activations"
     if hasattr(candidate, "activations"):
-        return layer_blocks(candidate.activations(stimuli, layers))
+        assembly = candidate.activations(stimuli, layers)
+        returned = tuple(str(i) for i in assembly["stimulus_id"].values)
+        check_stimulus_order(returned, getattr(stimuli, "ids", None), name, "the stimuli asked for")
+        return LayerFeatures(returned, assembly_layers(assembly))  # a recurrent layer may give one block per step
     stimulus_ids = list(stimulus_set()["stimulus_id"])
+    check_stimulus_order(stimulus_ids, getattr(stimuli, "ids", None), "the StimulusSet", "the stimuli asked for")
     features = {}
     for region in layers:
         candidate.start_recording(region, [(70, 170)])
@@ -48,8 +113,8 @@ def layer_features(candidate, stimuli, stimulus_set, layers: Sequence[str] | Non
         if missing:
             raise ValueError(f"model {candidate.identifier} returned no responses for stimuli {missing[:5]}")
         values = np.asarray(responses.transpose("presentation", "neuroid").values)
-        features[region] = values[[order[sid] for sid in stimulus_ids]]
-    return features
+        features[region] = values[[order[sid] for sid in stimulus_ids]]  # reordered by id to the asked order
+    return LayerFeatures(tuple(str(i) for i in stimulus_ids), features)
 
 
 def layer_rdms(features: dict[str, np.ndarray], layers: Sequence[str], model_identifier: str = "") -> np.ndarray:
@@ -80,14 +145,17 @@ def layer_rdms(features: dict[str, np.ndarray], layers: Sequence[str], model_ide
 
 
 def candidate_rdms(candidate, stimuli, stimulus_set, layers: Sequence[str], benchmark: str = "the benchmark"
-                   ) -> np.ndarray:
-    """Model RDMs ``(n_layers, n_pairs)`` over ``stimuli`` (their order) for ``layers``.
+                   ) -> ModelRDMs:
+    """:class:`ModelRDMs`: the model's RDMs ``(n_layers, n_pairs)`` for ``layers`` with the stimulus ids of their
+    rows (``stimuli.ids``' order, read back from the model's output).
 
     An :class:`~benchmarks.rdm_model.RdmModel` gives its own RDMs, checked against and reordered by the stimulus
     ids (missing / extra ids refused, naming them); any other candidate is run (:func:`layer_features`) and its RDMs
     are 1 - Pearson (:func:`layer_rdms`).
     """
+    identifier = str(getattr(candidate, "identifier", ""))
     if isinstance(candidate, RdmModel):
-        return candidate.rdms_for(list(stimuli.ids), layers, benchmark)
+        return ModelRDMs(candidate.rdms_for(list(stimuli.ids), layers, benchmark), tuple(layers),
+                         tuple(str(i) for i in stimuli.ids), identifier)
     features = layer_features(candidate, stimuli, stimulus_set, layers)
-    return layer_rdms(features, layers, getattr(candidate, "identifier", ""))
+    return ModelRDMs(layer_rdms(features, layers, identifier), tuple(layers), features.stimulus_ids, identifier)

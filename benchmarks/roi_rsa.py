@@ -7,6 +7,7 @@ with the highest subject-averaged similarity; its score is that similarity divid
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
 from . import options as opt
-from .model_features import candidate_rdms, default_layers
+from .model_features import ModelRDMs, candidate_rdms, default_layers
 from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
 from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices
@@ -50,6 +51,11 @@ class RoiRdms:
     def rois(self) -> tuple[str, ...]:
         return tuple(self.rdms)
 
+    @property
+    def stimulus_ids(self) -> tuple[str, ...] | None:
+        """The stimulus id of each RDM row, in order (``None`` when the data name no stimuli)."""
+        return None if self.stimuli is None else tuple(str(i) for i in self.stimuli.ids)
+
 
 def condensed(square: np.ndarray) -> np.ndarray:
     """``(..., n, n)`` symmetric RDMs -> ``(..., n_pairs)`` upper triangles in scipy ``squareform`` order."""
@@ -65,7 +71,10 @@ def patterns_to_rdms(patterns) -> RoiRdms:
 
 
 class RoiRsaBenchmark(BenchmarkBase):
-    """Scores any BrainModel against ROI RDMs; ``load()`` returns :class:`RoiRdms` (called once, on first use)."""
+    """Scores any BrainModel against ROI RDMs; ``load()`` returns :class:`RoiRdms` (called once, on first use).
+
+    One object scores many models: the data are loaded and validated once and the noise ceilings computed once
+    (in :meth:`validate`); it is safe to share between threads."""
 
     def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
                  layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,
@@ -78,9 +87,15 @@ class RoiRsaBenchmark(BenchmarkBase):
         self.rois, self.layers, self.method = (tuple(rois) if rois else None), layers, method
         self.n_bootstrap, self.seed = n_bootstrap, seed
         self._ceilings: np.ndarray | None = None
+        self._lock = threading.RLock()
 
     @property
     def data(self) -> RoiRdms:
+        """The ROI RDMs (:class:`RoiRdms`), loaded on first use and kept."""
+        with self._lock:
+            return self._loaded()
+
+    def _loaded(self) -> RoiRdms:
         if self._data is None:
             data = self._load()
             if self.rois:
@@ -94,8 +109,13 @@ class RoiRsaBenchmark(BenchmarkBase):
 
     def validate(self) -> RoiRdms:
         """Load and check the data before any model runs: the dataset's files (its loader's checks), the ROIs, and
-        a positive lower noise ceiling per ROI (a ceiled score needs one). Errors name the ROI and the value."""
-        data = self.data
+        a positive lower noise ceiling per ROI (a ceiled score needs one), computed once per benchmark object.
+        Errors name the ROI and the value."""
+        with self._lock:
+            return self._validated()
+
+    def _validated(self) -> RoiRdms:
+        data = self._loaded()
         if self._ceilings is None:
             rows = []
             for roi in data.rois:
@@ -116,22 +136,35 @@ class RoiRsaBenchmark(BenchmarkBase):
 
     @property
     def ceiling(self) -> Score:
-        """Mean over ROIs of the lower noise ceiling."""
-        lower = [float(noise_ceiling(rdms, self.method)[0]) for rdms in self.data.rdms.values()]
-        return Score(float(np.mean(lower)))
+        """Mean over ROIs of the lower noise ceiling (computed once, by :meth:`validate`)."""
+        self.validate()
+        return Score(float(np.mean(self._ceilings[:, 0])))
 
     def __call__(self, candidate) -> Score:
+        """Score ``candidate``; the object keeps its data, so call it for many models."""
         data = self.validate()  # before the model runs
         layers = list(self.layers or default_layers(candidate))
-        # (n_layers, n_pairs): the model run, or an RDM model's own RDMs reordered to the stimuli by id
+        # (n_layers, n_pairs) with the stimulus ids read back from the model; an RDM model's own RDMs reordered by id
         models = candidate_rdms(candidate, data.stimuli, data.stimulus_set, layers, self.identifier)
-        return self.score_rdms(models, layers)
+        return self.score_rdms(models)
 
-    def score_rdms(self, models: np.ndarray, layers: Sequence[str]) -> Score:
-        """The score for precomputed model RDMs ``(n_layers, n_pairs)`` named by ``layers``."""
+    def score_rdms(self, models: ModelRDMs | np.ndarray, layers: Sequence[str] | None = None, *,
+                   stimulus_ids: Sequence[str] | None = None) -> Score:
+        """The score for precomputed model RDMs: a :class:`~benchmarks.model_features.ModelRDMs` (layers and
+        stimulus ids travel with it) or an array ``(n_layers, n_pairs)`` named by ``layers`` over ``stimulus_ids``
+        (default: the data's stimulus order, which the caller then vouches for). A stimulus order differing from
+        the ROI RDMs' is a ``ValueError`` at the comparison."""
+        if isinstance(models, ModelRDMs):
+            if layers is not None and tuple(layers) != models.layers:
+                raise ValueError(f"layers {list(layers)} differ from the ModelRDMs' own layers {list(models.layers)}")
+            layers, stimulus_ids, models = models.layers, models.stimulus_ids, models.rdms
+        elif layers is None:
+            raise ValueError("layers are required with a plain array of model RDMs")
         data = self.validate()
         rois, n_layers = data.rois, len(layers)
-        similarity = np.stack([compare(models, data.rdms[roi], self.method) for roi in rois])  # (roi, layer, subj)
+        similarity = np.stack([compare(models, data.rdms[roi], self.method, ids_a=stimulus_ids,
+                                       ids_b=data.stimulus_ids)
+                               for roi in rois])  # (roi, layer, subject)
         ceilings = self._ceilings
         best = similarity.mean(axis=2).argmax(axis=1)  # (n_rois,)
         best_raw = similarity.mean(axis=2)[np.arange(len(rois)), best]
@@ -155,5 +188,6 @@ class RoiRsaBenchmark(BenchmarkBase):
             "ci_low": xr.DataArray(ci[:, 0], dims="roi", coords={"roi": list(rois)}),
             "ci_high": xr.DataArray(ci[:, 1], dims="roi", coords={"roi": list(rois)}),
             "method": self.method, "n_layers": n_layers, "dataset": data.dataset,
+            "benchmark_identifier": self.identifier,
         })
         return result

@@ -1,6 +1,12 @@
 """The public verbs: ``score``, ``load_model``, ``load_benchmark``, ``list_models``, ``list_benchmarks``."""
 from __future__ import annotations
 
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
 from brainscore_core.benchmarks import score_benchmark
 from brainscore_core.metrics import Score
 
@@ -19,6 +25,43 @@ def load_model(identifier: str, **options) -> model_registry.RegisteredModel:
 def load_benchmark(identifier: str, **options):
     """The benchmark ``identifier`` (a Brain-Score ``Benchmark``), built with ``options``."""
     return _load_benchmark(identifier, **options)
+
+
+SHARED_BENCHMARKS = 4  # benchmark objects kept per process by shared_benchmark (each may hold GBs of EEG RDMs)
+_SHARED: OrderedDict[tuple[str, str], object] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+
+
+def _options_key(identifier: str, options: dict) -> str:
+    def plain(value):
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        raise TypeError(f"shared_benchmark({identifier!r}): option value {value!r} is not JSON-shaped (numbers, "
+                        "strings, booleans, lists, dicts, None); equal options could not be recognised")
+
+    return json.dumps(options, sort_keys=True, default=plain)
+
+
+def shared_benchmark(identifier: str, **options):
+    """The benchmark ``identifier`` built with ``options``, ONE object per (id, options) in this process: later
+    calls with equal options return the same object, whose data are read and validated once, whose EEG RDMs are
+    ranked and noise ceiling computed once, and which scores any number of models (``score(model, benchmark)``).
+    For a leaderboard scoring many models on one benchmark. Up to :data:`SHARED_BENCHMARKS` objects are kept
+    (least recently used dropped first). A benchmark object reads its files again only when their stamps change
+    (:meth:`benchmarks.things_eeg_rsa.benchmark.ThingsEEGRsaBenchmark.validate`). Options must be JSON-shaped
+    (``TypeError`` otherwise); bad options raise as :func:`load_benchmark`."""
+    key = (identifier, _options_key(identifier, options))
+    with _SHARED_LOCK:
+        if key in _SHARED:
+            _SHARED.move_to_end(key)
+            return _SHARED[key]
+    built = _load_benchmark(identifier, **options)  # outside the lock: building checks options only
+    with _SHARED_LOCK:
+        built = _SHARED.setdefault(key, built)
+        _SHARED.move_to_end(key)
+        while len(_SHARED) > SHARED_BENCHMARKS:
+            _SHARED.popitem(last=False)
+    return built
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -60,7 +103,7 @@ def family_members(model, subjects_with_data=None) -> list:
     import fnmatch
     import warnings
 
-    from benchmarks.things_eeg_rsa.benchmark import FamilyMember
+    from benchmarks.things_eeg_rsa.benchmark import FamilyMember, spec_subject
 
     entries = [model] if isinstance(model, str) else list(model)
     if not entries or not all(isinstance(entry, str) and entry for entry in entries):
@@ -78,8 +121,7 @@ def family_members(model, subjects_with_data=None) -> list:
                 if identifier in seen:
                     continue
                 seen.add(identifier)
-                subject = model_registry.get_spec(identifier).extra.get("subject")
-                subject = None if subject is None else int(subject)
+                subject = spec_subject(model_registry.get_spec(identifier))
                 if wildcard and subjects_with_data is not None and subject not in subjects_with_data:
                     left_out.append(f"{identifier} (subject {subject})")
                     continue
@@ -116,12 +158,12 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     any network is built or activation extracted. The scalar is the benchmark's ceiled score; ``attrs`` carry
     ``raw``, ``ceiling`` and the benchmark's details, plus ``model_identifier`` and ``benchmark_identifier``.
 
-    Raises ``ValueError`` for options given with a ``Benchmark`` object (they only apply to ids), and for a family
-    on a benchmark without family scoring.
+    Raises ``ValueError`` (one line, before anything is read or built) for options that would be ignored:
+    benchmark options (``method=``, ``layers=``, ...) with an already-built ``Benchmark`` object, model options /
+    ``preprocessing`` / ``stimulus_ids`` with an already-built model or a family; each names the option and where
+    to pass it. Also for a family on a benchmark without family scoring.
     """
-    if benchmark_options and not isinstance(benchmark, str):
-        raise ValueError(f"benchmark options {sorted(benchmark_options)} apply to a benchmark id; the benchmark "
-                         f"object {getattr(benchmark, 'identifier', benchmark)!r} is already built")
+    _refuse_ignored_options(model, benchmark, model_options or {}, preprocessing, stimulus_ids, benchmark_options)
     test = load_benchmark(benchmark, **benchmark_options) if isinstance(benchmark, str) else benchmark
     if is_family(model):
         return _score_family(model, test, benchmark, model_options or {})
@@ -136,6 +178,36 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     if getattr(candidate, "provenance", None):
         result.attrs["model_provenance"] = dict(candidate.provenance)
     return result
+
+
+def _refuse_ignored_options(model, benchmark, model_options: dict, preprocessing, stimulus_ids,
+                            benchmark_options: dict) -> None:
+    """One-line ``ValueError`` for the first option :func:`score` would otherwise ignore (see its docstring)."""
+    if benchmark_options and not isinstance(benchmark, str):
+        name = getattr(benchmark, "identifier", type(benchmark).__name__)
+        option = sorted(benchmark_options)[0]
+        raise ValueError(f"score(): benchmark option {option}={benchmark_options[option]!r} does not apply to the "
+                         f"already-built benchmark {name!r}; pass it when building it: load_benchmark({name!r}, "
+                         f"{option}=...), or pass the benchmark id")
+    if is_family(model):
+        for option, value in (("preprocessing", preprocessing), ("stimulus_ids", stimulus_ids)):
+            if value is not None:
+                raise ValueError(f"score(): {option}= does not apply to the model family {model!r} (registered "
+                                 "models bring their own)")
+        return
+    if isinstance(model, str):
+        return
+    import torch
+
+    from benchmarks.candidates import is_commitment, is_rsatoolbox_rdms
+
+    wrapped = isinstance(model, (torch.nn.Module, Mapping)) or is_commitment(model) or is_rsatoolbox_rdms(model)
+    if not wrapped and model_options:
+        name = getattr(model, "identifier", type(model).__name__)
+        option = sorted(model_options)[0]
+        raise ValueError(f"score(): model option {option}={model_options[option]!r} does not apply to the "
+                         f"already-built model {name!r}; pass it when building it: load_model({name!r}, "
+                         f"{option}=...), or pass the model id")
 
 
 def _score_family(model, test, benchmark, model_options: dict) -> Score:
@@ -192,4 +264,4 @@ def improvement(a, b, benchmark=None, *, layers=None, n_permutations: int = 1000
 
 
 __all__ = ["benchmarks", "improvement", "list_benchmarks", "list_models", "load_benchmark", "load_model", "score",
-           "validate_benchmark"]
+           "shared_benchmark", "validate_benchmark"]

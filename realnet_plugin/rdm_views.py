@@ -70,7 +70,7 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
     from benchmarks.roi_rsa import RoiRsaBenchmark
     from benchmarks.rsa import model_rdms
     from benchmarks.things_eeg_rsa import data as eeg_data
-    from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark
+    from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, model_subject
     from model_registry import load_model
 
     probe = load_benchmark(benchmark, **benchmark_options)
@@ -89,7 +89,8 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
         features = layer_features(candidate, eeg_data.stimuli("test", test.root),
                                   lambda: eeg_data.stimulus_set("test", test.root), layers)
         models = model_rdms([features[name] for name in layers])  # (n_layers, n_pairs)
-        score = test.score_rdms(models, layers, getattr(candidate, "identifier", str(model)))
+        score = test.score_rdms(models, layers, getattr(candidate, "identifier", str(model)),
+                                subject=model_subject(candidate), stimulus_ids=features.stimulus_ids)
         chosen = layer or score.attrs["best_layer"]
         if time is None:
             similarity = score.attrs["similarity"].sel(layer=chosen).mean("subject").values

@@ -13,10 +13,17 @@ Undefined RDMs: an RDM holding NaN, or a constant one under Spearman / Pearson, 
 default (``undefined='raise'``) that is an error naming the RDM; with ``undefined='nan'`` every similarity involving
 it is NaN and the others are computed as usual (e.g. one EEG time point whose RDM is undefined). Infinite entries
 are always an error.
+
+Stimulus order: an RDM's pairs mean nothing without the order of its stimuli. A :class:`RankedRDMs` may carry the
+``stimulus_ids`` of its rows (``RankedRDMs(rdms, stimulus_ids=ids)``), and :func:`compare` / :func:`compare_rowwise`
+take ``ids_a`` / ``ids_b`` for plain arrays; when both sides name their stimuli, the orders must be equal
+(:func:`check_stimulus_order`: a ``ValueError`` naming the first difference), never compared silently. Reorder one
+side by id first (:func:`reorder_rdms`).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -32,6 +39,49 @@ from benchmarks.rsa._validation import as_float_array, check_choice, check_posit
 
 METHODS = ("spearman", "pearson", "kendall_tau_a")
 UNDEFINED = ("raise", "nan")
+StimulusIds = Sequence[str]
+
+
+def check_stimulus_order(ids_a: StimulusIds | None, ids_b: StimulusIds | None, name_a: str = "rdms_a",
+                         name_b: str = "rdms_b") -> None:
+    """Raise ``ValueError`` unless the stimulus orders ``ids_a`` and ``ids_b`` are equal (either ``None``: not
+    known, nothing to check). The message names both sides, the counts and the first position that differs, or
+    the ids only one side has."""
+    if ids_a is None or ids_b is None:
+        return
+    a, b = [str(i) for i in ids_a], [str(i) for i in ids_b]
+    if a == b:
+        return
+    if set(a) != set(b):
+        only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        raise ValueError(f"{name_a} ({len(a)} stimuli) and {name_b} ({len(b)} stimuli) are over different stimuli "
+                         f"(only in {name_a}: {only_a[:3]}; only in {name_b}: {only_b[:3]}); RDMs must share one "
+                         "stimulus set")
+    first = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    raise ValueError(f"{name_a} and {name_b} order their {len(a)} stimuli differently (position {first}: "
+                     f"{a[first]!r} vs {b[first]!r}); reorder one by id first (benchmarks.rsa.compare.reorder_rdms)")
+
+
+def reorder_rdms(rdms: np.ndarray, ids: StimulusIds, to_ids: StimulusIds) -> np.ndarray:
+    """Condensed RDMs ``(..., n_pairs)`` over stimuli ``ids`` -> the same RDMs over ``to_ids`` (a permutation of
+    ``ids``; ``ValueError`` otherwise), scipy ``squareform`` pair order on both sides."""
+    from benchmarks.rsa.rdm import pair_indices
+
+    ids, to_ids = [str(i) for i in ids], [str(i) for i in to_ids]
+    if sorted(ids) != sorted(to_ids) or len(set(ids)) != len(ids):
+        check_stimulus_order(ids, to_ids, "the RDMs", "the target order")
+        raise ValueError(f"stimulus ids must be unique, got {len(ids) - len(set(ids))} repeated")
+    rdms = np.asarray(rdms)
+    n = len(ids)
+    if rdms.shape[-1] != n * (n - 1) // 2:
+        raise ValueError(f"RDMs have {rdms.shape[-1]} pairs but {n} stimulus ids give {n * (n - 1) // 2}")
+    position = {sid: i for i, sid in enumerate(ids)}
+    order = np.array([position[sid] for sid in to_ids])
+    index = np.zeros((n, n), dtype=np.intp)
+    rows, cols = pair_indices(n)
+    index[rows, cols] = np.arange(len(rows))
+    index = index + index.T
+    return np.ascontiguousarray(rdms[..., index[order[rows], order[cols]]])
 
 
 def _as_rdm_stack(rdms, name: str, undefined: str = "raise") -> np.ndarray:
@@ -229,7 +279,8 @@ class RankedRDMs:
       every row (weighted ranks, O(n_pairs) from the kept order) and no rank itself is reused.
     """
 
-    def __init__(self, rdms, method: str = "spearman", *, undefined: str = "raise", name: str = "rdms"):
+    def __init__(self, rdms, method: str = "spearman", *, undefined: str = "raise", name: str = "rdms",
+                 stimulus_ids: StimulusIds | None = None):
         check_choice(method, "method", METHODS)
         check_choice(undefined, "undefined", UNDEFINED)
         dims = "(n_pairs,), (n_rdms, n_pairs) or (n_subjects, n_times, n_pairs)"
@@ -253,9 +304,17 @@ class RankedRDMs:
             prepared = (unit.reshape(shape),)
         for part in prepared:
             part.flags.writeable = False  # shared by every comparison and indexed view
+        if stimulus_ids is not None:
+            stimulus_ids = tuple(str(i) for i in stimulus_ids)
+            n_pairs = len(stimulus_ids) * (len(stimulus_ids) - 1) // 2
+            if n_pairs != shape[-1]:
+                raise ValueError(f"{name}: {len(stimulus_ids)} stimulus ids give {n_pairs} pairs but the RDMs have "
+                                 f"{shape[-1]}")
         self._set(method, undefined, name, shape, prepared, bad.reshape(shape[:-1]), self, ())
+        self.stimulus_ids: tuple[str, ...] | None = stimulus_ids  # the stimuli of every row, in pair order
 
     def _set(self, method, undefined, name, shape, prepared, bad, root, index) -> None:
+        self.stimulus_ids = getattr(root, "stimulus_ids", None)
         self.method, self.undefined, self.name = method, undefined, name
         self.shape: tuple[int, ...] = shape  # (*lead, n_pairs)
         self.undefined_rows = bad  # (*lead,) bool
@@ -322,6 +381,11 @@ class RankedRDMs:
         return (self._prepared[0].reshape(-1, n_pairs),)
 
 
+def _ids_of(rdms, given: StimulusIds | None) -> StimulusIds | None:
+    """The stimulus order of one side: ``given``, else a :class:`RankedRDMs`' own ``stimulus_ids``."""
+    return given if given is not None else getattr(rdms, "stimulus_ids", None)
+
+
 def _ready(rdms, name: str, method: str, undefined: str) -> tuple:
     """``rdms`` (array or :class:`RankedRDMs`) as prepared 2-D rows: ``(unit,)`` or tau-a's ``(codes, ties, bad)``."""
     if isinstance(rdms, RankedRDMs):
@@ -333,16 +397,20 @@ def _ready(rdms, name: str, method: str, undefined: str) -> tuple:
     return (_standardised(array, method, name, undefined),)
 
 
-def compare(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise") -> np.ndarray:
+def compare(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise",
+            ids_a: StimulusIds | None = None, ids_b: StimulusIds | None = None) -> np.ndarray:
     """Similarity of every RDM in ``rdms_a`` with every RDM in ``rdms_b``.
 
     rdms_a: ``(k, n_pairs)`` (or ``(n_pairs,)``), rdms_b: ``(m, n_pairs)``, either also a :class:`RankedRDMs`
     prepared for ``method`` (its ranks are reused); method: ``'spearman'``, ``'pearson'`` or ``'kendall_tau_a'``;
     undefined: ``'raise'`` (an undefined RDM is an error) or ``'nan'`` (its similarities are NaN; module
-    docstring). Returns ``(k, m)`` float64.
+    docstring); ids_a / ids_b: the stimulus order of each side (default: a :class:`RankedRDMs`' ``stimulus_ids``);
+    when both are known they must be equal (:func:`check_stimulus_order`). Returns ``(k, m)`` float64.
     """
     check_choice(method, "method", METHODS)
     check_choice(undefined, "undefined", UNDEFINED)
+    check_stimulus_order(_ids_of(rdms_a, ids_a), _ids_of(rdms_b, ids_b), getattr(rdms_a, "name", "rdms_a"),
+                         getattr(rdms_b, "name", "rdms_b"))
     a = _ready(rdms_a, "rdms_a", method, undefined)
     b = _ready(rdms_b, "rdms_b", method, undefined)
     if a[0].shape[1] != b[0].shape[1]:
@@ -352,11 +420,14 @@ def compare(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise
     return np.clip(a[0] @ b[0].T, -1.0, 1.0)
 
 
-def compare_rowwise(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise") -> np.ndarray:
+def compare_rowwise(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise",
+                    ids_a: StimulusIds | None = None, ids_b: StimulusIds | None = None) -> np.ndarray:
     """Similarity of ``rdms_a[i]`` with ``rdms_b[i]`` for every i: ``(k, n_pairs)`` x2 -> ``(k,)``; either may be a
-    :class:`RankedRDMs`; ``undefined`` as :func:`compare`."""
+    :class:`RankedRDMs`; ``undefined``, ``ids_a`` / ``ids_b`` as :func:`compare`."""
     check_choice(method, "method", METHODS)
     check_choice(undefined, "undefined", UNDEFINED)
+    check_stimulus_order(_ids_of(rdms_a, ids_a), _ids_of(rdms_b, ids_b), getattr(rdms_a, "name", "rdms_a"),
+                         getattr(rdms_b, "name", "rdms_b"))
     a = _ready(rdms_a, "rdms_a", method, undefined)
     b = _ready(rdms_b, "rdms_b", method, undefined)
     if a[0].shape != b[0].shape:

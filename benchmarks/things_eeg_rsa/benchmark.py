@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,9 +48,13 @@ import xarray as xr
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
+from model_registry.array_cache import ArrayCache
+from model_registry.file_identity import file_stamp, stamped_digest
+from model_registry.stimuli import Stimuli
+
 from .. import options as opt
-from ..model_features import candidate_rdms, default_layers
-from ..rdm_cache import cached_rdms, file_fingerprint
+from ..model_features import ModelRDMs, candidate_rdms, default_layers
+from ..rdm_cache import cached_rdms, rdm_cache_key
 from ..rsa import (
     EEG_RDM_METHODS,
     ModelImprovement,
@@ -75,7 +79,7 @@ BIBTEX = """@article{lu2024realnet,
   author={Gifford, Alessandro T and Dwivedi, Kshitij and Roig, Gemma and Cichy, Radoslaw M},
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
-REALNET_SUBJECT = re.compile(r"realnet_s(\d{2})_")
+KEEP_VALIDATED_BYTES = 2 << 30  # validated EEG kept in memory between validate() and eeg() on RDM cache misses
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -179,8 +183,13 @@ class EEGInputs:
 class ThingsEEGRsaBenchmark(BenchmarkBase):
     """Time-resolved EEG RSA on the THINGS-EEG2 test images (see module docstring).
 
-    ``match_subject``: score a ``realnet_sXX_*`` model only against subject XX's EEG (as the paper does);
-    ``score_subjects``: compare every model with these subjects only (the noise ceiling still uses all subjects).
+    ``match_subject``: score a model trained on subject X (its spec or ``subject`` attribute says so,
+    :func:`model_subject`) only against subject X's EEG (as the paper does); ``score_subjects``: compare every
+    other model with these subjects only (the noise ceiling still uses all subjects). A model with a subject under
+    ``match_subject=True`` and a ``score_subjects`` other than ``[X]`` is an error, not a silent choice.
+    ``identifier``: the id the benchmark was asked by (``things-eeg-rsa`` or ``things-eeg-rsa-<method>``).
+    One object scores many models: its data are read and validated once, the EEG RDMs ranked and the noise
+    ceiling computed once (see :meth:`validate`); it is safe to share between threads.
     ``n_bootstrap`` > 0 adds bootstrap confidence intervals (images and subjects resampled) of the best layer's
     subject-mean similarity time course as ``ci_low`` / ``ci_high``.
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
@@ -200,7 +209,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     one line naming the option and its expected form); data are checked by :meth:`validate`.
     """
 
-    def __init__(self, method: str = DEFAULT_METHOD, *, root=None, subjects: Sequence[int] | None = None,
+    def __init__(self, method: str = DEFAULT_METHOD, *, identifier: str | None = None, root=None,
+                 subjects: Sequence[int] | None = None,
                  layers: Sequence[str] | None = None, window: tuple[float, float] = (0.0, 0.5),
                  comparison: str = "spearman", n_permutations: int = 1000, match_subject: bool = True,
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
@@ -209,7 +219,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int = 1):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
-        identifier = "things-eeg-rsa" if method == DEFAULT_METHOD else f"things-eeg-rsa-{method}"
+        names = (f"things-eeg-rsa-{method}", *(("things-eeg-rsa",) if method == DEFAULT_METHOD else ()))
+        if identifier is None:
+            identifier = names[-1]
+        elif identifier not in names:
+            raise ValueError(f"benchmark id {identifier!r} does not name the EEG RDM method {method!r}; expected "
+                             f"{' or '.join(names)}")
         table = options_table(method)
         given = {"root": root, "subjects": subjects, "layers": layers, "window": window, "comparison": comparison,
                  "n_permutations": n_permutations, "match_subject": match_subject, "method_params": method_params,
@@ -229,11 +244,18 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             cluster_window)
         self.min_cluster_length = min_cluster_length
         self.channels = channels if channels is None or isinstance(channels, str) else list(channels)
+        # what the files gave, read once per benchmark object (see validate); one lock, so threads sharing the
+        # object (a leaderboard worker) never read or compute twice
+        self._lock = threading.RLock()
         self._eeg: tuple[list[int], np.ndarray, np.ndarray] | None = None
-        self._eeg_images: tuple[str, ...] | None = None
         self._ranked_eeg: tuple | None = None  # (rdms, comparison, RankedRDMs, lower, upper): see _prepared_eeg
         self._inputs: EEGInputs | None = None
-        self._inputs_images: tuple[str, ...] | None = None
+        self._metadata: eeg_data.ImageMetadata | None = None
+        self._stimuli: Stimuli | None = None
+        self._stamps: dict[Path, dict[str, int] | None] = {}  # file -> stamp when validate() read it
+        self._digests: dict[int, str] = {}  # subject -> content digest of its EEG file (RDM cache key)
+        self._pending: dict[int, object] = {}  # subject -> validated recording whose RDMs are not computed yet
+        self._family_ceilings: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.ch_names: tuple[str, ...] = ()
         self.rdm_params: dict = {}
 
@@ -247,60 +269,110 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         return params
 
     def validate(self) -> EEGInputs:
-        """Check everything a score needs from the data, without computing anything heavy; kept until the metadata's
-        test images change.
+        """Check everything a score needs from the data, without computing anything heavy; read once per benchmark
+        object and kept while the files' stamps (size, mtime, ctime, inode: one ``stat`` each) are unchanged.
 
-        ``image_metadata.npy`` (image order) and the test images; every subject's test EEG file (keys, shape, finite
-        and not all-zero values, times, the selected channels), shared times and channels; >= 2 subjects unless
-        ``ceiling=False``; ``score_subjects`` present; the RDM method's protocol against the files (decoding:
-        ``navg`` x ``n_folds`` <= repetitions). Errors name the file or option and what was expected.
+        ``image_metadata.npy`` (image order) and the test images, once; every subject's test EEG file, read once
+        (keys, shape, finite and not all-zero values, times, the selected channels), shared times and channels;
+        >= 2 subjects unless ``ceiling=False``; ``score_subjects`` present; the RDM method's protocol against the
+        files (decoding: ``navg`` x ``n_folds`` <= repetitions). Errors name the file or option and what was
+        expected. A file whose RDMs are not in the cache yet is kept in memory, validated, until :meth:`eeg`
+        computes them (up to :data:`KEEP_VALIDATED_BYTES`; beyond that it is read again there), so a cache miss
+        reads each file once.
         """
-        metadata = eeg_data.load_image_metadata(self.root)
-        if self._inputs is not None and self._inputs_images == metadata.test_files:
+        with self._lock:
+            if self._inputs is not None and self._stamps == self._current_stamps():
+                return self._inputs
+            self._forget_data()
+            metadata = eeg_data.load_image_metadata(self.root)  # read and checked once per benchmark object
+            paths = metadata.image_paths("test")
+            eeg_data._check_images_exist(paths, metadata.root, "test")  # every test image listed must exist
+            stimuli = Stimuli(metadata.stimulus_ids("test"), tuple(paths))
+            folder = metadata.root / "preprocessed_data"
+            subjects = list(self._subjects or eeg_data.available_subjects(metadata.root, "test"))
+            if not subjects:
+                raise eeg_data.ThingsEEG2NotFoundError(
+                    f"{self.identifier}: no subject with a test EEG file under {folder} (expected "
+                    f"{folder}/sub-01/preprocessed_eeg_test.npy): {eeg_data.subject_folders_hint(metadata.root)}")
+            if self.use_ceiling and len(subjects) < 2:
+                raise ValueError(
+                    f"{self.identifier}: the noise ceiling needs the EEG of >= 2 subjects, found {len(subjects)} "
+                    f"(subject {subjects[0]} under {folder}); add subjects, or pass ceiling=False (CLI: --option "
+                    "ceiling=false) to score the raw, unceiled similarity")
+            if self.score_subjects is not None:
+                missing = [s for s in self.score_subjects if s not in subjects]
+                if missing:
+                    raise ValueError(f"{self.identifier}: score_subjects {missing} have no test EEG under {folder} "
+                                     f"(found subjects {subjects})")
+            stamps = {metadata.root / "image_metadata.npy": file_stamp(metadata.root / "image_metadata.npy")}
+            times, ch_names, sources, n_repetitions, digests, pending = None, None, {}, None, {}, {}
+            kept_bytes, params = 0, None
+            for subject in subjects:  # validate every file before the first RDM is computed
+                path = eeg_data.eeg_file(subject, "test", metadata.root)
+                before = file_stamp(path) if path.is_file() else None
+                recording = eeg_data.load_subject(subject, "test", metadata.root, check_images=False,
+                                                  channels=self.channels, metadata=metadata)
+                if file_stamp(recording.source) != before:
+                    raise RuntimeError(f"{recording.source} changed while it was read; let whatever writes it "
+                                       "finish, then retry")
+                stamps[recording.source] = before
+                sources[subject] = recording.source
+                if times is None:
+                    times, ch_names, first = recording.times, recording.ch_names, recording.source
+                    params = self.rdm_params_for(times)
+                elif len(recording.times) != len(times) or not np.allclose(recording.times, times, rtol=0,
+                                                                           atol=eeg_data.TIMES_ATOL):
+                    raise eeg_data.ThingsEEG2FormatError(
+                        f"{recording.source}: 'times' ({len(recording.times)} values {recording.times[0]:.4f} ... "
+                        f"{recording.times[-1]:.4f} s) differ from those of {first} ({len(times)} values "
+                        f"{times[0]:.4f} ... {times[-1]:.4f} s); all subjects must share one time axis")
+                elif recording.ch_names != ch_names:
+                    raise eeg_data.ThingsEEG2FormatError(
+                        f"{recording.source}: the selected channels {list(recording.ch_names)} differ from those of "
+                        f"{first} ({list(ch_names)}); pass channels=[...] naming channels every subject has")
+                if n_repetitions is None or recording.n_repetitions < n_repetitions[0]:
+                    n_repetitions = (recording.n_repetitions, recording.source)
+                cached = False
+                if self.cache:  # the content digest: from its stamped record, else every byte once
+                    digests[subject] = stamped_digest(recording.source)
+                    key = rdm_cache_key(digests[subject], self.method, self._rdm_key(params, recording.ch_names))
+                    cached = ArrayCache("rdms").path(key).is_file()
+                if not cached and kept_bytes + recording.data.nbytes <= KEEP_VALIDATED_BYTES:
+                    pending[subject] = recording  # read once: eeg() computes its RDMs from it
+                    kept_bytes += recording.data.nbytes
+                del recording
+            self._window_mask(times)  # the window must hold EEG time points
+            self._cluster_mask(times)  # and so must the cluster window
+            self._check_protocol(params, *n_repetitions)
+            self._metadata, self._stimuli, self._digests, self._pending = metadata, stimuli, digests, pending
+            self._stamps = stamps
+            self._inputs = EEGInputs(subjects, sources, np.asarray(times), tuple(ch_names),
+                                     metadata.n_images("test"), n_repetitions[0])
             return self._inputs
-        eeg_data.stimuli("test", self.root)  # every test image listed must exist
-        folder = eeg_data.resolve_root(self.root) / "preprocessed_data"
-        subjects = list(self._subjects or eeg_data.available_subjects(self.root, "test"))
-        if not subjects:
-            raise eeg_data.ThingsEEG2NotFoundError(
-                f"{self.identifier}: no subject with a test EEG file under {folder} (expected "
-                f"{folder}/sub-01/preprocessed_eeg_test.npy): {eeg_data.subject_folders_hint(self.root)}")
-        if self.use_ceiling and len(subjects) < 2:
-            raise ValueError(
-                f"{self.identifier}: the noise ceiling needs the EEG of >= 2 subjects, found {len(subjects)} "
-                f"(subject {subjects[0]} under {folder}); add subjects, or pass ceiling=False (CLI: --option "
-                "ceiling=false) to score the raw, unceiled similarity")
-        if self.score_subjects is not None:
-            missing = [s for s in self.score_subjects if s not in subjects]
-            if missing:
-                raise ValueError(f"{self.identifier}: score_subjects {missing} have no test EEG under {folder} "
-                                 f"(found subjects {subjects})")
-        times, ch_names, sources, n_repetitions = None, None, {}, None
-        for subject in subjects:  # validate every file before the first RDM is computed
-            recording = eeg_data.load_subject(subject, "test", self.root, check_images=False, channels=self.channels)
-            sources[subject] = recording.source
-            if times is None:
-                times, ch_names, first = recording.times, recording.ch_names, recording.source
-            elif len(recording.times) != len(times) or not np.allclose(recording.times, times, rtol=0,
-                                                                       atol=eeg_data.TIMES_ATOL):
-                raise eeg_data.ThingsEEG2FormatError(
-                    f"{recording.source}: 'times' ({len(recording.times)} values {recording.times[0]:.4f} ... "
-                    f"{recording.times[-1]:.4f} s) differ from those of {first} ({len(times)} values {times[0]:.4f} "
-                    f"... {times[-1]:.4f} s); all subjects must share one time axis")
-            elif recording.ch_names != ch_names:
-                raise eeg_data.ThingsEEG2FormatError(
-                    f"{recording.source}: the selected channels {list(recording.ch_names)} differ from those of "
-                    f"{first} ({list(ch_names)}); pass channels=[...] naming channels every subject has")
-            if n_repetitions is None or recording.n_repetitions < n_repetitions[0]:
-                n_repetitions = (recording.n_repetitions, recording.source)
-            del recording
-        self._window_mask(times)  # the window must hold EEG time points
-        self._cluster_mask(times)  # and so must the cluster window
-        self._check_protocol(self.rdm_params_for(times), *n_repetitions)
-        self._inputs = EEGInputs(subjects, sources, np.asarray(times), tuple(ch_names), metadata.n_images("test"),
-                                 n_repetitions[0])
-        self._inputs_images = metadata.test_files
-        return self._inputs
+
+    def _current_stamps(self) -> dict[Path, dict[str, int] | None]:
+        """The stamps of the files :meth:`validate` read (``None`` for a file now missing)."""
+        return {path: file_stamp(path) if path.is_file() else None for path in self._stamps}
+
+    def _forget_data(self) -> None:
+        """Drop everything read from the files (they changed, or nothing was read yet)."""
+        self._inputs = self._eeg = self._ranked_eeg = self._metadata = self._stimuli = None
+        self._stamps, self._digests, self._pending, self._family_ceilings = {}, {}, {}, {}
+
+    @staticmethod
+    def _rdm_key(params: dict, ch_names: Sequence[str]) -> dict:
+        """The EEG RDM cache key's parameters: the method's parameters and the channels used."""
+        return {**params, "channels": list(ch_names)}
+
+    @property
+    def stimuli(self) -> Stimuli:
+        """The test images in EEG order (ids = file stems), as :meth:`validate` read them."""
+        self.validate()
+        return self._stimuli
+
+    def stimulus_set(self):
+        """A Brain-Score ``StimulusSet`` of the test images in EEG order (for models without ``activations``)."""
+        return eeg_data.stimulus_set("test", self.root)
 
     def _check_protocol(self, params: dict, n_repetitions: int, source: Path) -> None:
         """For the decoding methods: ``navg`` and ``n_folds`` must fit the repetitions of ``source`` (the file with
@@ -326,56 +398,60 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                 f"(CLI: --option 'method_params={{{cli}}}') or use things-eeg-rsa-correlation") from None
 
     def eeg(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once and kept.
+        """``(subjects, rdms (n_subjects, n_times, n_pairs), times (n_times,))``, computed once per benchmark object
+        and kept (recomputed only when :meth:`validate` finds a file changed).
 
-        :meth:`validate` runs first (every file, also on RDM cache hits); RDMs undefined at a time point are NaN
-        there, with a :class:`UndefinedTimeWarning`. The metadata is re-read on every call; if its test images
-        changed, everything is validated and computed again.
+        RDMs come from the cache (keyed by each file's content digest) or are computed from the recordings
+        :meth:`validate` kept; RDMs undefined at a time point are NaN there, with a :class:`UndefinedTimeWarning`.
         """
-        metadata = eeg_data.load_image_metadata(self.root)
-        if self._eeg is not None and self._eeg_images == metadata.test_files:
+        with self._lock:
+            inputs = self.validate()
+            if self._eeg is not None:
+                return self._eeg
+            subjects, times, ch_names = inputs.subjects, inputs.times, inputs.ch_names
+            params = self.rdm_params_for(times)
+            n_images = inputs.n_images
+            expected = (len(times), n_images * (n_images - 1) // 2)
+            stacks = []
+            for subject in subjects:
+                path = inputs.sources[subject]
+
+                def compute(subject=subject):
+                    recording = self._pending.pop(subject, None)  # validated by validate(), read once
+                    if recording is None:  # the cache entry vanished since, or over the memory budget
+                        recording = eeg_data.load_subject(subject, "test", self._metadata.root, check_images=False,
+                                                          channels=self.channels, metadata=self._metadata)
+                    return eeg_rdms(recording.data, self.method, **params)
+
+                if self.cache:
+                    rdms = np.array(cached_rdms(self._digests[subject], self.method, self._rdm_key(params, ch_names),
+                                                compute), dtype=np.float64)
+                else:
+                    rdms = np.array(compute(), dtype=np.float64)
+                self._pending.pop(subject, None)
+                if rdms.shape != expected:
+                    raise RuntimeError(f"EEG RDMs of subject {subject} ({path}) have shape {rdms.shape}; expected "
+                                       f"{expected} (n_times, n_pairs of {n_images} images): a stale RDM cache "
+                                       "entry? rerun with cache=False")
+                undefined = undefined_rows(rdms, self.comparison)
+                if undefined.any():
+                    rdms[undefined] = np.nan
+                    shown = ", ".join(f"{t:+.3f}" for t in times[undefined][:10]) + (" ..." if undefined.sum() > 10
+                                                                                      else "")
+                    warnings.warn(
+                        f"THINGS-EEG2 subject {subject} ({path}): the {self.method} EEG RDM is undefined (NaN or "
+                        f"constant, e.g. a flat EEG sample) at {int(undefined.sum())} of {len(times)} time points "
+                        f"({shown} s); they are NaN in the similarity and noise ceiling and left out of the score",
+                        UndefinedTimeWarning, stacklevel=2)
+                stacks.append(rdms)
+            self.ch_names, self.rdm_params = tuple(ch_names), params
+            self._eeg = (subjects, np.stack(stacks), np.asarray(times))
             return self._eeg
-        inputs = self.validate()
-        subjects, times, ch_names = inputs.subjects, inputs.times, inputs.ch_names
-        params = self.rdm_params_for(times)
-        n_images = inputs.n_images
-        expected = (len(times), n_images * (n_images - 1) // 2)
-        stacks = []
-        for subject in subjects:
-            path = inputs.sources[subject]
-
-            def compute(subject=subject):
-                recording = eeg_data.load_subject(subject, "test", self.root, check_images=False,
-                                                  channels=self.channels)
-                return eeg_rdms(recording.data, self.method, **params)
-
-            key = {**params, "channels": list(ch_names)}
-            rdms = np.array(cached_rdms(file_fingerprint(path), self.method, key, compute, self.cache),
-                            dtype=np.float64)
-            if rdms.shape != expected:
-                raise RuntimeError(f"EEG RDMs of subject {subject} ({path}) have shape {rdms.shape}; expected "
-                                   f"{expected} (n_times, n_pairs of {n_images} images): a stale RDM cache entry? "
-                                   "rerun with cache=False")
-            undefined = undefined_rows(rdms, self.comparison)
-            if undefined.any():
-                rdms[undefined] = np.nan
-                shown = ", ".join(f"{t:+.3f}" for t in times[undefined][:10]) + (" ..." if undefined.sum() > 10
-                                                                                  else "")
-                warnings.warn(
-                    f"THINGS-EEG2 subject {subject} ({path}): the {self.method} EEG RDM is undefined (NaN or "
-                    f"constant, e.g. a flat EEG sample) at {int(undefined.sum())} of {len(times)} time points "
-                    f"({shown} s); they are NaN in the similarity and noise ceiling and left out of the score",
-                    UndefinedTimeWarning, stacklevel=2)
-            stacks.append(rdms)
-        self.ch_names, self.rdm_params = tuple(ch_names), params
-        self._eeg = (subjects, np.stack(stacks), np.asarray(times))
-        self._eeg_images = metadata.test_files
-        return self._eeg
 
     @property
     def ceiling(self) -> Score:
         """Mean lower noise ceiling over the window's time points where it is defined (NaN with fewer than 2
-        subjects, which only ``ceiling=False`` allows)."""
+        subjects, which only ``ceiling=False`` allows); the noise ceiling is computed once per benchmark object."""
         _, rdms, times = self.eeg()
         if rdms.shape[0] < 2:
             return Score(np.nan)
@@ -386,64 +462,110 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         return Score(float(np.nanmean(lower[window])))
 
     def _prepared_eeg(self) -> tuple[RankedRDMs, np.ndarray, np.ndarray]:
-        """The EEG RDMs ranked once (:class:`RankedRDMs` for ``comparison``) and the noise ceiling ``(lower,
-        upper)`` (NaN with one subject), kept and reused for every model this benchmark scores; redone when the
-        EEG RDMs or ``comparison`` change."""
-        subjects, rdms, times = self.eeg()
-        kept = self._ranked_eeg
-        if kept is None or kept[0] is not rdms or kept[1] != self.comparison:
-            lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
-                np.full(len(times), np.nan), np.full(len(times), np.nan))
-            ranked = RankedRDMs(rdms, self.comparison, undefined="nan", name="EEG RDMs")
-            self._ranked_eeg = kept = (rdms, self.comparison, ranked, lower, upper)
+        """The EEG RDMs ranked once (:class:`RankedRDMs` for ``comparison``, carrying the test images' stimulus
+        ids) and the noise ceiling ``(lower, upper)`` (NaN with one subject), kept and reused for every model this
+        benchmark scores; redone when the EEG RDMs or ``comparison`` change."""
+        with self._lock:
+            subjects, rdms, times = self.eeg()
+            kept = self._ranked_eeg
+            if kept is None or kept[0] is not rdms or kept[1] != self.comparison:
+                lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
+                    np.full(len(times), np.nan), np.full(len(times), np.nan))
+                ranked = RankedRDMs(rdms, self.comparison, undefined="nan", name="EEG RDMs",
+                                    stimulus_ids=self._stimuli.ids)
+                self._ranked_eeg = kept = (rdms, self.comparison, ranked, lower, upper)
+                self._family_ceilings = {}
         return kept[2], kept[3].copy(), kept[4].copy()  # copies: the scores' attrs must not share the kept ceiling
+
+    def _subset_ceiling(self, scored: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The noise ceiling ``(lower, upper)`` over the subjects ``scored`` (indices), computed once per subset."""
+        subjects, rdms, times = self.eeg()
+        _, lower, upper = self._prepared_eeg()
+        if scored == list(range(len(subjects))):
+            return lower, upper
+        key = (tuple(scored), self.comparison)
+        with self._lock:
+            if key not in self._family_ceilings:
+                self._family_ceilings[key] = (noise_ceiling(rdms[scored], self.comparison, undefined="nan")
+                                              if len(scored) > 1 else (np.full(len(times), np.nan),
+                                                                       np.full(len(times), np.nan)))
+            lower, upper = self._family_ceilings[key]
+        return lower.copy(), upper.copy()
 
     def _window_mask(self, times: np.ndarray) -> np.ndarray:
         return _time_mask("window", self.window[0], self.window[1], times)
 
     # --- scoring --------------------------------------------------------------------------------------------
     def __call__(self, candidate) -> Score:
+        """Score ``candidate`` (any BrainModel, registered model or RDM model). The object keeps its data: call it
+        for many models (the files are read, the EEG RDMs ranked and the noise ceiling computed once)."""
         inputs = self.validate()  # data, subjects and protocol checked before the model runs
-        identifier = getattr(candidate, "identifier", "")
-        self._scored(inputs.subjects, identifier)  # a realnet_sXX model needs subject XX's EEG
+        identifier = str(getattr(candidate, "identifier", ""))
+        subject = model_subject(candidate)
+        self._scored(inputs.subjects, identifier, subject)  # a model trained on subject X needs X's EEG
         layers = list(self.layers or default_layers(candidate))
-        stimuli = eeg_data.stimuli("test", self.root)  # metadata (with its image order) and images
         self.eeg()
-        models = candidate_rdms(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers,
-                                self.identifier)  # (n_layers, n_pairs); an RDM model's own RDMs reordered by id
-        return self.score_rdms(models, layers, identifier)
+        # (n_layers, n_pairs) with the stimulus ids read back from the model; an RDM model's own RDMs reordered by id
+        models = candidate_rdms(candidate, self.stimuli, self.stimulus_set, layers, self.identifier)
+        return self.score_rdms(models, subject=subject)
 
-    def _scored(self, subjects: list[int], model_identifier: str) -> list[int]:
-        """Indices into ``subjects`` of the subjects the model is compared with (``score_subjects``, or a
-        ``realnet_sXX_*`` model's own subject with ``match_subject``)."""
-        scored = list(range(len(subjects)))
+    def _scored(self, subjects: list[int], model_identifier: str, subject: int | None = None) -> list[int]:
+        """Indices into ``subjects`` of the subjects the model is compared with.
+
+        Precedence: a model trained on a subject (``subject``, read from the model by :func:`model_subject`) is
+        compared with that subject only while ``match_subject`` is true; ``score_subjects`` chooses the subjects
+        for every other model (no subject, or ``match_subject=False``). Both applying with different subjects is
+        an error (one line), never a silent choice."""
+        name = model_identifier or "(unnamed)"
+        if self.match_subject and subject is not None:
+            if self.score_subjects is not None and self.score_subjects != [subject]:
+                raise ValueError(f"{self.identifier}: model {name} is trained on subject {subject} and match_subject="
+                                 f"True compares it with that subject only, but score_subjects={self.score_subjects};"
+                                 " pass match_subject=False to compare it with score_subjects, or leave "
+                                 "score_subjects out")
+            if subject not in subjects:
+                raise ValueError(f"{name} is trained on subject {subject}, whose EEG is not in "
+                                 f"{eeg_data.resolve_root(self.root)} (found subjects {subjects}); pass "
+                                 "match_subject=False to compare it with every subject")
+            return [subjects.index(subject)]
         if self.score_subjects is not None:
             missing = [s for s in self.score_subjects if s not in subjects]
             if missing:
                 raise ValueError(f"score_subjects {missing} have no EEG here (found subjects {subjects})")
-            scored = [subjects.index(s) for s in self.score_subjects]
-        match = REALNET_SUBJECT.match(model_identifier)
-        if self.match_subject and match:
-            own = int(match.group(1))
-            if own not in subjects:
-                raise ValueError(f"{model_identifier} is trained on subject {own}, whose EEG is not in "
-                                 f"{eeg_data.resolve_root(self.root)} (found subjects {subjects}); pass "
-                                 "match_subject=False to compare it with every subject")
-            scored = [subjects.index(own)]
-        return scored
+            return [subjects.index(s) for s in self.score_subjects]
+        return list(range(len(subjects)))
 
-    def score_rdms(self, models: np.ndarray, layers: Sequence[str], model_identifier: str = "") -> Score:
-        """The score for precomputed model RDMs ``(n_layers, n_pairs)`` in test-image order.
+    def score_rdms(self, models: ModelRDMs | np.ndarray, layers: Sequence[str] | None = None,
+                   model_identifier: str = "", *, subject: int | None = None,
+                   stimulus_ids: Sequence[str] | None = None) -> Score:
+        """The score for precomputed model RDMs.
+
+        ``models``: a :class:`~benchmarks.model_features.ModelRDMs` (layers, stimulus ids and model id travel with
+        it), or an array ``(n_layers, n_pairs)`` named by ``layers`` over ``stimulus_ids`` (default: the test
+        images in EEG order, :attr:`stimuli`, which the caller then vouches for). The stimulus order is checked
+        against the EEG RDMs' at the comparison: a different order (or stimulus set) is a ``ValueError``, never
+        compared. ``subject``: the model's training subject (:meth:`_scored` says how it and ``score_subjects``
+        choose the EEG subjects).
 
         Raises ``ValueError`` naming the model and layer for an undefined (NaN or constant) model RDM, and for a
         lower noise ceiling <= 0 over the window unless ``ceiling=False``.
         """
+        if isinstance(models, ModelRDMs):
+            if layers is not None and tuple(layers) != models.layers:
+                raise ValueError(f"layers {list(layers)} differ from the ModelRDMs' own layers {list(models.layers)}")
+            if stimulus_ids is not None:
+                raise ValueError("stimulus_ids= is for plain arrays; a ModelRDMs carries its own")
+            layers, stimulus_ids = models.layers, models.stimulus_ids
+            model_identifier, models = model_identifier or models.model, models.rdms
+        elif layers is None:
+            raise ValueError("layers are required with a plain array of model RDMs")
         subjects, rdms, _ = self.eeg()
         models = self._checked_model_rdms(models, layers, model_identifier, rdms.shape[-1])
         ranked, lower, upper = self._prepared_eeg()  # EEG ranks and noise ceiling, computed once per benchmark
-        scored = self._scored(subjects, model_identifier)
+        scored = self._scored(subjects, model_identifier, subject)
         ranked_models = RankedRDMs(models, self.comparison,  # checked above: defined (a constant one is an error)
-                                   name=f"model {model_identifier or '(unnamed)'} RDMs of layers {list(layers)}")
+                                   name=f"model {model_identifier or '(unnamed)'} RDMs of layers {list(layers)}",
+                                   stimulus_ids=self._stimuli.ids if stimulus_ids is None else stimulus_ids)
         similarity = np.stack([compare(ranked_models, ranked[s], self.comparison, undefined="nan")
                                for s in scored])  # (subject, layer, time), NaN where the EEG RDM is undefined
         return self._assemble(similarity, scored, layers, lower, upper, len(subjects), lambda best: models[best][None])
@@ -512,7 +634,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             "channels": list(self.ch_names), "sampling_rate_hz": eeg_data.sampling_rate(times),
             "method_params": dict(self.rdm_params), "ceiled": bool(self.use_ceiling),
             "cluster_window": [float(t) for t in self.cluster_span(times)],
-            "min_cluster_length": int(self.min_cluster_length),
+            "min_cluster_length": int(self.min_cluster_length), "benchmark_identifier": self.identifier,
         })
         return result
 
@@ -561,13 +683,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             raise ValueError(f"{self.identifier}: the noise ceiling over the family's subjects needs >= 2 models, got "
                              f"{len(scored)} ({members[0].identifier}); pass ceiling=False (CLI: --option "
                              "ceiling=false) for the raw similarity")
-        stimuli = eeg_data.stimuli("test", self.root)
-        ranked, lower, upper = self._prepared_eeg()
-        if scored != list(range(len(subjects))):  # the ceiling over the family's subjects only
-            if len(scored) > 1:
-                lower, upper = noise_ceiling(rdms[scored], self.comparison, undefined="nan")
-            else:
-                lower, upper = np.full(len(times), np.nan), np.full(len(times), np.nan)
+        ranked, _, _ = self._prepared_eeg()
+        lower, upper = self._subset_ceiling(scored)  # the ceiling over the family's subjects only, computed once
         layers, per_subject, similarity = None, [], []
         for member, s in zip(members, scored):
             candidate = member.load()
@@ -577,11 +694,11 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             elif these != layers:
                 raise ValueError(f"model {member.identifier} reads layers {these} but {members[0].identifier} reads "
                                  f"{layers}; pass layers=[...] naming layers every model of the family has")
-            models = candidate_rdms(candidate, stimuli, lambda: eeg_data.stimulus_set("test", self.root), layers,
-                                    self.identifier)
+            found = candidate_rdms(candidate, self.stimuli, self.stimulus_set, layers, self.identifier)
             del candidate  # a FamilyMember's network is released before the next is built
-            models = self._checked_model_rdms(models, layers, member.identifier, rdms.shape[-1])
-            ranked_models = RankedRDMs(models, self.comparison, name=f"model {member.identifier} RDMs")
+            models = self._checked_model_rdms(found.rdms, layers, member.identifier, rdms.shape[-1])
+            ranked_models = RankedRDMs(models, self.comparison, name=f"model {member.identifier} RDMs",
+                                       stimulus_ids=found.stimulus_ids)  # order checked against the EEG's in compare
             similarity.append(compare(ranked_models, ranked[s], self.comparison, undefined="nan"))
             per_subject.append(models)
         stacked = np.stack(per_subject)  # (n_subjects, n_layers, n_pairs)
@@ -623,17 +740,23 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         return clusters
 
 
+def spec_subject(spec) -> int | None:
+    """The training subject a registered model's spec records (a local run's config.json, or the published
+    weights' subject), ``None`` for none. The one place the spec's subject is read."""
+    subject = (getattr(spec, "extra", None) or {}).get("subject")
+    return None if subject is None else int(subject)
+
+
 def model_subject(candidate) -> int | None:
     """The THINGS-EEG2 subject a model was trained on, or ``None`` for a model trained on no subject.
 
-    Read from the registered spec (``spec.extra['subject']``: a local run's config.json, or the published
-    weights' subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id."""
+    Read from the model itself: its registered spec (:func:`spec_subject`), else a ``subject`` attribute (any
+    BrainModel may carry one). Never guessed from the model's id."""
     spec = getattr(candidate, "spec", None)
-    extra = getattr(spec, "extra", None) or {}
-    if "subject" in extra:
-        return int(extra["subject"])
-    match = REALNET_SUBJECT.match(str(getattr(candidate, "identifier", "")))
-    return int(match.group(1)) if match else None
+    if spec is not None:
+        return spec_subject(spec)
+    subject = getattr(candidate, "subject", None)
+    return None if subject is None else int(subject)
 
 
 @dataclass(frozen=True)
@@ -681,9 +804,10 @@ def improvement(result_a, result_b, layer: str | None = None, **test_options) ->
 
 
 def things_eeg_rsa(identifier: str = "things-eeg-rsa", **options) -> ThingsEEGRsaBenchmark:
-    """``things-eeg-rsa`` (decoding-svm) or ``things-eeg-rsa-<method>``."""
+    """``things-eeg-rsa`` (decoding-svm) or ``things-eeg-rsa-<method>``; the benchmark's ``identifier`` is the id
+    asked for (``things-eeg-rsa-decoding-svm`` stays ``things-eeg-rsa-decoding-svm``)."""
     method = identifier[len("things-eeg-rsa-"):] if identifier.startswith("things-eeg-rsa-") else DEFAULT_METHOD
-    return ThingsEEGRsaBenchmark(method, **options)
+    return ThingsEEGRsaBenchmark(method, identifier=identifier if method in EEG_RDM_METHODS else None, **options)
 
 
 @dataclass(frozen=True)

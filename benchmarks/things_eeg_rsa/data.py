@@ -531,14 +531,16 @@ def select_channels(ch_names: Sequence[str], channels: Channels = None,
 
 
 def load_subject(subject: int, split: str, root: str | os.PathLike | None = None, *,
-                 check_images: bool = True, channels: Channels = None) -> EEGSubject:
+                 check_images: bool = True, channels: Channels = None,
+                 metadata: ImageMetadata | None = None) -> EEGSubject:
     """Load and validate ``preprocessed_eeg_<split>.npy`` of ``subject`` (1 = sub-01), keeping ``channels``.
 
     Checks: ``image_metadata.npy`` (see :func:`load_image_metadata`, including the image order), the dict keys,
     ``preprocessed_eeg_data`` 4-d float64 or float32 of shape (n_images from image_metadata, >= 2 repetitions,
     len(ch_names), len(times)), all values finite, ``ch_names`` distinct strings, ``times`` evenly spaced and
     increasing; with ``check_images`` every image file listed for ``split`` must exist. ``channels``: see
-    :func:`select_channels`. Errors (:class:`ThingsEEG2FormatError`, :class:`ThingsEEG2NotFoundError`,
+    :func:`select_channels`. ``metadata``: the root's already loaded :func:`load_image_metadata` (read again when
+    ``None``). Errors (:class:`ThingsEEG2FormatError`, :class:`ThingsEEG2NotFoundError`,
     ``ValueError`` for ``channels``) name the file and what was expected.
     """
     split = check_split(split)
@@ -553,7 +555,7 @@ def load_subject(subject: int, split: str, root: str | os.PathLike | None = None
     if not path.is_file():
         present = sorted(p.name for p in folders[subject].iterdir())
         raise ThingsEEG2NotFoundError(f"EEG file missing: {path}; the subject folder holds {present or 'nothing'}")
-    metadata = load_image_metadata(root)
+    metadata = metadata if metadata is not None else load_image_metadata(root)
     paths = metadata.image_paths(split)
     if check_images:
         _check_images_exist(paths, metadata.root, split)

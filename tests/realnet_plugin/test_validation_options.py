@@ -81,7 +81,9 @@ def test_score_checks_options_before_loading_the_model(loads):
 
 def test_options_with_a_built_benchmark_are_refused(four_reps):
     benchmark = load_benchmark("things-eeg-rsa-correlation", root=four_reps)
-    with pytest.raises(ValueError, match=r"benchmark options \['window'\] apply to a benchmark id"):
+    with pytest.raises(ValueError, match=r"^score\(\): benchmark option window=\[0, 0.3\] does not apply to the "
+                                         r"already-built benchmark 'things-eeg-rsa-correlation'; pass it when building "
+                                         r"it: load_benchmark\('things-eeg-rsa-correlation', window=...\)"):
         realnet_plugin.score(PROBE, benchmark, window=[0, 0.3])
 
 

@@ -74,14 +74,16 @@ def test_realnet_models_are_scored_against_their_own_subject(eeg_root):
     benchmark = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=0)
     _, rdms, _ = benchmark.eeg()
     models = rdms[1, 30:32]  # two "layers": subject 2's RDMs at two times
-    own = benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100")
+    # the subject comes from the model (here given as it would be read from its spec), never from its id
+    own = benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100", subject=2)
     assert own.attrs["subjects"] == [2]
+    assert benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100").attrs["subjects"] == [1, 2, 3, 4, 5, 6]
     everyone = benchmark.score_rdms(models, ["a", "b"], "cornet_s")
     assert everyone.attrs["subjects"] == [1, 2, 3, 4, 5, 6]
     chosen = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=0, score_subjects=[3, 4])
     assert chosen.score_rdms(models, ["a", "b"], "cornet_s").attrs["subjects"] == [3, 4]
     with pytest.raises(ValueError, match="subject 9"):
-        benchmark.score_rdms(models, ["a", "b"], "realnet_s09_b100")
+        benchmark.score_rdms(models, ["a", "b"], "realnet_s09_b100", subject=9)
 
 
 def test_eeg_rdms_are_cached(eeg_root, monkeypatch):

@@ -213,6 +213,7 @@ class RecordingCandidate:
     """A BrainModel stand-in named like a ReAlnet; ``activations`` records that extraction was asked for."""
 
     identifier = "realnet_s07_b100"
+    subject = 7  # read from the model, not from its id
     layers = ("IT",)
 
     def __init__(self):
