@@ -1,8 +1,8 @@
 """``kriegeskorte2008-hit-rsa``: model layer RDMs vs the human-IT RDMs of the 92-image set."""
 from __future__ import annotations
 
+from ..datasets.kriegeskorte2008.data import load_kriegeskorte2008
 from ..roi_rsa import RoiRdms, RoiRsaBenchmark, condensed
-from .data import load_kriegeskorte2008
 
 BIBTEX = """@article{kriegeskorte2008matching,
   title={Matching categorical object representations in inferior temporal cortex of man and monkey},

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_registry.paths import cache_dir
+from model_registry.storage.paths import cache_dir
 
 SOURCE = Path(__file__).with_name("_kernels.c")
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=c11"]

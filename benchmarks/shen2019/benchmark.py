@@ -1,8 +1,8 @@
 """``shen2019-fmri-roi``: model layer RDMs vs Shen et al. 2019 test-set ROI RDMs (50 images, 3 subjects)."""
 from __future__ import annotations
 
+from ..datasets.shen2019.data import DEFAULT_ROIS, load_shen2019
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
-from .data import DEFAULT_ROIS, load_shen2019
 
 BIBTEX = """@article{shen2019deep,
   title={Deep image reconstruction from human brain activity},

@@ -1,8 +1,8 @@
 """``things-fmri-roi`` and ``things-fmri-roi.<ROI>``: model layer RDMs vs THINGS-fMRI ROI RDMs (100 test images)."""
 from __future__ import annotations
 
+from ..datasets.things_fmri.data import DEFAULT_ROIS, load_things_fmri
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
-from .data import DEFAULT_ROIS, load_things_fmri
 
 BIBTEX = """@article{hebart2023things,
   title={THINGS-data, a multimodal collection of large-scale datasets for investigating object representations
