@@ -5,6 +5,16 @@ and ``meta.json`` (layout, key, XXH3 checksum of the data rows, and a checksum o
 the extraction code version (:data:`EXTRACTION_CODE_VERSION`). Entries are built in a temporary folder and
 renamed into place; a per-key file lock makes a second process wait for the first instead of computing twice.
 
+Shared with :mod:`.array_cache` (the one checksummed array cache): the key rule (:func:`.array_cache.content_key`:
+sha256 of the canonical JSON of the parts, the code version required), the cache folders (:mod:`.paths`), the
+removal of what killed writers leave and the disk-full handling (:mod:`.cleanup`). Separate, and why: an activation
+matrix is large (up to GBs) and is written by the extractor batch by batch through a memory map and read back
+memory-mapped, so an entry is a folder (``data.npy`` + ``meta.json``) committed by one directory rename rather than
+one ``.npz`` written by :func:`.atomic.atomic_path`; its checksum is the streaming XXH3-64 over rows
+(:class:`RowHasher`, fed while the rows are written) rather than :func:`.array_cache.array_digest` of a whole array
+in memory; and a per-key ``flock`` makes a second process wait instead of extracting twice. Both formats are kept as
+they are (their versions unchanged), so existing entries stay valid.
+
 Faults: the extractor reserves the data file's space before writing it through a memory map (a full disk gives
 :class:`~.cleanup.DiskFullError`, "no space left under <cache dir>", never SIGBUS), and a half-built
 entry is removed on any error, Ctrl-C or SIGTERM. Half-built entries of a process killed outright (hidden
@@ -15,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import re
@@ -27,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from .array_cache import content_key
 from .cleanup import DiskFullError, is_disk_full, remove_stale_temps, sweep_once
 from .paths import cache_dir
 
@@ -43,10 +53,11 @@ EXTRACTION_CODE_VERSION = 1
 
 def cache_key(**parts: str) -> str:
     """sha256 over the named parts (weights hash, preprocessing, layers, stimuli hash, ...) plus the cache format
-    and ``code_version`` (default :data:`EXTRACTION_CODE_VERSION`; pass ``code_version=`` to override)."""
+    and ``code_version`` (default :data:`EXTRACTION_CODE_VERSION`; pass ``code_version=`` to override): the
+    array cache's key rule (:func:`.array_cache.content_key`) under this cache's format. Raises ``TypeError`` for a
+    part that cannot be identified exactly."""
     parts.setdefault("code_version", EXTRACTION_CODE_VERSION)
-    text = json.dumps({"format": FORMAT_VERSION, **parts}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return content_key(parts, format_version=FORMAT_VERSION)
 
 
 def _meta_checksum(meta: dict) -> str:

@@ -101,15 +101,24 @@ def _canonical(value: Any, where: str) -> Any:
                     "number, string, list, dict, array or dataclass of those")
 
 
-def array_cache_key(parts: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of ``parts``, which must include ``code_version``.
+def content_key(parts: Mapping[str, Any], *, format_version: int) -> str:
+    """sha256 (hex) of the canonical JSON of ``{"format": format_version, **parts}``: the key rule every cache of
+    this floor uses (this one and :mod:`.activation_cache`). ``parts`` must include ``code_version``.
 
     Raises ``ValueError`` without ``code_version`` and ``TypeError`` for a part that cannot be identified exactly.
     """
     if "code_version" not in parts:
         raise ValueError(f"cache key parts need a 'code_version' (the computation's version); got {sorted(parts)}")
-    text = json.dumps({"format": FORMAT_VERSION, **_canonical(dict(parts), "parts")}, sort_keys=True)
+    text = json.dumps({"format": format_version, **_canonical(dict(parts), "parts")}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def array_cache_key(parts: Mapping[str, Any]) -> str:
+    """The key of an :class:`ArrayCache` entry: :func:`content_key` of ``parts`` under this cache's format.
+
+    Raises ``ValueError`` without ``code_version`` and ``TypeError`` for a part that cannot be identified exactly.
+    """
+    return content_key(parts, format_version=FORMAT_VERSION)
 
 
 class ArrayCache:
