@@ -16,6 +16,8 @@ from PIL import Image
 from model_registry.image_decoding import decode_image
 from model_registry.storage.paths import data_dir
 
+from .errors import DatasetFormatError, DatasetNotFoundError
+
 # scikit-image photo -> ImageNet class index (used as labels for the built-in set)
 BUILTIN_PHOTOS = {"chelsea": 281, "coffee": 967, "astronaut": None, "rocket": None}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -40,11 +42,14 @@ def builtin_photos() -> ImageSet:
 
 
 def folder_images(folder: str | Path | None = None) -> ImageSet:
-    """Images in ``folder`` (default ``$REALNET_DATA_DIR/robustness``), sorted by name, with optional labels.csv."""
+    """Images in ``folder`` (default ``$REALNET_DATA_DIR/robustness``), sorted by name, with optional labels.csv.
+
+    Raises :class:`~benchmarks.datasets.errors.DatasetNotFoundError` without images and
+    :class:`~benchmarks.datasets.errors.DatasetFormatError` for a labels.csv missing a file or out of 0..999."""
     folder = Path(folder) if folder is not None else data_dir("robustness")
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; put images there or use "
+        raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; put images there or use "
                                 "images='builtin'")
     labels = None
     label_file = folder / "labels.csv"
@@ -53,10 +58,10 @@ def folder_images(folder: str | Path | None = None) -> ImageSet:
             table = {row["file"]: int(row["imagenet_index"]) for row in csv.DictReader(handle)}
         missing = [p.name for p in files if p.name not in table]
         if missing:
-            raise ValueError(f"{label_file} has no imagenet_index for {missing[:5]}")
+            raise DatasetFormatError(f"{label_file} has no imagenet_index for {missing[:5]}")
         bad = [i for i in table.values() if not 0 <= i < 1000]
         if bad:
-            raise ValueError(f"{label_file}: imagenet_index must be in 0..999, got {bad[:5]}")
+            raise DatasetFormatError(f"{label_file}: imagenet_index must be in 0..999, got {bad[:5]}")
         labels = tuple(table[p.name] for p in files)
     images = tuple(decode_image(p, p.stem) for p in files)
     return ImageSet(folder.name, tuple(p.stem for p in files), images, labels)
