@@ -38,6 +38,7 @@ setup(
             "pytest",
             "pytest-check",  # brainscore_core's generic plugin test helpers import it
             "ruff",
+            "import-linter>=2.1",  # `lint-imports` checks the import rules in .importlinter (make lint)
             "scikit-image",
             "open-clip-torch",
             "neurora==2.0.1",

@@ -1,11 +1,11 @@
 """Disk cache of EEG RDMs: computed once per (data content, method, parameters, code version, backend).
 
-Entries live in the checksummed array cache (:mod:`model_registry.array_cache`) under ``$REALNET_HOME/cache/rdms``:
-written atomically, verified on every read, and a damaged entry is logged, removed and recomputed. The key holds
-the EEG file's content hash (``source``), the method, its parameters, any further ``inputs`` the caller names
-(e.g. channel selection), the method's code version (:data:`RDM_CODE_VERSIONS`) and, for the decoding methods,
-the backend they resolve to (numba on the CPU or torch on a device type: their accuracies differ by up to ~0.02), so the
-result of one backend is never served to the other.
+Entries live in the checksummed array cache (:mod:`model_registry.storage.array_cache`) under
+``$REALNET_HOME/cache/rdms``: written atomically, verified on every read, and a damaged entry is logged, removed and
+recomputed. The key holds the EEG file's content hash (``source``), the method, its parameters, any further
+``inputs`` the caller names (e.g. channel selection), the method's code version (:data:`RDM_CODE_VERSIONS`) and, for
+the decoding methods, the backend they resolve to (numba on the CPU or torch on a device type: their accuracies
+differ by up to ~0.02), so the result of one backend is never served to the other.
 
 Caching is optional: on a full disk the computed RDMs are returned anyway, with a warning "no space left under
 <cache dir>", and no partial or temporary file is left (see ``ArrayCache.get_or_compute``).
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from model_registry.array_cache import ArrayCache, array_cache_key, file_digest
+from model_registry.storage.array_cache import ArrayCache, array_cache_key, file_digest
 
 from .rsa.decoding import resolved_backend
 

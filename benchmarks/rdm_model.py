@@ -212,7 +212,7 @@ def neural_rdms(benchmark):
             "subject": [str(s) for _ in rois for s in data.subjects]},
             pattern_descriptors={"stimulus_id": list(data.stimuli.ids)})
     if isinstance(benchmark, ThingsEEGRsaBenchmark):
-        from .things_eeg_rsa import data as eeg_data
+        from .datasets.things_eeg2 import data as eeg_data
 
         subjects, rdms, times = benchmark.eeg()  # rdms: (n_subjects, n_times, n_pairs)
         rdms = np.asarray(rdms)

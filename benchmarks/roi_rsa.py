@@ -64,7 +64,7 @@ def condensed(square: np.ndarray) -> np.ndarray:
 
 
 def patterns_to_rdms(patterns) -> RoiRdms:
-    """A :class:`benchmarks.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject."""
+    """A :class:`benchmarks.datasets.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject."""
     rdms = {roi: np.stack([model_rdms([patterns.pattern(s, roi)])[0] for s in patterns.subjects])
             for roi in patterns.rois}
     return RoiRdms(patterns.dataset, tuple(patterns.subjects), rdms, patterns.stimuli(), patterns.stimulus_set)

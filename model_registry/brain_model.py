@@ -117,14 +117,15 @@ class RegisteredModel(BrainModel):
         return f"RegisteredModel({self.identifier!r}, family={self.spec.family!r}, layers={list(self.layers)})"
 
     def fingerprint(self) -> str:
-        """sha256 (hex) of what this model computes: the weights (:func:`~model_registry.fingerprint.weights_hash`)
-        and network class, the preprocessing descriptor, default layers, region->layer map, layer layouts, visual
-        degrees, logits layer, the spec's ``extra`` (recurrent steps, subject, ...), and the versions of the
-        extraction, extractor and screen-placement code. Two models with the same weights and any other difference
-        here get different fingerprints. Builds the network if needed."""
-        from .activation_cache import EXTRACTION_CODE_VERSION
+        """sha256 (hex) of what this model computes: the weights
+        (:func:`~model_registry.storage.fingerprint.weights_hash`) and network class, the preprocessing descriptor,
+        default layers, region->layer map, layer layouts, visual degrees, logits layer, the spec's ``extra``
+        (recurrent steps, subject, ...), and the versions of the extraction, extractor and screen-placement code. Two
+        models with the same weights and any other difference here get different fingerprints. Builds the network if
+        needed."""
+        from .storage.activation_cache import EXTRACTION_CODE_VERSION
         from .extractor import EXTRACTOR_VERSION
-        from .fingerprint import weights_hash
+        from .storage.fingerprint import weights_hash
 
         network = self.network
         spec = self.spec

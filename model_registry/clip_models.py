@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .download import fetch
 from .preprocessing import Preprocessing
 from .registry import register_model
+from .storage.download import fetch
 from .weights import WeightsFileError, load_weights, read_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .download import fetch
 from .preprocessing import Preprocessing
 from .registry import register_model
+from .storage.download import fetch
 from .weights import load_weights, read_state_dict
 
 CORNET_S_URL = "https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth"
@@ -184,7 +184,7 @@ def verify_cornet_s_file(path) -> str:
     """
     import hashlib
 
-    from .download import file_sha256
+    from .storage.download import file_sha256
 
     path = Path(path)
     sha256 = file_sha256(path)

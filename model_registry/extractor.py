@@ -42,15 +42,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .activation_cache import ActivationCache, RowHasher, cache_key
-from .cleanup import DiskFullError, atomic_temps, format_size, hold, remove_stale_temps, reserve, sweep_once
 from .device import resolve_device
-from .fingerprint import weights_hash
 from .layout import LayerLayout, as_layouts
-from .paths import cache_dir
 from .preprocessing import Preprocessing
 from .reduction import Reduction
 from .stimuli import Stimuli, as_stimuli
+from .storage.activation_cache import ActivationCache, RowHasher, cache_key
+from .storage.cleanup import DiskFullError, atomic_temps, format_size, hold, remove_stale_temps, reserve, sweep_once
+from .storage.fingerprint import weights_hash
+from .storage.paths import cache_dir
 
 logger = logging.getLogger(__name__)
 STEP_SUFFIX = re.compile(r"^(?P<module>.+)-t(?P<step>\d+)$")

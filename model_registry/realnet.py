@@ -35,12 +35,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import atomic_path
 from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network
-from .download import fetch, file_sha256
-from .paths import models_dir
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family
+from .storage.atomic import atomic_path
+from .storage.download import fetch, file_sha256
+from .storage.paths import models_dir
 from .weights import load_weights
 
 EEG_HIDDEN = 128

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from .download import fetch, name_hash_prefix
 from .layer_choice import spread_regions, top_level_layers
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family
+from .storage.download import fetch, name_hash_prefix
 
 
 def timm_preprocessing(name: str) -> Preprocessing:

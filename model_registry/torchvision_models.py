@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from .download import fetch, name_hash_prefix
 from .layer_choice import spread_regions, top_level_layers
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError, register_family, register_model
+from .storage.download import fetch, name_hash_prefix
 from .weights import load_weights
 
 RESNET101_LAYERS = ("layer1", "layer2", "layer3", "layer4", "avgpool", "fc")

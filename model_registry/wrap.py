@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from .brain_model import RegisteredModel
-from .fingerprint import weights_hash
 from .layer_choice import spread_regions, top_level_layers
 from .layout import LayerLayout
 from .preprocessing import Preprocessing
 from .registry import BRAIN_REGIONS, ModelSpec
+from .storage.fingerprint import weights_hash
 
 WRAPPED_FAMILY = "wrapped"
 
@@ -71,7 +71,7 @@ def wrap(module: torch.nn.Module, identifier: str | None = None, *, layers: Sequ
     """``module`` (any ``torch.nn.Module`` taking ``(N, 3, H, W)`` float images) as a :class:`RegisteredModel`.
 
     - ``identifier``: default ``'module:<ClassName>-<first 12 hex of the weights' sha256>'``
-      (:func:`~model_registry.fingerprint.weights_hash` over every parameter and buffer), so two modules with
+      (:func:`~model_registry.storage.fingerprint.weights_hash` over every parameter and buffer), so two modules with
       different weights never share a name. The activation cache is keyed by the weights hash whatever the name.
     - ``layers``: module names (``dict(module.named_modules())``; ``name-tK`` for call K of a module run several
       times) the benchmarks read by default; default: the top-level children, block containers expanded

@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    from model_registry.cleanup import sigterm_as_interrupt  # after parsing: --help needs no registry
+    from model_registry.storage.cleanup import sigterm_as_interrupt  # after parsing: --help needs no registry
 
     try:
         with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temporary files, half-built cache entries)

@@ -36,7 +36,7 @@ class CacheEntry:
 
 
 def _home() -> Path:
-    from model_registry.paths import realnet_home
+    from model_registry.storage.paths import realnet_home
 
     return realnet_home()
 

@@ -37,7 +37,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from model_registry.atomic import atomic_path
+    from model_registry.storage.atomic import atomic_path
 
     from .api import improvement, is_family, score
     from .plots import _check_suffix, plot_improvement

@@ -72,7 +72,7 @@ def _run_cross_temporal(args: argparse.Namespace) -> int:
     out = plot_cross_temporal(result, args.out, alpha=args.alpha)
     print(f"wrote {out}")
     if args.json:
-        from model_registry.atomic import atomic_path
+        from model_registry.storage.atomic import atomic_path
 
         with atomic_path(args.json, suffix=".json") as tmp:
             Path(tmp).write_text(json.dumps(result.to_dict(), indent=1) + "\n")

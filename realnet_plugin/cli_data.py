@@ -79,7 +79,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     extra = {} if args.noise is None else {"noise": args.noise}
     size = {} if args.image_size is None else {"image_size": args.image_size}
     if args.name == "things-eeg2":
-        from benchmarks.things_eeg_rsa.synth import FULL_RELEASE, generate_things_eeg2
+        from benchmarks.datasets.things_eeg2.synth import FULL_RELEASE, generate_things_eeg2
 
         sizes = dict(n_test_images=args.test_images, n_train_concepts=args.train_concepts,
                      n_train_per_concept=args.train_per_concept, n_test_repetitions=args.test_repetitions,
@@ -95,17 +95,17 @@ def _run_synth(args: argparse.Namespace) -> int:
         raise ValueError("kriegeskorte2008 has 4 subjects x 2 sessions by design; drop --subjects")
     _prepare_out(args.out, args.overwrite)
     if args.name == "kriegeskorte2008":
-        from benchmarks.kriegeskorte2008.synth import write_synthetic_kriegeskorte2008
+        from benchmarks.datasets.kriegeskorte2008.synth import write_synthetic_kriegeskorte2008
 
         write_synthetic_kriegeskorte2008(args.out, seed=args.seed, **size, **extra)
         subjects = 4
     elif args.name == "shen2019":
-        from benchmarks.shen2019.synth import write_synthetic_shen2019
+        from benchmarks.datasets.shen2019.synth import write_synthetic_shen2019
 
         subjects = args.subjects or 3
         write_synthetic_shen2019(args.out, n_subjects=subjects, seed=args.seed, **size, **extra)
     else:
-        from benchmarks.things_fmri.synth import write_synthetic_things_fmri
+        from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
 
         subjects = args.subjects or 3
         write_synthetic_things_fmri(args.out, n_subjects=subjects, seed=args.seed, **size, **extra)
@@ -120,7 +120,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown dataset {args.name!r}; fetchable: {', '.join(FETCH_DATASETS)}; "
                          f"by hand: {', '.join(MANUAL)}")
     check_output_path(args.out, "--out", folder=True)
-    from benchmarks.kriegeskorte2008.data import dataset_root, download_files
+    from benchmarks.datasets.kriegeskorte2008.data import dataset_root, download_files
 
     files = download_files(args.out, progress=not args.no_progress)
     print(f"{args.name}: {len(files)} files checked (sha256) in {dataset_root(args.out)}")

@@ -58,7 +58,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     result = run_alignment(settings, args.home, threads=args.threads)
     print(format_result(result))
     if args.json is not None:
-        from model_registry.atomic import atomic_path
+        from model_registry.storage.atomic import atomic_path
 
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.json) as tmp:

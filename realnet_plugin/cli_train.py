@@ -227,7 +227,7 @@ def _run_train_all(args: argparse.Namespace) -> int:
     if args.print_commands or args.write_jobs:
         commands = [job_command(run, shared_option_words(args)) for run in pending]
         if args.write_jobs:
-            from model_registry.atomic import atomic_path
+            from model_registry.storage.atomic import atomic_path
 
             with atomic_path(args.write_jobs) as tmp:
                 tmp.write_text("".join(line + "\n" for line in commands))

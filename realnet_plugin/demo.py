@@ -71,7 +71,7 @@ def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress:
     os.environ["REALNET_HOME"] = str(home)
     os.environ["REALNET_DATA_DIR"] = str(home / "data")
 
-    from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+    from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
     from model_registry import Preprocessing, register_model
     from model_registry.cornet import CORNET_S_LAYERS, CORNET_S_REGIONS
 

@@ -1,7 +1,7 @@
 """``realnet experiment alignment``: a controlled experiment that isolates the EEG term of ReAlnet training.
 
 Design (issue 12, section 3). On generated THINGS-EEG2-format data whose EEG is planted from a "brain" network
-(:class:`benchmarks.things_eeg_rsa.synth.RandomConvFeatures`, seed ``brain_seed``) that differs from the network
+(:class:`benchmarks.datasets.things_eeg2.synth.RandomConvFeatures`, seed ``brain_seed``) that differs from the network
 training starts from (a random CORnet-S, seed ``start_seed``, BatchNorm statistics calibrated on the training
 images), every subject is trained twice: ``beta = 100`` (CE to the teacher's labels + 100 x EEG generation loss)
 and ``beta = 0`` (the same fine-tuning without the EEG term). Everything else is identical within a subject: data,
@@ -186,8 +186,8 @@ def run_alignment(settings: ExperimentSettings = QUICK, home: str | os.PathLike 
     """
     import torch
 
+    from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
     from benchmarks.registry import load_benchmark
-    from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
     from model_registry import Preprocessing, RegisteredModel
     from model_registry.cornet import CORNET_S_LAYERS, CORNET_S_REGIONS
     from model_registry.realnet import model_id

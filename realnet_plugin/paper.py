@@ -152,7 +152,7 @@ class _Manifest:
         return bool(entry) and entry.get("fingerprint") == fingerprint and all(f.is_file() for f in files)
 
     def record(self, part: str, fingerprint: str, files: list[Path]) -> None:
-        from model_registry.atomic import atomic_path
+        from model_registry.storage.atomic import atomic_path
 
         self.data["parts"][part] = {"fingerprint": fingerprint, "files": [f.name for f in files]}
         with atomic_path(self.path, suffix=".json") as tmp:
@@ -188,7 +188,7 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
 
     import pandas as pd
 
-    from model_registry.atomic import atomic_path
+    from model_registry.storage.atomic import atomic_path
 
     from .api import family_members, improvement, is_family, list_models, load_benchmark, score, validate_benchmark
     from .plots import plot_improvement, plot_robustness_curves, plot_roi_layers, plot_time_course

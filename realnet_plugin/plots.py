@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_registry.atomic import atomic_path
+from model_registry.storage.atomic import atomic_path
 
 FIGURE_SUFFIXES = (".png", ".pdf")
 ALPHA = 0.05  # clusters with p below this are drawn

@@ -65,11 +65,11 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
     Raises ``ValueError`` (before any model runs) for a benchmark without brain RDMs, an option that does not
     apply to it, an unknown layer/ROI/subject or a time outside the epoch.
     """
+    from benchmarks.datasets.things_eeg2 import data as eeg_data
     from benchmarks.model_features import default_layers, layer_features
     from benchmarks.registry import load_benchmark
     from benchmarks.roi_rsa import RoiRsaBenchmark
     from benchmarks.rsa import model_rdms
-    from benchmarks.things_eeg_rsa import data as eeg_data
     from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, model_subject
     from model_registry import load_model
 

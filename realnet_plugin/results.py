@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_registry.atomic import atomic_path
+from model_registry.storage.atomic import atomic_path
 
 
 def _plain(value):

@@ -256,7 +256,7 @@ def _installed(distribution: str) -> str:
 
 def _url_record(url: str, *, filename: str | None = None, sha256: str | None = None, sha1: str | None = None,
                 hash_prefix: str | None = None) -> dict:
-    from model_registry.download import name_hash_prefix
+    from model_registry.storage.download import name_hash_prefix
 
     if not url.startswith("https://"):
         raise ValueError(f"weights URL {url!r} is not a public https:// address")
@@ -270,7 +270,7 @@ def _url_record(url: str, *, filename: str | None = None, sha256: str | None = N
 
 def _fetched(record: dict) -> Callable[[], Path]:
     def local() -> Path:
-        from model_registry.download import fetch
+        from model_registry.storage.download import fetch
 
         return fetch(record["url"], record["sha256"], filename=record["filename"], hash_prefix=record["hash_prefix"],
                      sha1=record["sha1"], progress=False)
@@ -414,7 +414,7 @@ def model_plugin_files(identifier: str, *, plugin_dir: str | None = None, pin_we
     num_params, tensors_sha256 = spec.num_params, None
     if pin_weights:
         from model_registry import build_network
-        from model_registry.fingerprint import weights_hash
+        from model_registry.storage.fingerprint import weights_hash
 
         ours = build_network(identifier)
         tensors_sha256 = weights_hash(ours)
@@ -512,7 +512,7 @@ def load_submitted_model(identifier: str, *, weights_sha256: str | None = None):
     """Our model ``identifier`` as a Brain-Score ``BrainModel``; with ``weights_sha256`` a network whose weights
     hash differs (another realnet-plugin release, retrained weights) raises ``RuntimeError``."""
     from model_registry import load_model
-    from model_registry.fingerprint import weights_hash
+    from model_registry.storage.fingerprint import weights_hash
 
     model = load_model(identifier)
     if weights_sha256 is not None:
@@ -580,7 +580,7 @@ def load_submitted_benchmark(source: str, *, options: Mapping | None = None, ver
 
 def write_plugin(files: Mapping[str, str], out: str | os.PathLike) -> Path:
     """Write plugin ``files`` as a zip (``out`` ends in ``.zip``) or into the new folder ``out``, atomically."""
-    from .safe_zip import write_zip
+    from model_registry.storage.safe_zip import write_zip
 
     out = Path(out)
     if out.suffix.lower() == ".zip":

@@ -23,8 +23,8 @@ K92 = REPO.parent / "shared" / "data" / "kriegeskorte2008"
 def main(out: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="realnet-readme-"))
     os.environ["REALNET_HOME"] = str(scratch / "home")
-    from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
-    from benchmarks.things_fmri.synth import write_synthetic_things_fmri
+    from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
+    from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
     from model_registry import Preprocessing, register_model
     from realnet_plugin import score
     from realnet_plugin.plots import plot_improvement, plot_roi_layers, plot_time_course

@@ -69,8 +69,8 @@ def find_kriegeskorte2008(data_dir: str | None, shared: Path, download_root: Pat
     """The folder holding the real 92-image files: ``<data_dir>/kriegeskorte2008`` when ``data_dir`` (the user's
     $REALNET_DATA_DIR) holds them, else ``<shared>/data/kriegeskorte2008`` when present, else downloaded into
     ``download_root`` with the package's pinned, sha256-checked downloader (``base_url``: tests serve a copy).
-    Raises ``model_registry.download.DownloadError`` when the download fails or a file's checksum differs."""
-    from benchmarks.kriegeskorte2008.data import SHA256, download_files
+    Raises ``model_registry.storage.download.DownloadError`` when the download fails or a file's checksum differs."""
+    from benchmarks.datasets.kriegeskorte2008.data import SHA256, download_files
 
     candidates = [Path(data_dir) / "kriegeskorte2008"] if data_dir else []
     for candidate in [*candidates, shared / "data" / "kriegeskorte2008"]:

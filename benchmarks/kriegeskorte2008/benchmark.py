@@ -5,8 +5,8 @@ the whole image, resized by its preprocessing, without Brain-Score's ``place_on_
 """
 from __future__ import annotations
 
+from ..datasets.kriegeskorte2008.data import load_kriegeskorte2008
 from ..roi_rsa import RoiRdms, RoiRsaBenchmark, condensed
-from .data import load_kriegeskorte2008
 
 BIBTEX = """@article{kriegeskorte2008matching,
   title={Matching categorical object representations in inferior temporal cortex of man and monkey},

@@ -16,8 +16,8 @@ from brainscore_core.metrics import Score
 from model_registry.device import resolve_device
 
 from .. import options as opt
+from ..datasets.image_sets import ImageSet, load_image_set, to_pixels
 from .attacks import accuracy_curve, robustness_auc
-from .images import ImageSet, load_image_set, to_pixels
 
 DEFAULT_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
 OPTIONS: dict[str, opt.Option] = {
@@ -34,7 +34,7 @@ OPTIONS: dict[str, opt.Option] = {
 
 
 class RobustnessBenchmark(BenchmarkBase):
-    """Accuracy-vs-epsilon under FGSM or PGD on an image set (see :mod:`benchmarks.robustness.images`)."""
+    """Accuracy-vs-epsilon under FGSM or PGD on an image set (see :mod:`benchmarks.datasets.image_sets`)."""
 
     def __init__(self, attack: str = "fgsm", epsilons: Sequence[float] = DEFAULT_EPSILONS, images="auto",
                  steps: int = 10, seed: int = 0, batch_size: int = 16, device: str | None = None,

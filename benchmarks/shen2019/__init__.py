@@ -1,8 +1,8 @@
 """Shen et al. 2019 ROI RSA benchmark: ``shen2019-fmri-roi`` (and ``shen2019-fmri-roi.<ROI>``)."""
+from ..datasets.shen2019.data import DEFAULT_ROIS
 from ..registry import register_benchmark, register_benchmark_family
 from ..roi_rsa import dataset_options
 from .benchmark import shen2019_fmri_roi
-from .data import DEFAULT_ROIS
 
 OPTIONS = dataset_options("the Shen 2019 folder (a path string)")
 register_benchmark("shen2019-fmri-roi", lambda **options: shen2019_fmri_roi("shen2019-fmri-roi", **options),

@@ -5,8 +5,8 @@ the whole image, resized by its preprocessing, without Brain-Score's ``place_on_
 """
 from __future__ import annotations
 
+from ..datasets.shen2019.data import DEFAULT_ROIS, load_shen2019
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
-from .data import DEFAULT_ROIS, load_shen2019
 
 BIBTEX = """@article{shen2019deep,
   title={Deep image reconstruction from human brain activity},

@@ -9,7 +9,7 @@ similarity, divided by the mean lower noise ceiling over that window.
 Everything time-dependent comes from the EEG files' own times: the time axis, the window's samples, the cluster
 time axis and, for the decoding methods, the moving-average window (:func:`smoothing_samples`: 50 ms, i.e. the
 paper's 5 samples at 100 Hz, 13 at 250 Hz) unless ``method_params`` sets ``smooth_window``. Channels are chosen by
-name (``channels``, see :func:`benchmarks.things_eeg_rsa.data.select_channels`); all subjects must share times and
+name (``channels``, see :func:`benchmarks.datasets.things_eeg2.data.select_channels`); all subjects must share times and
 channels.
 
 Before any model runs, :meth:`ThingsEEGRsaBenchmark.validate` (called by ``__call__`` and by
@@ -48,11 +48,12 @@ import xarray as xr
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
-from model_registry.array_cache import ArrayCache
-from model_registry.file_identity import file_stamp, stamped_digest
 from model_registry.stimuli import Stimuli
+from model_registry.storage.array_cache import ArrayCache
+from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
+from ..datasets.things_eeg2 import data as eeg_data
 from ..model_features import ModelRDMs, candidate_rdms, default_layers
 from ..rdm_cache import cached_rdms, rdm_cache_key
 from ..rsa import (
@@ -69,7 +70,6 @@ from ..rsa import (
 from ..rsa.compare import METHODS as COMPARISONS
 from ..rsa.compare import RankedRDMs, undefined_rows
 from ..rsa.decoding_plan import check_protocol
-from . import data as eeg_data
 
 BIBTEX = """@article{lu2024realnet,
   title={Achieving more human brain-like vision via human EEG representational alignment},

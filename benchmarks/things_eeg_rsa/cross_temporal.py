@@ -24,6 +24,7 @@ import xarray as xr
 
 from model_registry.extractor import parse_layer
 
+from ..datasets.things_eeg2 import data as eeg_data
 from ..model_features import layer_features, layer_rdms
 from ..rdm_model import RdmModel
 from ..rsa._validation import check_choice, check_positive_int, check_probability
@@ -35,7 +36,6 @@ from ..rsa.cross_temporal import (
     cross_temporal_similarity,
 )
 from ..rsa.stats import TAILS
-from . import data as eeg_data
 from .benchmark import ThingsEEGRsaBenchmark
 
 if TYPE_CHECKING:

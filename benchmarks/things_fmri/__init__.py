@@ -1,8 +1,8 @@
 """THINGS-fMRI (Hebart et al. 2023) ROI RSA benchmarks: ``things-fmri-roi`` and ``things-fmri-roi.<ROI>``."""
+from ..datasets.things_fmri.data import DEFAULT_ROIS
 from ..registry import register_benchmark, register_benchmark_family
 from ..roi_rsa import dataset_options
 from .benchmark import things_fmri_roi
-from .data import DEFAULT_ROIS
 
 OPTIONS = dataset_options("the THINGS-fMRI folder (a path string)")
 register_benchmark("things-fmri-roi", lambda **options: things_fmri_roi("things-fmri-roi", **options),

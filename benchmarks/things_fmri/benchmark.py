@@ -5,8 +5,8 @@ the whole image, resized by its preprocessing, without Brain-Score's ``place_on_
 """
 from __future__ import annotations
 
+from ..datasets.things_fmri.data import DEFAULT_ROIS, load_things_fmri
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
-from .data import DEFAULT_ROIS, load_things_fmri
 
 BIBTEX = """@article{hebart2023things,
   title={THINGS-data, a multimodal collection of large-scale datasets for investigating object representations

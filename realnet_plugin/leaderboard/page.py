@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model_registry.atomic import atomic_path
+from model_registry.storage.atomic import atomic_path
 
 from .records import PairResult
 

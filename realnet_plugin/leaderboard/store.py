@@ -13,8 +13,9 @@ and a UNIQUE key so a pair is stored once. An ``ok`` row is never replaced by an
 replaced by a later attempt. An ``ok`` row always holds a finite score (:meth:`LeaderboardStore.record` refuses
 NaN, inf or NULL). Keep the file on a local disk: SQLite's WAL mode needs shared memory.
 
-A full disk is reported as such (:class:`~model_registry.cleanup.DiskFullError`, "no space left under <folder>"),
-with the database's own integrity check: SQLite rolls the failed transaction back, so the stored rows are intact.
+A full disk is reported as such (:class:`~model_registry.storage.cleanup.DiskFullError`, "no space left under
+<folder>"), with the database's own integrity check: SQLite rolls the failed transaction back, so the stored rows
+are intact.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from model_registry.cleanup import DiskFullError, is_disk_full
-from model_registry.paths import realnet_home
+from model_registry.storage.cleanup import DiskFullError, is_disk_full
+from model_registry.storage.paths import realnet_home
 
 from .records import PairKey, PairResult
 

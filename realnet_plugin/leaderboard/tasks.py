@@ -69,7 +69,7 @@ def model_hash(model) -> str:
     """What identifies what ``model`` computes: sha256 of its network's parameters and buffers, or of an RDM
     model's stimulus ids and RDMs."""
     from benchmarks.rdm_model import RdmModel
-    from model_registry.fingerprint import weights_hash
+    from model_registry.storage.fingerprint import weights_hash
 
     if isinstance(model, RdmModel):
         return model.content_hash()

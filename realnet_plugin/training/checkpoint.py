@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_registry.atomic import atomic_path
-from model_registry.cleanup import (
+from model_registry.storage.atomic import atomic_path
+from model_registry.storage.cleanup import (
     DiskFullError,
     atomic_temps,
     format_size,

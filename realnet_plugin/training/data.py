@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from benchmarks.things_eeg_rsa.data import CHANNEL_NAMES, TIMES_ATOL, EEGSubject, load_subject
+from benchmarks.datasets.things_eeg2.data import CHANNEL_NAMES, TIMES_ATOL, EEGSubject, load_subject
 from model_registry.preprocessing import Preprocessing
 
 SPLIT_BY = ("concept", "image")

@@ -10,7 +10,7 @@ with ONE scalar mean and std over the training projections, as the EEG targets a
 components) travels with the targets (:attr:`BrainTargets.target_transform`) and is saved inside the trained
 model's weights file (buffers ``target_mean`` / ``target_components`` / ``target_zscore``).
 
-Files and the h5 reading are those of :mod:`benchmarks.things_fmri.data` (same layout, same checks).
+Files and the h5 reading are those of :mod:`benchmarks.datasets.things_fmri.data` (same layout, same checks).
 """
 from __future__ import annotations
 
@@ -47,9 +47,11 @@ def fit_pca(patterns: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
 def _split_means(handle, data, files: dict, trials, voxel_ids: np.ndarray, rows: np.ndarray, trial_type: str,
                  subject: str, images_root: Path) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...],
                                                             tuple[Path, ...]]:
+    from benchmarks.datasets.errors import DatasetFormatError
+
     numbers = trials.index[trials["trial_type"] == trial_type].to_numpy()
     if len(numbers) == 0:
-        raise data.DatasetFormatError(f"{files['StimulusMetadata']}: no trials with trial_type == {trial_type!r}")
+        raise DatasetFormatError(f"{files['StimulusMetadata']}: no trials with trial_type == {trial_type!r}")
     values, positions = data._test_columns(handle, files["ResponseData"], voxel_ids, len(trials), numbers, subject)
     names = trials.loc[numbers, "stimulus"].astype(str).to_numpy()
     ids = [Path(name).stem for name in names]
@@ -61,8 +63,8 @@ def _split_means(handle, data, files: dict, trials, voxel_ids: np.ndarray, rows:
     paths = tuple(data._image_path(images_root, concept, names[first[s]]) for s, concept in zip(order, concepts))
     bad = np.flatnonzero(~np.isfinite(means).all(axis=1))
     if len(bad):
-        raise data.DatasetFormatError(f"{files['ResponseData']}: {trial_type} image {order[bad[0]]} has non-finite "
-                                      f"ROI betas ({len(bad)} images in all)")
+        raise DatasetFormatError(f"{files['ResponseData']}: {trial_type} image {order[bad[0]]} has non-finite "
+                                 f"ROI betas ({len(bad)} images in all)")
     return means, tuple(order), concepts, paths
 
 
@@ -76,8 +78,9 @@ def load_fmri_targets(subject: int, root: str | os.PathLike | None = None, rois:
     voxels, unreadable tables, non-finite betas) and ``ValueError`` for a ``dim`` the training split cannot give,
     all before any model is built.
     """
-    from benchmarks import fmri_common
-    from benchmarks.things_fmri import data
+    from benchmarks.datasets import fmri_common
+    from benchmarks.datasets.errors import DatasetFormatError
+    from benchmarks.datasets.things_fmri import data
 
     if isinstance(subject, bool) or not isinstance(subject, int) or subject < 1:
         raise ValueError(f"subject must be a positive integer, got {subject!r}")
@@ -94,7 +97,7 @@ def load_fmri_targets(subject: int, root: str | os.PathLike | None = None, rois:
     masks = {name: (voxels[list(columns)].to_numpy() == 1).any(axis=1) for name, columns in roi_columns.items()}
     for name, mask in masks.items():
         if not mask.any():
-            raise data.DatasetFormatError(f"{files['VoxelMetadata']}: ROI {name} ({' + '.join(roi_columns[name])}) "
+            raise DatasetFormatError(f"{files['VoxelMetadata']}: ROI {name} ({' + '.join(roi_columns[name])}) "
                                           "contains no voxel")
     rows = np.flatnonzero(np.any(np.stack(list(masks.values())), axis=0))  # each voxel once, sorted
     voxel_ids = voxels[data.VOXEL_ID].to_numpy()

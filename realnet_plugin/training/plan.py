@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_registry.paths import models_dir, realnet_home
 from model_registry.realnet import model_id
+from model_registry.storage.paths import models_dir, realnet_home
 
 PAPER_SUBJECTS = tuple(range(1, 11))
 PAPER_BETAS = (1.0, 10.0, 100.0, 1000.0)
@@ -139,7 +139,7 @@ def check_subjects_data(subjects: Sequence[int], root: str | Path | None = None)
     """Before any model is built: every subject in ``subjects`` has both THINGS-EEG2 EEG files (training and test)
     under ``root`` and ``image_metadata.npy`` is valid. Reads no EEG (cheap); raises an error naming the subjects
     without data and the folder, so a sweep does not stop at its first missing subject after training others."""
-    from benchmarks.things_eeg_rsa.data import (
+    from benchmarks.datasets.things_eeg2.data import (
         ThingsEEG2NotFoundError,
         available_subjects,
         load_image_metadata,

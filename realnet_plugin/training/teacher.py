@@ -1,7 +1,7 @@
 """Teacher pseudo-labels: argmax of a frozen teacher (pretrained CORnet-S in the paper), computed once per image.
 
 Labels are computed before training with the teacher in eval mode under ``torch.no_grad`` and cached on disk in
-the checksummed array cache (:mod:`model_registry.array_cache`, ``$REALNET_HOME/cache/teacher_labels``): written
+the checksummed array cache (:mod:`model_registry.storage.array_cache`, ``$REALNET_HOME/cache/teacher_labels``): written
 atomically, verified on read, a damaged entry logged, removed and recomputed. The key holds the teacher's weights
 (every parameter and buffer) and class, the preprocessing, the bytes of every image in order, the code version
 (:data:`TEACHER_LABELS_VERSION`) and the backend (device type and ``amp``: half-precision logits can change an
@@ -17,9 +17,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model_registry.array_cache import ArrayCache, array_cache_key, file_digest
-from model_registry.fingerprint import weights_hash
 from model_registry.preprocessing import Preprocessing
+from model_registry.storage.array_cache import ArrayCache, array_cache_key, file_digest
+from model_registry.storage.fingerprint import weights_hash
 
 from .data import ImageSplit, ImageTargetDataset
 from .distributed import SINGLE_PROCESS, DistributedContext, all_gather_labels, all_reduce_sum, shard_sizes

@@ -63,11 +63,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model_registry.atomic import atomic_path
 from model_registry.cornet import CORNET_S_LAYERS
 from model_registry.device import resolve_device
-from model_registry.fingerprint import weights_hash
-from model_registry.paths import realnet_home
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import (
     CORNET,
@@ -81,6 +78,9 @@ from model_registry.realnet import (
     probe_feature_sizes,
     save_trained,
 )
+from model_registry.storage.atomic import atomic_path
+from model_registry.storage.fingerprint import weights_hash
+from model_registry.storage.paths import realnet_home
 
 from . import distributed as dist_utils
 from .checkpoint import (

@@ -10,7 +10,7 @@ import xxhash
 from benchmarks import rdm_cache
 from benchmarks.rdm_cache import cached_rdms, file_fingerprint, rdm_cache_key, rdm_cache_parts
 from benchmarks.rsa import eeg_rdms
-from model_registry.array_cache import ArrayCache
+from model_registry.storage.array_cache import ArrayCache
 
 SVM = {"navg": 2, "n_folds": 4, "n_repeats": 2, "smooth_window": 1}
 

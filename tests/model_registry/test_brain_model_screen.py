@@ -15,9 +15,9 @@ from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
 from PIL import Image
 
 from model_registry import ModelSpec, Preprocessing, RegisteredModel
-from model_registry.activation_cache import ActivationCache
 from model_registry.extractor import ActivationsExtractor
 from model_registry.stimuli import Stimuli, as_stimuli, place_image
+from model_registry.storage.activation_cache import ActivationCache
 
 MODEL_DEGREES = 8.0
 

@@ -61,7 +61,7 @@ SCRIPT = TINY + textwrap.dedent('''
     import json, os, sys
     import brainscore_vision
     from model_registry import Preprocessing, list_models, wrap
-    from model_registry.fingerprint import weights_hash
+    from model_registry.storage.fingerprint import weights_hash
     from realnet_plugin.api import load_model, score
 
     ids = list_models("brainscore:*")

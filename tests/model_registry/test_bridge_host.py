@@ -82,7 +82,7 @@ if WITH_OURS:
     sys.path.insert(0, sys.argv[3])
     from test_bridge_host import fake_trained_run
 
-    fake_trained_run(model_registry.paths.models_dir(), 4, 10)  # a run that appears after the import
+    fake_trained_run(model_registry.storage.paths.models_dir(), 4, 10)  # a run that appears after the import
     ours["new_run"] = [type(bv.load_model("realnet_s04_b10")).__name__, bv.load_model("realnet_s04_b10").identifier]
     ours["family_id"] = bv.load_model("timm:resnet10t").identifier
     ours["listed_benchmark"] = type(bv.load_benchmark("things-eeg-rsa")).__name__

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from model_registry import cornet
-from model_registry.download import fetch
+from model_registry.storage.download import fetch
 
 
 @pytest.fixture(scope="module")

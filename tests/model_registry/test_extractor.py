@@ -10,7 +10,7 @@ import torch
 import torchvision
 
 from model_registry import ActivationsExtractor, Preprocessing, as_stimuli, layer_blocks
-from model_registry.activation_cache import ActivationCache
+from model_registry.storage.activation_cache import ActivationCache
 
 LAYERS = ["layer1", "layer3", "avgpool"]
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from model_registry import list_models
-from model_registry.paths import models_dir
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import (
     ReAlnet,
@@ -21,6 +20,7 @@ from model_registry.realnet import (
     seal_trained,
 )
 from model_registry.registry import get_spec
+from model_registry.storage.paths import models_dir
 
 CONFIG = ReAlnetConfig(image_size=32)  # the whole CORnet-S backbone, small EEG heads
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
 from model_registry import Preprocessing, list_models, register_model
 
 PLANTED, OTHER = "test_fig_planted", "test_fig_other"

@@ -7,9 +7,9 @@ import pytest
 
 import realnet_plugin
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2 import data as eeg_data
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.rdm_model import RdmModel
-from benchmarks.things_eeg_rsa import data as eeg_data
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from realnet_plugin import api
 
 

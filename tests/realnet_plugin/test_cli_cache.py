@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_registry.activation_cache import ActivationCache, rows_checksum
-from model_registry.array_cache import ArrayCache
+from model_registry.storage.activation_cache import ActivationCache, rows_checksum
+from model_registry.storage.array_cache import ArrayCache
 from realnet_plugin.cli import main
 from realnet_plugin.cli_cache import cache_entries, parse_age, parse_size, select_prune
 

@@ -8,12 +8,12 @@ import threading
 import pytest
 
 import realnet_plugin.cli_data  # noqa: F401 (registers `data`)
-from benchmarks.kriegeskorte2008 import data as kriegeskorte
-from benchmarks.kriegeskorte2008.data import load_kriegeskorte2008
-from benchmarks.shen2019.data import load_shen2019
-from benchmarks.things_eeg_rsa.data import load_image_metadata, load_subject
-from benchmarks.things_fmri.data import load_things_fmri
-from model_registry.download import file_sha256
+from benchmarks.datasets.kriegeskorte2008 import data as kriegeskorte
+from benchmarks.datasets.kriegeskorte2008.data import load_kriegeskorte2008
+from benchmarks.datasets.shen2019.data import load_shen2019
+from benchmarks.datasets.things_eeg2.data import load_image_metadata, load_subject
+from benchmarks.datasets.things_fmri.data import load_things_fmri
+from model_registry.storage.download import file_sha256
 from realnet_plugin.cli import main
 
 

@@ -93,10 +93,10 @@ def test_shared_subjects_only_and_one_line_refusals(fixed):
 
 
 def test_realnet_compare_writes_json_and_figure_for_two_families(tmp_path, tmp_path_factory):
-    from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
-    from model_registry.paths import models_dir
+    from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
     from model_registry.preprocessing import Preprocessing
     from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, save_trained
+    from model_registry.storage.paths import models_dir
     from realnet_plugin.cli import main
 
     root = generate_things_eeg2(tmp_path / "things-eeg2", n_subjects=3, n_test_images=10, n_train_concepts=2,

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model_registry.array_cache import ArrayCache
-from model_registry.cleanup import DiskFullError, hold, remove_stale_temps
+from model_registry.storage.array_cache import ArrayCache
+from model_registry.storage.cleanup import DiskFullError, hold, remove_stale_temps
 from realnet_plugin.leaderboard.records import PairResult
 from realnet_plugin.leaderboard.store import LeaderboardStore
 from realnet_plugin.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint, save_checkpoint
@@ -211,7 +211,7 @@ def test_array_cache_open_removes_old_unheld_temps_only(tmp_path):
 
 # --- SIGTERM mid-score ------------------------------------------------------------------------------------------
 def test_sigterm_mid_score_leaves_nothing(tmp_path):
-    from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
+    from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 
     root = generate_things_eeg2(tmp_path / "eeg", n_subjects=2, n_test_images=12, n_test_repetitions=4,
                                 n_train_concepts=2, n_train_per_concept=2, n_train_repetitions=2, image_size=32,
@@ -221,7 +221,7 @@ def test_sigterm_mid_score_leaves_nothing(tmp_path):
         import sys, time
         from pathlib import Path
         import torch
-        from benchmarks.things_eeg_rsa.synth import RandomConvFeatures
+        from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures
         from model_registry import Preprocessing, register_model
         from realnet_plugin.cli import main
 

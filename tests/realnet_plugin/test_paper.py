@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
-from model_registry.paths import models_dir
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, save_trained
+from model_registry.storage.paths import models_dir
 from realnet_plugin import score
 from realnet_plugin.cli import main
 

@@ -11,9 +11,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.image import AxesImage
 from PIL import Image
 
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.rsa.cross_temporal import cross_temporal_cluster_test
 from benchmarks.things_eeg_rsa.cross_temporal import CrossTemporalRSA
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from realnet_plugin.cli import main
 from realnet_plugin.plots_cross_temporal import draw_cross_temporal, outline_segments, plot_cross_temporal
 

@@ -176,7 +176,7 @@ def test_rdm_view_of_real_human_it_rdms_and_category_blocks(eeg_board, tmp_path)
 
 
 def test_rdm_view_eeg_default_is_the_peak_and_matches_numpy(eeg_board):
-    from benchmarks.things_eeg_rsa.data import load_subject
+    from benchmarks.datasets.things_eeg2.data import load_subject
 
     view = rdm_view(PLANTED, EEG_BENCHMARK, root=str(eeg_board.root))
     attrs = eeg_board.attrs(PLANTED)  # the same model, benchmark and subjects, scored through the leaderboard

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from model_registry import Preprocessing, list_models, register_model
-from model_registry.paths import cache_dir
+from model_registry.storage.paths import cache_dir
 from realnet_plugin.api import score
 from realnet_plugin.cli import main
 

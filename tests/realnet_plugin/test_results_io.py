@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from brainscore_core.metrics import Score
 
-from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
 from model_registry import Preprocessing, list_models, register_model
 from realnet_plugin import score
 from realnet_plugin.cli import main

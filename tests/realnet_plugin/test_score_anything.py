@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 
 from benchmarks import load_benchmark
 from model_registry import Preprocessing, get_spec, load_model, wrap
-from model_registry.fingerprint import weights_hash
+from model_registry.storage.fingerprint import weights_hash
 from realnet_plugin.api import score
 
 BENCHMARK = "kriegeskorte2008-hit-rsa"

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 import realnet_plugin.cli_leaderboard  # noqa: F401 (registers the submit command)
-from model_registry.fingerprint import weights_hash
+from model_registry.storage.fingerprint import weights_hash
+from model_registry.storage.safe_zip import UnsafeArchiveError, check_archive, safe_extract, write_zip
 from realnet_plugin import load_model
 from realnet_plugin.cli import main
-from realnet_plugin.safe_zip import UnsafeArchiveError, check_archive, safe_extract, write_zip
 from realnet_plugin.submission import (
     benchmark_plugin_files,
     load_submitted_benchmark,

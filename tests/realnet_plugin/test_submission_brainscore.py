@@ -19,10 +19,10 @@ from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
 from PIL import Image
 
 from model_registry import get_spec
-from model_registry.fingerprint import weights_hash
+from model_registry.storage.fingerprint import weights_hash
+from model_registry.storage.safe_zip import safe_extract
 from realnet_plugin import load_model
 from realnet_plugin.cli import main
-from realnet_plugin.safe_zip import safe_extract
 from realnet_plugin.submission import benchmark_data, model_plugin_files, plugin_dirname
 
 MODEL = "efficientnet_lite0"

@@ -13,8 +13,8 @@ import realnet_plugin.cli_data  # noqa: F401 (registers `data`)
 import realnet_plugin.cli_leaderboard  # noqa: F401 (registers `leaderboard` and `submit`)
 import realnet_plugin.cli_train  # noqa: F401 (registers `train`)
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.options import BenchmarkOptionError
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from model_registry import Preprocessing, list_models, register_model
 from realnet_plugin.cli import main
 

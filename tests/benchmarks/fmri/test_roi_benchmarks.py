@@ -10,8 +10,8 @@ from rsatoolbox.rdm import RDMs
 from rsatoolbox.rdm import compare as rsatoolbox_compare
 
 from benchmarks import load_benchmark
-from benchmarks.shen2019.synth import write_synthetic_shen2019
-from benchmarks.things_fmri.synth import write_synthetic_things_fmri
+from benchmarks.datasets.shen2019.synth import write_synthetic_shen2019
+from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
 from model_registry import load_model
 
 

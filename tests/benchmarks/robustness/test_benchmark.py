@@ -7,7 +7,7 @@ from PIL import Image
 from skimage import data
 
 from benchmarks import load_benchmark
-from benchmarks.robustness.images import folder_images, load_image_set
+from benchmarks.datasets.image_sets import folder_images, load_image_set
 from model_registry import load_model
 from realnet_plugin.plots import plot_robustness_curves
 

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from benchmarks import load_benchmark
-from benchmarks.things_eeg_rsa.data import image_paths
-from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+from benchmarks.datasets.things_eeg2.data import image_paths
+from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
 from model_registry import Preprocessing, load_model, register_model
 
 PEAK = 0.15

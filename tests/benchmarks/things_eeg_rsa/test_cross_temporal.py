@@ -12,9 +12,9 @@ from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2.data import image_paths
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.things_eeg_rsa.cross_temporal import cross_temporal_rsa, recurrent_modules
-from benchmarks.things_eeg_rsa.data import image_paths
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from model_registry import Preprocessing, RegisteredModel, get_spec, load_model
 
 STEPS = ["V1.output", "V2.output-t0", "V2.output-t1", "V4.output-t0", "V4.output-t1", "V4.output-t2",

@@ -7,10 +7,10 @@ import torch
 from mne.stats import permutation_cluster_1samp_test
 from scipy import stats
 
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
-from model_registry.paths import models_dir
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, save_trained
+from model_registry.storage.paths import models_dir
 from realnet_plugin import load_benchmark, score
 
 CONFIG = ReAlnetConfig(image_size=32)  # the whole CORnet-S backbone, small EEG heads

@@ -7,15 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmarks.things_eeg_rsa import benchmark as module
-from benchmarks.things_eeg_rsa.data import (
+from benchmarks.datasets.things_eeg2.data import (
     CHANNEL_NAMES,
     ThingsEEG2FormatError,
     check_image_order,
     load_image_metadata,
     load_subject,
 )
-from benchmarks.things_eeg_rsa.synth import build_image_metadata
+from benchmarks.datasets.things_eeg2.synth import build_image_metadata
+from benchmarks.things_eeg_rsa import benchmark as module
 
 KEYS = ("img_files", "img_concepts", "img_concepts_THINGS")
 

@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.rsa.compare import RankedRDMs
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 
 module = importlib.import_module("benchmarks.things_eeg_rsa.benchmark")
 compare_module = importlib.import_module("benchmarks.rsa.compare")

@@ -7,8 +7,8 @@ import torch
 from scipy.spatial.distance import squareform
 
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2 import data as eeg_data
 from benchmarks.rdm_model import RdmModel, neural_rdms
-from benchmarks.things_eeg_rsa import data as eeg_data
 from model_registry import Preprocessing, wrap
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from benchmarks import list_benchmarks, load_benchmark
+from benchmarks.datasets.things_eeg2 import data as eeg_data
 from benchmarks.model_features import ModelRDMs
 from benchmarks.rsa.compare import check_stimulus_order, compare, reorder_rdms
 from benchmarks.things_eeg_rsa import benchmark as module
-from benchmarks.things_eeg_rsa import data as eeg_data
-from model_registry import array_cache, file_identity
+from model_registry.storage import array_cache, file_identity
 
 
 def _age(root, seconds: float = 3600) -> None:

@@ -12,10 +12,10 @@ import torch
 from scipy.stats import spearmanr
 
 from benchmarks import load_benchmark
+from benchmarks.datasets.things_eeg2 import data
+from benchmarks.datasets.things_eeg2.data import ThingsEEG2FormatError, ThingsEEG2NotFoundError
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.things_eeg_rsa import benchmark as module
-from benchmarks.things_eeg_rsa import data
-from benchmarks.things_eeg_rsa.data import ThingsEEG2FormatError, ThingsEEG2NotFoundError
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from model_registry import Preprocessing, load_model, register_model
 
 PIXELS = Preprocessing(image_size=16, resize="resize", mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0))

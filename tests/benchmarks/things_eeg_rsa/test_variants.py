@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 from scipy import stats
 
+from benchmarks.datasets.things_eeg2.data import CHANNEL_NAMES, load_subject
+from benchmarks.datasets.things_eeg2.synth import MONTAGE_63, RandomConvFeatures, generate_things_eeg2
 from benchmarks.things_eeg_rsa import benchmark as module
 from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, UndefinedTimeWarning, smoothing_samples
-from benchmarks.things_eeg_rsa.data import CHANNEL_NAMES, load_subject
-from benchmarks.things_eeg_rsa.synth import MONTAGE_63, RandomConvFeatures, generate_things_eeg2
 from model_registry import Preprocessing, load_model, register_model
 
 PIXELS = Preprocessing(image_size=64, resize="resize", mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0))

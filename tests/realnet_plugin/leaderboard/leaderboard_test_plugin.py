@@ -19,8 +19,8 @@ from torch import nn
 
 from benchmarks.registry import register_benchmark
 from model_registry import Preprocessing, register_model
-from model_registry.paths import realnet_home
 from model_registry.registry import ModelSpec, register_spec
+from model_registry.storage.paths import realnet_home
 
 MODULE = __name__
 MODEL_SEEDS = {"lbtest_tiny_a": 1, "lbtest_tiny_b": 2}

@@ -54,7 +54,7 @@ COMMON = TINY.replace("torch.manual_seed(7)", "torch.manual_seed(seed)").replace
     import numpy as np
     from benchmarks.rdm_model import RdmModel
     from model_registry import Preprocessing, wrap
-    from model_registry.fingerprint import weights_hash
+    from model_registry.storage.fingerprint import weights_hash
     from realnet_plugin.api import score
     from realnet_plugin.leaderboard import LeaderboardStore, run_leaderboard
 
@@ -161,7 +161,7 @@ def _upper(square: np.ndarray) -> np.ndarray:
 
 
 def test_brainscore_registered_and_rdm_models_share_one_leaderboard(tmp_path, shared_dir):
-    from benchmarks.kriegeskorte2008.data import load_kriegeskorte2008
+    from benchmarks.datasets.kriegeskorte2008.data import load_kriegeskorte2008
 
     site = tmp_path / "site"
     package = _copy_brainscore_vision(site)

@@ -12,7 +12,7 @@ import pytest
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import spearmanr
 
-from benchmarks.kriegeskorte2008.data import load_kriegeskorte2008
+from benchmarks.datasets.kriegeskorte2008.data import load_kriegeskorte2008
 from benchmarks.rdm_model import RdmModel
 from realnet_plugin.leaderboard import LeaderboardStore, render_leaderboard, resolve_model_entries, run_leaderboard
 from realnet_plugin.leaderboard.selection import resolve_model_entries as selection_entries

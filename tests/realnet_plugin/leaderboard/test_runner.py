@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model_registry import load_model
-from model_registry.fingerprint import weights_hash
+from model_registry.storage.fingerprint import weights_hash
 from realnet_plugin import score
 from realnet_plugin.leaderboard import LeaderboardStore, resolve_benchmarks, resolve_models, run_leaderboard
 from realnet_plugin.leaderboard import runner as runner_module

@@ -13,9 +13,9 @@ import torch
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.options import BenchmarkOptionError
 from benchmarks.registry import register_benchmark
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
 from model_registry import Preprocessing, list_models, register_model
 from realnet_plugin.leaderboard import LeaderboardStore, PairResult, run_leaderboard
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from realnet_plugin.training import TrainConfig, build_teacher, load_eeg_targets
 
 # glibc returns every large freed block (CORnet-S's 150 MB gradient buffers) to the OS and page-faults it back in on

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.things_eeg_rsa.data import load_subject
-from benchmarks.things_eeg_rsa.synth import RandomConvFeatures, generate_things_eeg2
+from benchmarks.datasets.things_eeg2.data import load_subject
+from benchmarks.datasets.things_eeg2.synth import RandomConvFeatures, generate_things_eeg2
 from model_registry.preprocessing import Preprocessing
 from realnet_plugin.training import (
     TrainConfig,

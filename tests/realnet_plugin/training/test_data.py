@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.things_eeg_rsa.data import CHANNEL_NAMES, ThingsEEG2NotFoundError, load_subject
+from benchmarks.datasets.things_eeg2.data import CHANNEL_NAMES, ThingsEEG2NotFoundError, load_subject
 from realnet_plugin.training.data import EEGWindow, ZScore, epoch_batches, holdout_split, load_eeg_targets
 
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from benchmarks.fmri_common import write_feature_image
-from benchmarks.things_fmri.pandas_hdf import open_frame
-from benchmarks.things_fmri.synth import write_synthetic_things_fmri
+from benchmarks.datasets.fmri_common import write_feature_image
+from benchmarks.datasets.things_fmri.pandas_hdf import open_frame
+from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
 from model_registry.registry import build_network
 from realnet_plugin.training import TrainConfig, build_teacher, train
 from realnet_plugin.training.fmri import load_fmri_targets

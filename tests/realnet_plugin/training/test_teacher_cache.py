@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_registry.array_cache import ArrayCache
 from model_registry.preprocessing import Preprocessing
+from model_registry.storage.array_cache import ArrayCache
 from realnet_plugin.training import teacher as teacher_module
 from realnet_plugin.training.teacher import labels_key, teacher_labels
 
