@@ -111,7 +111,7 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_submit(args: argparse.Namespace) -> int:
-    from .submission import benchmark_plugin_files, model_plugin_files, write_plugin
+    from .brainscore.submission import benchmark_plugin_files, model_plugin_files, write_plugin
 
     options = _parse_options(args.option)
     is_zip = args.out.suffix.lower() == ".zip"

@@ -15,15 +15,15 @@ import yaml
 import realnet_plugin.cli_leaderboard  # noqa: F401 (registers the submit command)
 from model_registry.fingerprint import weights_hash
 from realnet_plugin import load_model
-from realnet_plugin.cli import main
-from realnet_plugin.safe_zip import UnsafeArchiveError, check_archive, safe_extract, write_zip
-from realnet_plugin.submission import (
+from realnet_plugin.brainscore.submission import (
     benchmark_plugin_files,
     load_submitted_benchmark,
     load_submitted_model,
     model_plugin_files,
     plugin_dirname,
 )
+from realnet_plugin.cli import main
+from realnet_plugin.safe_zip import UnsafeArchiveError, check_archive, safe_extract, write_zip
 
 MODEL = "efficientnet_lite0"
 BENCHMARK_AS = "fgsm-robustness-realnet-builtin"
