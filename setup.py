@@ -10,7 +10,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["realnet_plugin*", "model_registry*", "benchmarks*"]),
     include_package_data=True,
-    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.tmpl"]},
+    package_data={"": ["*.json", "*.yaml", "*.txt", "*.html", "*.js", "*.css", "*.tmpl"],
+                  "realnet_plugin.brainscore": ["templates/*/*.tmpl"]},  # Brain-Score plugin templates (not packages)
     install_requires=[
         "brainscore-vision==2.4.2",
         "numpy<2",

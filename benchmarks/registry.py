@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-
-from model_registry.brainscore_bridge import add_resolver, expose
 
 from .options import Option, check_options
 
@@ -19,6 +16,7 @@ OptionSpec = OptionTable | Callable[[str], OptionTable] | None
 _FACTORIES: dict[str, Callable[[], object]] = {}
 _OPTIONS: dict[str, OptionSpec] = {}
 _FAMILIES: list[tuple[re.Pattern, Callable[[str], object], Callable[[], Iterable[str]], OptionSpec]] = []
+_LISTENERS: list[Callable[[str], None]] = []
 
 
 class UnknownBenchmarkError(KeyError):
@@ -38,19 +36,37 @@ def register_benchmark(identifier: str, factory: Callable[..., object], options:
         raise ValueError(f"benchmark id {identifier!r} is registered twice")
     _FACTORIES[identifier] = factory
     _OPTIONS[identifier] = options
-    expose("benchmarks", identifier, factory)  # listed in brainscore_vision.benchmark_registry too
+    for listener in list(_LISTENERS):
+        listener(identifier)
 
 
 def register_benchmark_family(pattern: str, make: Callable[..., object],
                               list_ids: Callable[[], Iterable[str]] = lambda: (), options: OptionSpec = None) -> None:
     """Register ids matching the regular expression ``pattern``: ``make(id, **options) -> Benchmark``.
 
-    The ids ``list_ids()`` names now are listed in ``brainscore_vision.benchmark_registry`` as well; other ids of
-    the pattern reach Brain-Score through the lookup bridge. ``options``: as for :func:`register_benchmark`, or
-    a function ``identifier -> table``."""
+    The ids ``list_ids()`` names now are announced to :func:`on_register` listeners (the Brain-Score bridge lists
+    them in ``brainscore_vision.benchmark_registry``; other ids of the pattern reach Brain-Score through its lookup
+    bridge). ``options``: as for :func:`register_benchmark`, or a function ``identifier -> table``."""
     _FAMILIES.append((re.compile(pattern), make, list_ids, options))
-    for identifier in list_ids():
-        expose("benchmarks", identifier, functools.partial(make, identifier))
+    if _LISTENERS:
+        for identifier in list_ids():
+            for listener in list(_LISTENERS):
+                listener(identifier)
+
+
+def on_register(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(identifier)`` for every benchmark id listed now (:func:`list_benchmarks`) and for every id
+    registered later (:func:`register_benchmark`, and the ids a later :func:`register_benchmark_family` lists).
+    Returns a function that stops the calls (used by ``realnet_plugin.brainscore.install`` / ``uninstall``)."""
+    _LISTENERS.append(listener)
+    for identifier in list_benchmarks():
+        listener(identifier)
+
+    def stop() -> None:
+        if listener in _LISTENERS:
+            _LISTENERS.remove(listener)
+
+    return stop
 
 
 def list_benchmarks(pattern: str = "*") -> list[str]:
@@ -126,5 +142,3 @@ def load_benchmark(identifier: str, **options) -> object:
     check_benchmark_options(identifier, options)
     return factory(**options)
 
-
-add_resolver("benchmarks", benchmark_factory)

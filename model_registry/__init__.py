@@ -3,10 +3,12 @@
 >>> from model_registry import list_models, load_model
 >>> list_models('clip*')
 ['clip_rn101', 'clip_vit_b32']
+
+Importing this package changes nothing in ``brainscore_vision``; ``realnet_plugin.brainscore.install()`` (run by
+``import realnet_plugin``) makes these ids reachable through ``brainscore_vision.load_model``.
 """
 from . import clip_models, cornet, efficientnet, realnet, timm_models, torchvision_models  # noqa: F401 (registers)
 from .brain_model import RegisteredModel, load_model
-from .brainscore_bridge import add_resolver, expose
 from .brainscore_models import commitment_model  # registers the brainscore:<id> family
 from .extractor import ActivationsExtractor, extract, layer_blocks
 from .preprocessing import Preprocessing
@@ -18,23 +20,11 @@ from .registry import (
     get_spec,
     is_model,
     list_models,
-    on_register,
     register_family,
     register_model,
 )
 from .stimuli import Stimuli, as_stimuli
 from .wrap import wrap
-
-
-def _brainscore_factory(identifier: str):
-    if not is_model(identifier):
-        return None
-    get_spec(identifier)  # resolve now so that a bad family id fails at lookup, not at scoring
-    return lambda: load_model(identifier)
-
-
-add_resolver("models", _brainscore_factory, list_ids=list_models)  # family ids known now (trained runs) listed too
-on_register(lambda identifier: expose("models", identifier, lambda: load_model(identifier)))
 
 __all__ = [
     "ActivationsExtractor", "ModelSpec", "Preprocessing", "Reduction", "RegisteredModel", "Stimuli",

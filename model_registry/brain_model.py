@@ -123,8 +123,8 @@ class RegisteredModel(BrainModel):
         (recurrent steps, subject, ...), and the versions of the extraction, extractor and screen-placement code. Two
         models with the same weights and any other difference here get different fingerprints. Builds the network if
         needed."""
-        from .storage.activation_cache import EXTRACTION_CODE_VERSION
         from .extractor import EXTRACTOR_VERSION
+        from .storage.activation_cache import EXTRACTION_CODE_VERSION
         from .storage.fingerprint import weights_hash
 
         network = self.network

@@ -114,11 +114,19 @@ def register_family(name: str, pattern: str, resolve: Callable[[str], ModelSpec]
     _FAMILIES.append(Family(name, re.compile(pattern), resolve, list_ids, example, prefix))
 
 
-def on_register(listener: Callable[[str], None]) -> None:
-    """Call ``listener(identifier)`` for every registered id, now and in future (used by the Brain-Score bridge)."""
+def on_register(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(identifier)`` for every id registered with :func:`register_spec` / :func:`register_model`,
+    now and in future (family ids are not announced; see :func:`list_models`). Returns a function that stops the
+    calls (used by ``realnet_plugin.brainscore.install`` / ``uninstall``)."""
     _LISTENERS.append(listener)
     for identifier in list(_SPECS):
         listener(identifier)
+
+    def stop() -> None:
+        if listener in _LISTENERS:
+            _LISTENERS.remove(listener)
+
+    return stop
 
 
 def _natural_key(text: str) -> list:

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -19,8 +18,6 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from .cli import command
 
 BASE_ID = "demo_cornet_s_base"
 TRAINED_ID = "realnet_s01_b100"
@@ -51,17 +48,6 @@ class DemoResult:
     improvement_figure: Path
     leaderboard: Path
     figures: dict[str, Path] | None = None  # model id -> its time-course figure (the trained model and the base)
-
-
-@command("demo")
-def _add_demo(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="run the offline end-to-end demo", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="scratch REALNET_HOME for the demo (default: a new temporary folder); your own "
-                             "models and caches are never touched")
-    parser.add_argument("--epochs", type=int, default=DemoSizes.epochs, help="training epochs (default 2)")
-    parser.set_defaults(run=_run_demo)
 
 
 def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress: bool = True) -> DemoResult:
@@ -138,8 +124,3 @@ def run_demo(home: Path | None = None, sizes: DemoSizes = DemoSizes(), progress:
         f"improvement figure: {improvement}\nleaderboard page:   {page}")
     say(f"demo finished in {time.perf_counter() - started:.0f} s (home {home})")
     return DemoResult(home, scores, raw, figure, improvement, page, time_courses)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    run_demo(args.home, DemoSizes(epochs=args.epochs))
-    return 0

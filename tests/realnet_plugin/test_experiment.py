@@ -55,7 +55,7 @@ def test_bad_options_are_one_line_errors_before_any_work(tmp_path, capsys):
 
 def test_reduced_quick_run_reports_the_paired_effect_and_writes_json(tmp_path, capsys, monkeypatch):
     import realnet_plugin.training
-    from realnet_plugin import cli_experiment
+    from realnet_plugin.cli import experiment as cli_experiment
 
     monkeypatch.setattr(cli_experiment, "QUICK", ExperimentSettings(**TINY))
     configs, original = [], realnet_plugin.training.train

@@ -9,9 +9,6 @@ import torch
 
 import realnet_plugin
 import realnet_plugin.api as api
-import realnet_plugin.cli_data  # noqa: F401 (registers `data`)
-import realnet_plugin.cli_leaderboard  # noqa: F401 (registers `leaderboard` and `submit`)
-import realnet_plugin.cli_train  # noqa: F401 (registers `train`)
 from benchmarks import load_benchmark
 from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.options import BenchmarkOptionError

@@ -1,6 +1,5 @@
 import pytest
 
-import realnet_plugin.cli_leaderboard  # noqa: F401 (registers the leaderboard and submit commands)
 from realnet_plugin.cli import main
 from realnet_plugin.leaderboard import LeaderboardStore
 

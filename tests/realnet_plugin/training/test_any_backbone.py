@@ -171,10 +171,7 @@ def test_large_projection_and_cornet_reduction_are_refused_in_one_line():
 
 
 def test_cli_trains_a_backbone_and_plans_its_ids(tiny_root, realnet_home, capsys):
-    from realnet_plugin import (
-        cli_train,  # noqa: F401 (registers train and train-all)
-        list_models,
-    )
+    from realnet_plugin import list_models
     from realnet_plugin.cli import main
 
     options = ["--epochs", "1", "--batch-size", "8", "--image-size", "32", "--val-fraction", "0", "--data-dir",

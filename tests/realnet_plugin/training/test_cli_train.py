@@ -4,10 +4,7 @@ import shutil
 import pytest
 import torch
 
-from realnet_plugin import (
-    cli_train,  # noqa: F401 (registers train and train-all)
-    list_models,
-)
+from realnet_plugin import list_models
 from realnet_plugin.cli import main
 from realnet_plugin.training import TrainConfig, build_student, build_teacher
 from realnet_plugin.training.plan import parse_betas, parse_subjects, plan_runs

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from realnet_plugin import cli_train  # noqa: F401 (registers the train commands)
 from realnet_plugin.cli import main
 from realnet_plugin.training import build_teacher
 
@@ -44,7 +43,7 @@ def test_two_processes_give_the_weights_of_one(tiny_root, tmp_path, realnet_home
     env = {**os.environ, **GLIBC_KEEP_FREED_MEMORY, "REALNET_HOME": str(ddp_home), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), "-m", "realnet_plugin.cli_train", *options]
+               "--master_port", str(_free_port()), "-m", "realnet_plugin", *options]
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("registered realnet_s01_b10") == 1  # only rank 0 writes and registers

@@ -47,7 +47,7 @@ def test_torchrun_survives_a_short_last_batch(tiny_root, tmp_path):
     env = {**os.environ, **GLIBC_KEEP_FREED_MEMORY, "REALNET_HOME": str(home), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), "-m", "realnet_plugin.cli_train", *options]
+               "--master_port", str(_free_port()), "-m", "realnet_plugin", *options]
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("registered realnet_s01_b10") == 1
@@ -56,7 +56,7 @@ def test_torchrun_survives_a_short_last_batch(tiny_root, tmp_path):
 
     too_small = [*options[:options.index("--batch-size") + 1], "3", *options[options.index("--batch-size") + 2:]]
     command[command.index("--master_port") + 1] = str(_free_port())
-    command[command.index("realnet_plugin.cli_train") + 1:] = too_small
+    command[command.index("realnet_plugin") + 1:] = too_small
     refused = subprocess.run(command, env={**env, "REALNET_HOME": str(tmp_path / "other-home")}, cwd=REPO,
                              capture_output=True, text=True, timeout=400)
     assert refused.returncode != 0

@@ -15,8 +15,8 @@ from PIL import Image
 
 import realnet_plugin.training.trainer as trainer_module
 from model_registry.preprocessing import Preprocessing
-from realnet_plugin import cli_train
 from realnet_plugin.cli import build_parser
+from realnet_plugin.cli import train as cli_train
 from realnet_plugin.training import TrainConfig, build_student, train
 from realnet_plugin.training.checkpoint import load_checkpoint, save_checkpoint
 from realnet_plugin.training.trainer import TrainModeTeacher, apply_bn_passes, effective_momentum

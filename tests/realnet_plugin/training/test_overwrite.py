@@ -11,7 +11,6 @@ import json
 import pytest
 
 import realnet_plugin.training as training
-from realnet_plugin import cli_train  # noqa: F401 (registers train and train-all)
 from realnet_plugin.cli import main
 from realnet_plugin.training.plan import check_registration
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import realnet_plugin.training as training
-from realnet_plugin import cli_train  # noqa: F401 (registers train and train-all)
 from realnet_plugin.cli import main
 
 OPTIONS = ["--epochs", "1", "--batch-size", "8", "--image-size", "32", "--val-fraction", "0", "--teacher", "random",

@@ -29,7 +29,8 @@ IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILI
 
 def _run(args: list[str], *, entry: str = "script", **kwargs) -> tuple[subprocess.CompletedProcess, set[str], float]:
     """Run ``realnet args`` in a fresh interpreter under ``-X importtime``: (result, modules imported, seconds)."""
-    launcher = [str(REALNET)] if entry == "script" else ["-m", "realnet_plugin.cli"]
+    launcher = {"script": [str(REALNET)], "module": ["-m", "realnet_plugin.cli"],
+                "package": ["-m", "realnet_plugin"]}[entry]
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-X", "importtime", *launcher, *args], capture_output=True, text=True,
                           timeout=300, **kwargs)
@@ -43,14 +44,14 @@ def test_console_script_is_the_one_tested():
     assert REALNET.is_file(), f"no realnet console script beside {sys.executable}"
 
 
-@pytest.mark.parametrize("entry", ["script", "module"])
+@pytest.mark.parametrize("entry", ["script", "module", "package"])
 def test_help_loads_no_heavy_module(entry):
     done, modules, seconds = _run(["--help"], entry=entry)
     assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
     assert done.stdout.startswith("usage: realnet")
     for verb in ("list", "score", "data", "cache", "plot", "train", "leaderboard", "submit", "demo"):
         assert re.search(rf"^\s+{verb}\s", done.stdout, re.MULTILINE), verb
-    assert "realnet_plugin.cli_cache" in modules  # the report is real: the command modules were imported
+    assert "realnet_plugin.cli.cache" in modules  # the report is real: the command modules were imported
     assert not modules & set(HEAVY), f"--help imported {sorted(modules & set(HEAVY))} ({seconds:.2f} s)"
 
 
@@ -84,11 +85,12 @@ def _api_listing(code: str, home) -> list[str]:
     return done.stdout.split()
 
 
-def test_version_is_the_installed_distribution():
+@pytest.mark.parametrize("entry", ["script", "package"])
+def test_version_is_the_installed_distribution(entry):
     distribution = importlib.metadata.distribution("realnet-plugin")
     metadata = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO")  # wheel / egg-info file
     expected = re.search(r"^Version: (\S+)$", metadata, re.MULTILINE).group(1)
-    done, modules, _ = _run(["--version"])
+    done, modules, _ = _run(["--version"], entry=entry)  # package: `python -m realnet_plugin --version`
     assert (done.returncode, done.stdout, done.stderr) == (0, f"realnet {expected}\n", "")
     assert not modules & set(HEAVY)
     assert realnet_plugin.__version__ == expected

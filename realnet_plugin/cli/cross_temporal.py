@@ -5,7 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _parse_options, check_output_path, command
+from .arguments import check_output_path, parse_options
+from .registry import command
 
 
 @command("cross-temporal")
@@ -36,10 +37,9 @@ def _run_cross_temporal(args: argparse.Namespace) -> int:
     from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark
     from benchmarks.things_eeg_rsa.cross_temporal import cross_temporal_rsa
     from model_registry import load_model
-
-    from .api import load_benchmark
-    from .plots import _check_suffix
-    from .plots_cross_temporal import plot_cross_temporal
+    from realnet_plugin.api import load_benchmark
+    from realnet_plugin.plots import _check_suffix
+    from realnet_plugin.plots_cross_temporal import plot_cross_temporal
 
     _check_suffix(args.out)
     check_output_path(args.out, "--out")
@@ -49,7 +49,7 @@ def _run_cross_temporal(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha must be strictly between 0 and 1, got {args.alpha}")
     layers = [name.strip() for name in args.layers.split(",") if name.strip()] if args.layers else None
-    benchmark = load_benchmark(args.benchmark, **_parse_options(args.option))
+    benchmark = load_benchmark(args.benchmark, **parse_options(args.option))
     if not isinstance(benchmark, ThingsEEGRsaBenchmark):
         raise ValueError(f"{args.benchmark} is not a things-eeg-rsa benchmark; cross-temporal RSA needs "
                          "time-resolved EEG RDMs")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import check_output_path, command
+from .arguments import check_output_path
+from .registry import command
 
 SYNTH_DATASETS = ("things-eeg2", "kriegeskorte2008", "shen2019", "things-fmri")
 FETCH_DATASETS = ("kriegeskorte2008",)

@@ -12,19 +12,19 @@ import brainscore_vision
 import pytest
 import yaml
 
-import realnet_plugin.cli_leaderboard  # noqa: F401 (registers the submit command)
 from model_registry.storage.fingerprint import weights_hash
 from model_registry.storage.safe_zip import UnsafeArchiveError, check_archive, safe_extract, write_zip
 from realnet_plugin import load_model
-from realnet_plugin.cli import main
-from realnet_plugin.submission import (
+from realnet_plugin.brainscore.submission import (
     benchmark_plugin_files,
     load_submitted_benchmark,
     load_submitted_model,
     model_plugin_files,
     plugin_dirname,
 )
+from realnet_plugin.cli import main
 
+REPO = Path(__file__).resolve().parents[3]
 MODEL = "efficientnet_lite0"
 BENCHMARK_AS = "fgsm-robustness-realnet-builtin"
 BENCHMARK_OPTIONS = {"images": "builtin", "epsilons": [0, 0.0078], "progress": False}
@@ -161,8 +161,9 @@ def brainscore_copy(tmp_path_factory) -> Path:
 
 
 def _run_in_copy(copy: Path, args: list[str], home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(copy), "BS_INSTALL_DEPENDENCIES": "no", "REALNET_HOME": str(home),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    # the Brain-Score copy first, then this repository: the code under test, not whatever `pip install -e` points at
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), str(REPO)]), "BS_INSTALL_DEPENDENCIES": "no",
+           "REALNET_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([sys.executable, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
 
 

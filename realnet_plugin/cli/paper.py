@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import _parse_options, command
+from .arguments import parse_options
+from .registry import command
 
 
 @command("paper")
@@ -42,12 +43,12 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_paper(args: argparse.Namespace) -> int:
-    from .paper import run_paper
+    from realnet_plugin.paper import run_paper
 
     run = run_paper(args.data, args.out, models=args.models or ["realnet_s*_b100"], baselines=args.baselines,
-                    method=args.method, options=_parse_options(args.option),
+                    method=args.method, options=parse_options(args.option),
                     fmri=tuple(args.fmri) if args.fmri else None, robustness=args.robustness,
-                    robustness_options=_parse_options(args.robustness_option), random_weights=args.random_weights,
+                    robustness_options=parse_options(args.robustness_option), random_weights=args.random_weights,
                     device=args.device, batch_size=args.batch_size, n_permutations=args.n_permutations,
                     n_bootstrap=args.n_bootstrap, seed=args.seed)
     print(f"wrote {run.out}: {len(run.computed)} part(s) computed, "

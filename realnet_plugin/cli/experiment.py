@@ -6,9 +6,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from .cli import command
-from .experiment import FULL, QUICK, format_result, run_alignment
-from .experiment import __doc__ as EXPERIMENT_DOC
+from realnet_plugin.experiment import FULL, QUICK, format_result, run_alignment
+from realnet_plugin.experiment import __doc__ as EXPERIMENT_DOC
+
+from .registry import command
 
 
 @command("experiment")
@@ -35,7 +36,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from .training.plan import parse_betas
+    from realnet_plugin.training.plan import parse_betas
 
     settings = QUICK if args.quick else FULL
     changes: dict = {}

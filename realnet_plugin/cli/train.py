@@ -1,15 +1,14 @@
 """``realnet train`` (one ReAlnet) and ``realnet train-all`` (the paper's subjects x betas sweep).
 
-Multi-process (DDP) training: ``torchrun --nproc_per_node N -m realnet_plugin.cli_train train ...`` (or the
+Multi-process (DDP) training: ``torchrun --nproc_per_node N -m realnet_plugin train ...`` (or the
 ``realnet`` script path in place of ``-m ...``); ``--batch-size`` stays the global batch.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .cli import command
+from .registry import command
 
 # (flag, dest, argparse keywords): the options `train` and `train-all` share, also turned back into words for the
 # job commands `train-all --print-commands` writes.
@@ -214,7 +213,7 @@ def _run_train_all(args: argparse.Namespace) -> int:
         plan_runs,
     )
 
-    from .cli import check_output_path
+    from .arguments import check_output_path
 
     subjects, betas = parse_subjects(args.subjects), parse_betas(args.betas)
     check_output_path(args.runs_dir, "--runs-dir", folder=True)
@@ -243,9 +242,3 @@ def _run_train_all(args: argparse.Namespace) -> int:
         print(f"[{number}/{len(pending)}] {run.model_id} ({run.status})")
         _train_one(args, run.subject, run.beta, run.run_dir, resume=run.status == "resume")
     return 0
-
-
-if __name__ == "__main__":  # `torchrun ... -m realnet_plugin.cli_train train ...`
-    from realnet_plugin.cli import main
-
-    sys.exit(main())

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _parse_options, check_output_path, command
+from .arguments import check_output_path, parse_options
+from .registry import command
 
 
 @command("compare")
@@ -38,9 +39,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     import numpy as np
 
     from model_registry.storage.atomic import atomic_path
-
-    from .api import improvement, is_family, score
-    from .plots import _check_suffix, plot_improvement
+    from realnet_plugin.api import improvement, is_family, score
+    from realnet_plugin.plots import _check_suffix, plot_improvement
 
     if args.out is not None:
         _check_suffix(args.out)
@@ -52,7 +52,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be >= 0, got {value}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    options = _parse_options(args.option)
+    options = parse_options(args.option)
     model_options = {"device": args.device, "batch_size": args.batch_size}
     # A first (a family fixes the subjects), then B against the same subjects; the reverse when only B is a family
     first, second = (args.a, args.b) if is_family(args.a) or not is_family(args.b) else (args.b, args.a)

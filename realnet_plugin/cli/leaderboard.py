@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import _parse_options, check_output_path, command
+from .arguments import check_output_path, parse_options
+from .registry import command
 
 
 @command("leaderboard")
@@ -56,7 +57,7 @@ def _format(value: float | None) -> str:
 
 
 def _run_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import render_leaderboard, run_leaderboard
+    from realnet_plugin.leaderboard import render_leaderboard, run_leaderboard
 
     figures = _parse_figures(args.figure)
     check_output_path(args.db, "--db")
@@ -65,7 +66,7 @@ def _run_leaderboard(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     model_options = {k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None}
     run = run_leaderboard(args.models, args.benchmarks, db=args.db, workers=args.workers, scheduler=args.scheduler,
-                          random_weights=args.random_weights, benchmark_options=_parse_options(args.option),
+                          random_weights=args.random_weights, benchmark_options=parse_options(args.option),
                           model_options=model_options, imports=args.imports, seed=args.seed, rescore=args.rescore,
                           progress=not args.no_progress)
     width = max(len(o.model) for o in run.outcomes)
@@ -111,9 +112,9 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_submit(args: argparse.Namespace) -> int:
-    from .submission import benchmark_plugin_files, model_plugin_files, write_plugin
+    from realnet_plugin.brainscore.submission import benchmark_plugin_files, model_plugin_files, write_plugin
 
-    options = _parse_options(args.option)
+    options = parse_options(args.option)
     is_zip = args.out.suffix.lower() == ".zip"
     check_output_path(args.out, "--out", folder=not is_zip, must_not_exist=not is_zip)
     if args.benchmark:

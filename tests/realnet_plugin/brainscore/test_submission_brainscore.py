@@ -22,8 +22,8 @@ from model_registry import get_spec
 from model_registry.storage.fingerprint import weights_hash
 from model_registry.storage.safe_zip import safe_extract
 from realnet_plugin import load_model
+from realnet_plugin.brainscore.submission import benchmark_data, model_plugin_files, plugin_dirname
 from realnet_plugin.cli import main
-from realnet_plugin.submission import benchmark_data, model_plugin_files, plugin_dirname
 
 MODEL = "efficientnet_lite0"
 BENCHMARK_AS = "Kriegeskorte2008.hIT-rsa-realnet"
@@ -202,7 +202,7 @@ def validate_metadata_file_text(text: str, folder: Path):
 def test_locally_trained_weights_need_their_published_url(tmp_path):
     import dataclasses
 
-    from realnet_plugin.submission import network_recipe
+    from realnet_plugin.brainscore.submission import network_recipe
 
     sha = "ab" * 32
     spec = dataclasses.replace(get_spec("cornet_s"), identifier="realnet_s01_b10", family="realnet",

@@ -5,7 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _parse_options, command
+from .arguments import parse_options
+from .registry import command
 
 KINDS = ("auto", "timecourse", "improvement", "roi", "robustness", "rdm")
 
@@ -51,7 +52,7 @@ def _kind(attrs: dict, n_files: int) -> str:
 
 
 def _run_rdm(args: argparse.Namespace) -> int:
-    from .rdm_views import plot_rdm_view
+    from realnet_plugin.rdm_views import plot_rdm_view
 
     if args.scores:
         raise ValueError("--kind rdm takes no score file; name --model and --benchmark")
@@ -59,13 +60,13 @@ def _run_rdm(args: argparse.Namespace) -> int:
         raise ValueError("--kind rdm needs --model and --benchmark")
     time = None if args.time_ms is None else args.time_ms / 1000
     out = plot_rdm_view(args.model, args.benchmark, args.out, layer=args.layer, time=time, roi=args.roi,
-                        subject=args.subject, **_parse_options(args.option))
+                        subject=args.subject, **parse_options(args.option))
     print(f"wrote {out}")
     return 0
 
 
 def _run_plot(args: argparse.Namespace) -> int:
-    from . import plots
+    from realnet_plugin import plots
 
     if args.kind == "rdm":
         return _run_rdm(args)
@@ -78,7 +79,7 @@ def _run_plot(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"score file not found: {path}")
         if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):  # written by `realnet score --netcdf`
-            from .results import read_netcdf, score_to_dict
+            from realnet_plugin.results import read_netcdf, score_to_dict
 
             loaded.append(score_to_dict(read_netcdf(path)))
             continue

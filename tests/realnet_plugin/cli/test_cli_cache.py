@@ -11,7 +11,7 @@ import pytest
 from model_registry.storage.activation_cache import ActivationCache, rows_checksum
 from model_registry.storage.array_cache import ArrayCache
 from realnet_plugin.cli import main
-from realnet_plugin.cli_cache import cache_entries, parse_age, parse_size, select_prune
+from realnet_plugin.cli.cache import cache_entries, parse_age, parse_size, select_prune
 
 DAY = 86400
 
@@ -91,7 +91,7 @@ def test_prune_older_than_and_max_size(filled, capsys):
 
 
 def test_selection_rules():
-    from realnet_plugin.cli_cache import CacheEntry
+    from realnet_plugin.cli.cache import CacheEntry
 
     entries = [CacheEntry("a", Path(f"/x/{i}"), size, mtime) for i, (size, mtime) in
                enumerate([(100, 10.0), (50, 30.0), (70, 20.0)])]

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-import realnet_plugin.cli_data  # noqa: F401 (registers `data`)
 from benchmarks.datasets.kriegeskorte2008 import data as kriegeskorte
 from benchmarks.datasets.kriegeskorte2008.data import load_kriegeskorte2008
 from benchmarks.datasets.shen2019.data import load_shen2019
