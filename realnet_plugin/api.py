@@ -59,8 +59,9 @@ def family_members(model, subjects_with_data=None) -> list:
     for a pattern matching no registered model, or an empty list."""
     import fnmatch
     import warnings
+    from types import SimpleNamespace
 
-    from benchmarks.things_eeg_rsa.benchmark import FamilyMember
+    from benchmarks.things_eeg_rsa.benchmark import FamilyMember, model_subject
 
     entries = [model] if isinstance(model, str) else list(model)
     if not entries or not all(isinstance(entry, str) and entry for entry in entries):
@@ -78,8 +79,8 @@ def family_members(model, subjects_with_data=None) -> list:
                 if identifier in seen:
                     continue
                 seen.add(identifier)
-                subject = model_registry.get_spec(identifier).extra.get("subject")
-                subject = None if subject is None else int(subject)
+                spec = model_registry.get_spec(identifier)
+                subject = model_subject(SimpleNamespace(spec=spec, identifier=identifier))  # fMRI-aligned: None
                 if wildcard and subjects_with_data is not None and subject not in subjects_with_data:
                     left_out.append(f"{identifier} (subject {subject})")
                     continue

@@ -71,7 +71,9 @@ BIBTEX = """@article{lu2024realnet,
   author={Gifford, Alessandro T and Dwivedi, Kshitij and Roig, Gemma and Cichy, Radoslaw M},
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
-REALNET_SUBJECT = re.compile(r"realnet_s(\d{2})_")
+# the THINGS-EEG2 subject of an EEG-aligned ReAlnet id (model_registry.realnet.MODEL_ID): realnet_sXX_bYY and
+# realnet_<backbone>_sXX_bYY; a realnet-fmri_* id names a THINGS-fMRI subject, not an EEG one
+REALNET_SUBJECT = re.compile(r"realnet_(?:[A-Za-z0-9][A-Za-z0-9_.\-]*?_)?s(\d{2})_b\d")
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -175,7 +177,8 @@ class EEGInputs:
 class ThingsEEGRsaBenchmark(BenchmarkBase):
     """Time-resolved EEG RSA on the THINGS-EEG2 test images (see module docstring).
 
-    ``match_subject``: score a ``realnet_sXX_*`` model only against subject XX's EEG (as the paper does);
+    ``match_subject``: score a ``realnet_sXX_*`` (or ``realnet_<backbone>_sXX_*``) model only against subject XX's
+    EEG (as the paper does; a ``realnet-fmri_*`` model's subject is a THINGS-fMRI one: it meets every EEG subject);
     ``score_subjects``: compare every model with these subjects only (the noise ceiling still uses all subjects).
     ``n_bootstrap`` > 0 adds bootstrap confidence intervals (images and subjects resampled) of the best layer's
     subject-mean similarity time course as ``ci_low`` / ``ci_high``.
@@ -623,12 +626,15 @@ def model_subject(candidate) -> int | None:
     """The THINGS-EEG2 subject a model was trained on, or ``None`` for a model trained on no subject.
 
     Read from the registered spec (``spec.extra['subject']``: a local run's config.json, or the published
-    weights' subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id."""
+    weights' subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id.
+    ``None`` for a model aligned to fMRI (``realnet-fmri_*``: its subject is a THINGS-fMRI subject)."""
     spec = getattr(candidate, "spec", None)
     extra = getattr(spec, "extra", None) or {}
+    match = REALNET_SUBJECT.match(str(getattr(candidate, "identifier", "")))
+    if (extra.get("generation_module") or {}).get("modality", "eeg") != "eeg":
+        return None  # aligned to another modality (ReAlnet-fMRI): its subject has no EEG of its own
     if "subject" in extra:
         return int(extra["subject"])
-    match = REALNET_SUBJECT.match(str(getattr(candidate, "identifier", "")))
     return int(match.group(1)) if match else None
 
 
