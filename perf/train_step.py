@@ -11,8 +11,9 @@ the convolutions dominate the step and run twice).
 Measurement: the variants run interleaved one step at a time (plain, ours, theirs, plain, ...), so load from other
 processes falls on all of them alike; on the CPU the process CPU time of each step is reported beside the wall time
 (the CPU-time ratio is the one to read on a shared machine: wall-clock ratios there swing from 1.0 to 1.6 between
-runs of the same code). ``ops/step`` counts the aten operators one step dispatches (one extra step, counted with a
-``TorchDispatchMode``): where a step is launch-bound (a small network on a fast GPU) the time ratio follows it.
+runs of the same code). ``ops/step`` counts the computing aten operators one step dispatches (one extra step,
+counted with a ``TorchDispatchMode``; views left out): where a step is launch-bound (a small network on a fast GPU)
+the time ratio follows it.
 
 Then the same aligned / plain ratio for each other ``--backbones`` entry (default ``torchvision:resnet18``): plain =
 the backbone's own classification step, aligned = ReAlnet on that backbone (hooks on its V1, V2, V4, IT layers, the
@@ -133,19 +134,21 @@ def _timed(step: Callable, batch: tuple, steps: int, device: torch.device) -> li
 
 
 class _CountOps(TorchDispatchMode):
-    """Counts the aten operators dispatched inside the ``with`` block."""
+    """Counts the aten operators dispatched inside the ``with`` block that compute (views such as ``t``,
+    ``view``, ``expand``, ``detach`` launch no kernel and are left out)."""
 
     def __init__(self):
         super().__init__()
         self.count = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
+        self.count += not func.is_view
         return func(*args, **(kwargs or {}))
 
 
 def ops_per_step(step: Callable, batch: tuple) -> int:
-    """Aten operators one call of ``step(*batch)`` dispatches (forward, loss, backward, optimizer step)."""
+    """Computing aten operators one call of ``step(*batch)`` dispatches (forward, loss, backward, optimizer step):
+    about the kernels it launches on a GPU."""
     with _CountOps() as counter:
         step(*batch)
     return counter.count
@@ -175,7 +178,7 @@ def _ratio(results: dict, a: str, b: str, device: torch.device) -> str:
 
 def _line(name: str, result: dict, params: float, device: torch.device) -> str:
     cpu = f"  cpu {result['cpu'] * 1000:8.1f} ms" if device.type == "cpu" else ""
-    return (f"  {name:28s} wall {result['wall'] * 1000:8.1f} ms{cpu}  {result['ops']:5d} ops/step  "
+    return (f"  {name:36s} wall {result['wall'] * 1000:8.1f} ms{cpu}  {result['ops']:5d} ops/step  "
             f"({params / 1e6:.1f} M parameters)")
 
 
