@@ -277,8 +277,11 @@ class ReAlnet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.config.is_cornet:
-            with _Capture(_layer_modules(self.realnet, self.config.layers, self.config.backbone),
-                          self.config.layers, self.config.backbone) as capture:
+            try:  # looked up at every call (a module replaced since, e.g. by SyncBatchNorm, is the one hooked)
+                modules = [self.realnet.get_submodule(layer) for layer in self.config.layers]
+            except AttributeError:
+                modules = _layer_modules(self.realnet, self.config.layers, self.config.backbone)  # names the layer
+            with _Capture(modules, self.config.layers, self.config.backbone) as capture:
                 output = self.realnet(images)
             missed = [layer for layer in self.config.layers if layer not in capture.outputs]
             if missed:

@@ -8,23 +8,32 @@ Every variant does forward, loss, backward and a fused Adam step on the same bat
 Prints the median step time of each and the ratios ours/plain (target <= 1.15) and theirs/ours (~2 expected:
 the convolutions dominate the step and run twice).
 
+Measurement: the variants run interleaved one step at a time (plain, ours, theirs, plain, ...), so load from other
+processes falls on all of them alike; on the CPU the process CPU time of each step is reported beside the wall time
+(the CPU-time ratio is the one to read on a shared machine: wall-clock ratios there swing from 1.0 to 1.6 between
+runs of the same code). ``ops/step`` counts the computing aten operators one step dispatches (one extra step,
+counted with a ``TorchDispatchMode``; views left out): where a step is launch-bound (a small network on a fast GPU)
+the time ratio follows it.
+
 Then the same aligned / plain ratio for each other ``--backbones`` entry (default ``torchvision:resnet18``): plain =
 the backbone's own classification step, aligned = ReAlnet on that backbone (hooks on its V1, V2, V4, IT layers, the
 generation module after ``--reduce``, default ``pool`` to ``--reduce-dim`` 4096 features per layer; ``none`` keeps
 full-size encoders: ResNet-18's conv1 at 224 px alone has 802,816 features).
 
-Usage: python perf/train_step.py [--image-size 224] [--batch-size 16] [--steps 5] [--device cuda] [--amp]
-       [--backbones torchvision:resnet18,resnet101] [--reduce pool|project|none] [--reduce-dim 4096]
+Usage: python perf/train_step.py [--image-size 224[,112,...]] [--batch-size 16] [--steps 5] [--device cuda] [--amp]
+       [--backbones torchvision:resnet18,resnet101] [--reduce pool|project|none] [--reduce-dim 4096] [--no-cornet]
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from model_registry.cornet import cornet_s_network
 from model_registry.device import resolve_device
@@ -106,24 +115,108 @@ def make_backbone_step(backbone: str, aligned: bool, image_size: int, device: to
 
 
 def time_steps(step: Callable, batch: tuple, steps: int, device: torch.device) -> list[float]:
+    """Wall seconds of each of ``steps`` calls of ``step(*batch)`` (synchronised on CUDA)."""
+    return [seconds for seconds, _ in _timed(step, batch, steps, device)]
+
+
+def _timed(step: Callable, batch: tuple, steps: int, device: torch.device) -> list[tuple[float, float]]:
+    """(wall seconds, process CPU seconds) of each of ``steps`` calls of ``step(*batch)``."""
     times = []
     for _ in range(steps):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         step(*batch)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - began)
+        times.append((time.perf_counter() - began, time.process_time() - cpu))
     return times
+
+
+class _CountOps(TorchDispatchMode):
+    """Counts the aten operators dispatched inside the ``with`` block that compute (views such as ``t``,
+    ``view``, ``expand``, ``detach`` launch no kernel and are left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += not func.is_view
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_step(step: Callable, batch: tuple) -> int:
+    """Computing aten operators one call of ``step(*batch)`` dispatches (forward, loss, backward, optimizer step):
+    about the kernels it launches on a GPU."""
+    with _CountOps() as counter:
+        step(*batch)
+    return counter.count
+
+
+def interleaved(steps: dict[str, Callable], batch: tuple, n_steps: int, rounds: int,
+                device: torch.device) -> dict[str, dict]:
+    """Warm each step up (2 calls), then ``rounds x n_steps`` calls of every step in turn (one step of each before
+    the next of any). Returns per name: median ``wall`` and ``cpu`` seconds and ``ops`` per step."""
+    for step in steps.values():
+        _timed(step, batch, 2, device)  # warm-up (allocations, kernel selection, optimizer state)
+    samples: dict[str, list] = collections.defaultdict(list)
+    for _ in range(rounds * n_steps):
+        for name, step in steps.items():
+            samples[name] += _timed(step, batch, 1, device)
+    return {name: {"wall": statistics.median(t for t, _ in samples[name]),
+                   "cpu": statistics.median(c for _, c in samples[name]),
+                   "ops": ops_per_step(steps[name], batch)} for name in steps}
+
+
+def _ratio(results: dict, a: str, b: str, device: torch.device) -> str:
+    text = f"{a} / {b} = {results[a]['wall'] / results[b]['wall']:.2f} wall"
+    if device.type == "cpu":
+        text += f", {results[a]['cpu'] / results[b]['cpu']:.2f} CPU time"
+    return text + f", {results[a]['ops'] / results[b]['ops']:.2f} ops"
+
+
+def _line(name: str, result: dict, params: float, device: torch.device) -> str:
+    cpu = f"  cpu {result['cpu'] * 1000:8.1f} ms" if device.type == "cpu" else ""
+    return (f"  {name:36s} wall {result['wall'] * 1000:8.1f} ms{cpu}  {result['ops']:5d} ops/step  "
+            f"({params / 1e6:.1f} M parameters)")
+
+
+def run_size(args: argparse.Namespace, image_size: int, device: torch.device) -> None:
+    """Time the CORnet-S variants (unless ``--no-cornet``) and each ``--backbones`` entry at ``image_size``."""
+    generator = torch.Generator().manual_seed(0)
+    batch = (torch.randn(args.batch_size, 3, image_size, image_size, generator=generator).to(device),
+             torch.randint(0, 1000, (args.batch_size,), generator=generator).to(device),
+             torch.randn(args.batch_size, 340, generator=generator).to(device))
+    print(f"device {device}, {image_size} px, batch {args.batch_size}, amp {args.amp}, threads "
+          f"{torch.get_num_threads()}, {args.rounds} x {args.steps} interleaved steps per variant, median step time:")
+    if args.cornet:
+        made = {kind: make_step(kind, image_size, device, args.amp) for kind in ("plain", "ours", "theirs")}
+        results = interleaved({kind: step for kind, (step, _) in made.items()}, batch, args.steps, args.rounds,
+                              device)
+        for kind, (_, model) in made.items():
+            print(_line(f"cornet_s {kind}", results[kind], sum(p.numel() for p in model.parameters()), device))
+        print(f"  {_ratio(results, 'ours', 'plain', device)}   (target <= 1.15)")
+        print(f"  {_ratio(results, 'theirs', 'ours', device)}   (the authors' two passes)")
+        del made
+    for backbone in filter(None, (name.strip() for name in args.backbones.split(","))):
+        made = {kind: make_backbone_step(backbone, kind == "aligned", image_size, device, args.amp, args.reduce,
+                                         args.reduce_dim) for kind in ("plain", "aligned")}
+        results = interleaved({kind: step for kind, (step, _) in made.items()}, batch, args.steps, args.rounds,
+                              device)
+        for kind, (_, model) in made.items():
+            label = f"{backbone} {kind}" + (f" (reduce {args.reduce})" if kind == "aligned" else "")
+            print(_line(label, results[kind], sum(p.numel() for p in model.parameters()), device))
+        print(f"  {backbone}: {_ratio(results, 'aligned', 'plain', device)}   (target <= 1.15)")
+        del made
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--image-size", default="224", help="image side(s) in pixels, comma-separated (224,112)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (after 2 warm-up steps)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds over the variants")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant and round (after 2 warm-up)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of interleaved steps over the variants")
     parser.add_argument("--device", default=None)
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -132,48 +225,20 @@ def main() -> None:
     parser.add_argument("--reduce", choices=["none", "pool", "project"], default="pool",
                         help="reduction before the layer encoders of the other backbones (default pool)")
     parser.add_argument("--reduce-dim", type=int, default=4096)
+    parser.add_argument("--no-cornet", dest="cornet", action="store_false",
+                        help="skip the CORnet-S variants (time only --backbones)")
     args = parser.parse_args()
+    try:
+        sizes = [int(size) for size in args.image_size.split(",") if size.strip()]
+    except ValueError:
+        raise SystemExit(f"--image-size takes comma-separated integers, got {args.image_size!r}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     if args.amp and device.type != "cuda":
         raise SystemExit("--amp needs a CUDA device")
-    generator = torch.Generator().manual_seed(0)
-    batch = (torch.randn(args.batch_size, 3, args.image_size, args.image_size, generator=generator).to(device),
-             torch.randint(0, 1000, (args.batch_size,), generator=generator).to(device),
-             torch.randn(args.batch_size, 340, generator=generator).to(device))
-    variants = {}
-    for kind in ("plain", "ours", "theirs"):
-        step, model = make_step(kind, args.image_size, device, args.amp)
-        time_steps(step, batch, 2, device)  # warm-up (allocations, kernel selection, optimizer state)
-        variants[kind] = (step, model, [])
-    for _ in range(args.rounds):
-        for step, _, times in variants.values():
-            times += time_steps(step, batch, args.steps, device)
-    median = {kind: statistics.median(times) for kind, (_, _, times) in variants.items()}
-    params = {kind: sum(p.numel() for p in model.parameters()) for kind, (_, model, _) in variants.items()}
-    print(f"device {device}, {args.image_size} px, batch {args.batch_size}, amp {args.amp}, "
-          f"{args.rounds} x {args.steps} steps per variant, median step time:")
-    for kind, seconds in median.items():
-        print(f"  {kind:6s} {seconds * 1000:9.1f} ms   ({params[kind] / 1e6:.1f} M parameters)")
-    print(f"ours / plain  = {median['ours'] / median['plain']:.2f}   (target <= 1.15)")
-    print(f"theirs / plain = {median['theirs'] / median['plain']:.2f}, theirs / ours = "
-          f"{median['theirs'] / median['ours']:.2f}   (the authors' two passes)")
-    for backbone in filter(None, (name.strip() for name in args.backbones.split(","))):
-        steps = {}
-        for aligned in (False, True):
-            step, model = make_backbone_step(backbone, aligned, args.image_size, device, args.amp, args.reduce,
-                                             args.reduce_dim)
-            time_steps(step, batch, 2, device)
-            steps[aligned] = (step, model, [])
-        for _ in range(args.rounds):
-            for step, _, times in steps.values():
-                times += time_steps(step, batch, args.steps, device)
-        plain, aligned = (statistics.median(steps[key][2]) for key in (False, True))
-        n_plain, n_aligned = (sum(p.numel() for p in steps[key][1].parameters()) / 1e6 for key in (False, True))
-        print(f"{backbone}: plain {plain * 1000:.1f} ms ({n_plain:.1f} M), aligned {aligned * 1000:.1f} ms "
-              f"({n_aligned:.1f} M, reduce {args.reduce}); aligned / plain = {aligned / plain:.2f}   "
-              "(target <= 1.15)")
+    for image_size in sizes:
+        run_size(args, image_size, device)
 
 
 if __name__ == "__main__":

@@ -184,8 +184,9 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     """Time-resolved EEG RSA on the THINGS-EEG2 test images (see module docstring).
 
     ``match_subject``: score a model trained on subject X (its spec or ``subject`` attribute says so,
-    :func:`model_subject`) only against subject X's EEG (as the paper does); ``score_subjects``: compare every
-    other model with these subjects only (the noise ceiling still uses all subjects). A model with a subject under
+    :func:`model_subject`) only against subject X's EEG (as the paper does; a ``realnet-fmri_*`` model's subject is a
+    THINGS-fMRI one: it meets every EEG subject); ``score_subjects``: compare every other model with these subjects
+    only (the noise ceiling still uses all subjects). A model with a subject under
     ``match_subject=True`` and a ``score_subjects`` other than ``[X]`` is an error, not a silent choice.
     ``identifier``: the id the benchmark was asked by (``things-eeg-rsa`` or ``things-eeg-rsa-<method>``).
     One object scores many models: its data are read and validated once, the EEG RDMs ranked and the noise
@@ -741,9 +742,13 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
 
 
 def spec_subject(spec) -> int | None:
-    """The training subject a registered model's spec records (a local run's config.json, or the published
-    weights' subject), ``None`` for none. The one place the spec's subject is read."""
-    subject = (getattr(spec, "extra", None) or {}).get("subject")
+    """The THINGS-EEG2 subject a registered model's spec records (a local run's config.json, or the published
+    weights' subject), ``None`` for none and for a model aligned to another modality (ReAlnet-fMRI: its subject is
+    a THINGS-fMRI participant, with no EEG of its own). The one place the spec's subject is read."""
+    extra = getattr(spec, "extra", None) or {}
+    if (extra.get("generation_module") or {}).get("modality", "eeg") != "eeg":
+        return None
+    subject = extra.get("subject")
     return None if subject is None else int(subject)
 
 
