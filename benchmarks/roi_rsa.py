@@ -74,7 +74,10 @@ class RoiRsaBenchmark(BenchmarkBase):
     """Scores any BrainModel against ROI RDMs; ``load()`` returns :class:`RoiRdms` (called once, on first use).
 
     One object scores many models: the data are loaded and validated once and the noise ceilings computed once
-    (in :meth:`validate`); it is safe to share between threads."""
+    (in :meth:`validate`); it is safe to share between threads (:attr:`thread_safe`: data and ceilings are
+    computed under one lock and only read afterwards; a score builds its own arrays)."""
+
+    thread_safe = True  # realnet_plugin.api.shared_benchmark gives every thread this one object
 
     def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
                  layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,

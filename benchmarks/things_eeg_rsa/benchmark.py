@@ -205,9 +205,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     none, MNE's test as it is, whose p values keep their family-wise meaning; 2: NeuroRA's rule, as the paper's
     figures; see :func:`benchmarks.rsa.stats.cluster_permutation_test`).
     :meth:`score_family` scores subject-specific models (one per subject) as one group result.
+    ``place_on_screen``: see the module docstring (visual degrees).
     Every option is checked here against :func:`options_table` (:class:`benchmarks.options.BenchmarkOptionError`,
     one line naming the option and its expected form); data are checked by :meth:`validate`.
     """
+
+    thread_safe = True  # one lock guards what is read and computed once: shared_benchmark shares it across threads
 
     def __init__(self, method: str = DEFAULT_METHOD, *, identifier: str | None = None, root=None,
                  subjects: Sequence[int] | None = None,

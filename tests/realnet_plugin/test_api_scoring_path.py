@@ -93,3 +93,46 @@ def _square(condensed: np.ndarray) -> np.ndarray:
     square = np.zeros((n, n))
     square[np.triu_indices(n, 1)] = condensed
     return square + square.T
+
+
+class _Built:
+    def __init__(self, identifier, thread_safe):
+        self.identifier, self.thread_safe = identifier, thread_safe
+
+
+def test_shared_benchmark_shares_thread_safe_objects_across_threads_only(monkeypatch):
+    """A benchmark declaring thread_safe = True is one object for all threads; any other is one per thread."""
+    import threading
+
+    monkeypatch.setattr(api, "_SHARED", type(api._SHARED)())
+    builds = []
+    monkeypatch.setattr(api, "_load_benchmark", lambda identifier, **options: builds.append(identifier) or _Built(
+        identifier, identifier == "safe"))
+    seen = {}
+
+    def worker(name):
+        seen[name] = (api.shared_benchmark("safe", x=1), api.shared_benchmark("unsafe", x=1))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+        thread.join()  # one after the other: the first thread's objects exist when the second asks
+    assert seen["a"][0] is seen["b"][0]
+    assert seen["a"][1] is not seen["b"][1]
+    assert sorted(builds) == ["safe", "unsafe", "unsafe"]
+    assert api.shared_benchmark("unsafe", x=1) is not seen["a"][1]  # this (third) thread gets its own
+
+
+def test_keep_and_forget_shared_benchmarks(monkeypatch):
+    """A leaderboard run keeps all its benchmarks (beyond SHARED_BENCHMARKS) until it forgets them."""
+    monkeypatch.setattr(api, "_SHARED", type(api._SHARED)())
+    monkeypatch.setattr(api, "SHARED_BENCHMARKS", 2)
+    monkeypatch.setattr(api, "_load_benchmark", lambda identifier, **options: _Built(identifier, True))
+    api.keep_shared_benchmarks(5)
+    first = [api.shared_benchmark(f"b{i}") for i in range(5)]
+    assert [api.shared_benchmark(f"b{i}") for i in range(5)] == first and all(
+        a is b for a, b in zip(first, [api.shared_benchmark(f"b{i}") for i in range(5)]))
+    api.forget_shared_benchmarks()
+    assert len(api._SHARED) == 0 and api._RESERVED == 0
+    again = [api.shared_benchmark(f"b{i}") for i in range(3)]
+    assert len(api._SHARED) == 2 and all(a is not b for a, b in zip(first, again))
