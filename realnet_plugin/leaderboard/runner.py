@@ -1,11 +1,11 @@
 """Scoring every (model, benchmark) pair into the leaderboard database, skipping pairs already scored.
 
-Each benchmark is built once per process and run (:func:`realnet_plugin.api.shared_benchmark`; read, validated,
-then reused for every model: its data files are read once per worker, not once per pair); each model is built
-once to fingerprint it, and as soon as a model's fingerprint is known its pairs are queued, so the worker that
-built it can score them with the same network. A pair runs only when its key (model, model fingerprint,
-benchmark, version, options) has no ``ok`` row; the fingerprint covers what the model computes (weights, preprocessing, layers, region map, layouts, visual
-degrees, extraction code), so the same weights with another definition are scored again.
+Each benchmark is built once per process and run (:func:`realnet_plugin.api.shared_benchmark`; read, validated, then
+reused for every model: its data files are read once per worker, not once per pair); each model is built once to
+fingerprint it, and as soon as a model's fingerprint is known its pairs are queued, so the worker that built it can
+score them with the same network. A pair runs only when its key (model, model fingerprint, benchmark, version,
+options) has no ``ok`` row; the fingerprint covers what the model computes (weights, preprocessing, layers, region
+map, layouts, visual degrees, extraction code), so the same weights with another definition are scored again.
 
 Checked first, in this process, before the database is opened: the ids, and that at least one benchmark accepts
 the options (otherwise one line, nothing written). Each benchmark is then built and validated (data files, subjects,
