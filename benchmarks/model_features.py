@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_registry.extractor import layer_blocks
 from model_registry.registry import BRAIN_REGIONS
 from model_registry.stimuli import Stimuli
 
@@ -70,19 +71,8 @@ class ModelRDMs:
 
 def assembly_layers(assembly) -> dict[str, np.ndarray]:
     """``{layer: (n_stimuli, n_features) view}`` of an extractor assembly, read from its ``neuroid`` coordinate
-    ``layer`` (each layer's neuroids must be contiguous, as the extractor writes them; ``ValueError`` otherwise)."""
-    index = assembly.indexes["neuroid"]
-    level = index.names.index("layer")
-    codes = np.asarray(index.codes[level])
-    names = index.levels[level]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    stops = np.r_[starts[1:], len(codes)]
-    order = [str(names[codes[start]]) for start in starts]
-    if len(set(order)) != len(order):
-        raise ValueError(f"the activations of model {assembly.attrs.get('model_identifier', '')} hold layer blocks "
-                         f"that are not contiguous ({order}); expected one block per layer")
-    values = assembly.values
-    return {layer: values[:, start:stop] for layer, start, stop in zip(order, starts, stops)}
+    ``layer`` (:func:`model_registry.extractor.layer_blocks`; ``ValueError`` for layers that are not contiguous)."""
+    return layer_blocks(assembly)
 
 
 def default_layers(candidate) -> list[str]:
