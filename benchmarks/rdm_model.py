@@ -212,11 +212,9 @@ def neural_rdms(benchmark):
             "subject": [str(s) for _ in rois for s in data.subjects]},
             pattern_descriptors={"stimulus_id": list(data.stimuli.ids)})
     if isinstance(benchmark, ThingsEEGRsaBenchmark):
-        from .datasets.things_eeg2 import data as eeg_data
-
         subjects, rdms, times = benchmark.eeg()  # rdms: (n_subjects, n_times, n_pairs)
         rdms = np.asarray(rdms)
-        ids = list(eeg_data.stimuli("test", benchmark.root).ids)
+        ids = list(benchmark.stimuli.ids)  # the order the benchmark read with its EEG (not a second reading)
         return to_rsatoolbox(rdms.reshape(-1, rdms.shape[-1]), measure=str(getattr(benchmark, "method", "eeg")),
                              rdm_descriptors={"subject": [int(s) for s in subjects for _ in times],
                                               "time": [float(t) for _ in subjects for t in times]},

@@ -4,6 +4,13 @@ Per ROI, layer and subject: similarity = ``compare(model RDM, subject RDM)`` (Sp
 Pearson on request), model RDMs are 1 - Pearson over the flattened layer outputs. Per ROI the best layer is the one
 with the highest subject-averaged similarity; its score is that similarity divided by the ROI's lower noise ceiling
 (each subject vs the mean of the others). The benchmark's scalar is the mean of the ROI scores.
+
+Visual degrees (option ``place_on_screen``, default false): false shows each model the whole image, resized by its
+preprocessing (the ReAlnet paper's protocol); true places the images on the model's visual field as Brain-Score does
+(``Stimuli(degrees=<dataset's STIMULUS_DEGREES>)``, :func:`benchmarks.model_features.layer_features`): a model
+whose ``visual_degrees()`` exceed the images' sees them pasted centred on a grey canvas, a narrower one sees them
+centre-cropped. ``attrs`` record ``place_on_screen``, ``stimulus_degrees`` (the dataset's) and, for a model that
+ran, ``model_visual_degrees``.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
 from . import options as opt
-from .model_features import ModelRDMs, candidate_rdms, default_layers
+from .model_features import ModelRDMs, candidate_rdms, default_layers, model_visual_degrees, shown_at
 from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
 from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices
@@ -28,6 +35,8 @@ OPTIONS: dict[str, opt.Option] = {
     "method": opt.Option(f"one of {', '.join(COMPARISONS)}", "spearman", opt.choice(COMPARISONS)),
     "n_bootstrap": opt.Option("an integer >= 0 (0: no confidence intervals)", 1000, opt.integer(0)),
     "seed": opt.Option("an integer >= 0", 0, opt.integer(0)),
+    "place_on_screen": opt.Option("true (place the images on the model's visual field, as Brain-Score) or false "
+                                  "(the whole image resized, the ReAlnet paper's protocol)", True, opt.boolean),
 }
 """Options of :class:`RoiRsaBenchmark` (the dataset benchmarks add ``root``: :func:`dataset_options`)."""
 
@@ -46,6 +55,7 @@ class RoiRdms:
     rdms: dict[str, np.ndarray]
     stimuli: object  # model_registry.stimuli.Stimuli
     stimulus_set: Callable[[], object]
+    stimulus_degrees: float | None = None  # visual angle the images were shown at (the dataset's STIMULUS_DEGREES)
 
     @property
     def rois(self) -> tuple[str, ...]:
@@ -63,29 +73,34 @@ def condensed(square: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(square[..., rows, cols])
 
 
-def patterns_to_rdms(patterns) -> RoiRdms:
-    """A :class:`benchmarks.datasets.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject."""
+def patterns_to_rdms(patterns, stimulus_degrees: float | None = None) -> RoiRdms:
+    """A :class:`benchmarks.datasets.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject;
+    ``stimulus_degrees``: the visual angle the images were shown at (for ``place_on_screen``)."""
     rdms = {roi: np.stack([model_rdms([patterns.pattern(s, roi)])[0] for s in patterns.subjects])
             for roi in patterns.rois}
-    return RoiRdms(patterns.dataset, tuple(patterns.subjects), rdms, patterns.stimuli(), patterns.stimulus_set)
+    return RoiRdms(patterns.dataset, tuple(patterns.subjects), rdms, patterns.stimuli(), patterns.stimulus_set,
+                   stimulus_degrees)
 
 
 class RoiRsaBenchmark(BenchmarkBase):
     """Scores any BrainModel against ROI RDMs; ``load()`` returns :class:`RoiRdms` (called once, on first use).
 
     One object scores many models: the data are loaded and validated once and the noise ceilings computed once
-    (in :meth:`validate`); it is safe to share between threads."""
+    (in :meth:`validate`); it is safe to share between threads (:attr:`thread_safe`: data and ceilings are
+    computed under one lock and only read afterwards; a score builds its own arrays)."""
+
+    thread_safe = True  # realnet_plugin.api.shared_benchmark gives every thread this one object
 
     def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
                  layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,
-                 seed: int = 0, bibtex: str | None = None, version: int = 1):
+                 seed: int = 0, place_on_screen: bool = False, bibtex: str | None = None, version: int = 1):
         for name, value in (("rois", rois), ("layers", layers), ("method", method), ("n_bootstrap", n_bootstrap),
-                            ("seed", seed)):
+                            ("seed", seed), ("place_on_screen", place_on_screen)):
             opt.check_value(identifier, name, OPTIONS[name], value)
         super().__init__(identifier=identifier, ceiling=None, version=version, parent="neural", bibtex=bibtex)
         self._load, self._data = load, None
         self.rois, self.layers, self.method = (tuple(rois) if rois else None), layers, method
-        self.n_bootstrap, self.seed = n_bootstrap, seed
+        self.n_bootstrap, self.seed, self.place_on_screen = n_bootstrap, seed, place_on_screen
         self._ceilings: np.ndarray | None = None
         self._lock = threading.RLock()
 
@@ -103,19 +118,21 @@ class RoiRsaBenchmark(BenchmarkBase):
                 if unknown:
                     raise ValueError(f"{self.identifier}: unknown ROIs {unknown}; the data has {list(data.rois)}")
                 data = RoiRdms(data.dataset, data.subjects, {r: data.rdms[r] for r in self.rois}, data.stimuli,
-                               data.stimulus_set)
+                               data.stimulus_set, data.stimulus_degrees)
             self._data = data
         return self._data
 
     def validate(self) -> RoiRdms:
         """Load and check the data before any model runs: the dataset's files (its loader's checks), the ROIs, and
-        a positive lower noise ceiling per ROI (a ceiled score needs one), computed once per benchmark object.
-        Errors name the ROI and the value."""
+        a positive lower noise ceiling per ROI (a ceiled score needs one), computed once per benchmark object, and
+        with ``place_on_screen`` that the dataset declares its visual degrees. Errors name the ROI and the value."""
         with self._lock:
             return self._validated()
 
     def _validated(self) -> RoiRdms:
         data = self._loaded()
+        if data.stimuli is not None:
+            shown_at(data.stimuli, data.stimulus_degrees, self.place_on_screen, self.identifier)  # degrees declared?
         if self._ceilings is None:
             rows = []
             for roi in data.rois:
@@ -144,9 +161,13 @@ class RoiRsaBenchmark(BenchmarkBase):
         """Score ``candidate``; the object keeps its data, so call it for many models."""
         data = self.validate()  # before the model runs
         layers = list(self.layers or default_layers(candidate))
+        stimuli = shown_at(data.stimuli, data.stimulus_degrees, self.place_on_screen, self.identifier)
         # (n_layers, n_pairs) with the stimulus ids read back from the model; an RDM model's own RDMs reordered by id
-        models = candidate_rdms(candidate, data.stimuli, data.stimulus_set, layers, self.identifier)
-        return self.score_rdms(models)
+        models = candidate_rdms(candidate, stimuli, data.stimulus_set, layers, self.identifier)
+        result = self.score_rdms(models)
+        if self.place_on_screen:
+            result.attrs["model_visual_degrees"] = model_visual_degrees(candidate)
+        return result
 
     def score_rdms(self, models: ModelRDMs | np.ndarray, layers: Sequence[str] | None = None, *,
                    stimulus_ids: Sequence[str] | None = None) -> Score:
@@ -188,6 +209,7 @@ class RoiRsaBenchmark(BenchmarkBase):
             "ci_low": xr.DataArray(ci[:, 0], dims="roi", coords={"roi": list(rois)}),
             "ci_high": xr.DataArray(ci[:, 1], dims="roi", coords={"roi": list(rois)}),
             "method": self.method, "n_layers": n_layers, "dataset": data.dataset,
-            "benchmark_identifier": self.identifier,
+            "benchmark_identifier": self.identifier, "place_on_screen": bool(self.place_on_screen),
+            "stimulus_degrees": float("nan") if data.stimulus_degrees is None else float(data.stimulus_degrees),
         })
         return result

@@ -668,14 +668,31 @@ def _assembly(data: np.ndarray, blocks: Sequence[LayerBlock], stimuli: Stimuli, 
     assembly = NeuroidAssembly(data, coords={"presentation": presentations, "neuroid": neuroids},
                                dims=["presentation", "neuroid"])
     assembly.attrs["model_identifier"] = identifier
-    assembly.attrs["layer_blocks"] = json.dumps([[b.layer, b.start, b.stop, list(b.shape)] for b in blocks])
-    return assembly
+    return assembly  # the layer layout travels as the neuroid coordinates (layer, module, time_step), not as attrs
 
 
 def layer_blocks(assembly) -> dict[str, np.ndarray]:
-    """Split an extractor assembly into ``{layer: (n_stimuli, n_features) array}`` views, in layer order."""
+    """Split an extractor assembly into ``{layer: (n_stimuli, n_features) array}`` views, in layer order, read from
+    its ``neuroid`` coordinate ``layer`` (a structure; each layer's neuroids are contiguous, as the extractor writes
+    them). Raises ``ValueError`` naming the model for an assembly without a ``layer`` coordinate or with a layer
+    split into several blocks."""
+    import pandas as pd
+
+    name = assembly.attrs.get("model_identifier", "") or "(unnamed)"
+    index = assembly.indexes.get("neuroid") if hasattr(assembly, "indexes") else None
+    if not isinstance(index, pd.MultiIndex) or "layer" not in index.names:
+        raise ValueError(f"the activations of model {name} have no neuroid coordinate 'layer'; expected an extractor "
+                         "assembly (model_registry.extract / RegisteredModel.activations)")
+    level = index.names.index("layer")
+    codes = np.asarray(index.codes[level])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    stops = np.r_[starts[1:], len(codes)]
+    order = [str(index.levels[level][codes[start]]) for start in starts]
+    if len(set(order)) != len(order):
+        raise ValueError(f"the activations of model {name} hold layer blocks that are not contiguous ({order}); "
+                         "expected one block per layer")
     values = assembly.values
-    return {layer: values[:, start:stop] for layer, start, stop, _ in json.loads(assembly.attrs["layer_blocks"])}
+    return {layer: values[:, start:stop] for layer, start, stop in zip(order, starts, stops)}
 
 
 def extract(model, stimuli, layers: Sequence[str] | None = None, *, reduction: Reduction | None = None,

@@ -28,8 +28,10 @@ def load_benchmark(identifier: str, **options):
 
 
 SHARED_BENCHMARKS = 4  # benchmark objects kept per process by shared_benchmark (each may hold GBs of EEG RDMs)
-_SHARED: OrderedDict[tuple[str, str], object] = OrderedDict()
+# (id, options JSON, thread id or None) -> benchmark; None: one object for every thread (a thread-safe benchmark)
+_SHARED: OrderedDict[tuple[str, str, int | None], object] = OrderedDict()
 _SHARED_LOCK = threading.Lock()
+_RESERVED = 0  # raised by keep_shared_benchmarks (a leaderboard run's benchmark count), reset by forget
 
 
 def _options_key(identifier: str, options: dict) -> str:
@@ -46,22 +48,50 @@ def shared_benchmark(identifier: str, **options):
     """The benchmark ``identifier`` built with ``options``, ONE object per (id, options) in this process: later
     calls with equal options return the same object, whose data are read and validated once, whose EEG RDMs are
     ranked and noise ceiling computed once, and which scores any number of models (``score(model, benchmark)``).
-    For a leaderboard scoring many models on one benchmark. Up to :data:`SHARED_BENCHMARKS` objects are kept
-    (least recently used dropped first). A benchmark object reads its files again only when their stamps change
-    (:meth:`benchmarks.things_eeg_rsa.benchmark.ThingsEEGRsaBenchmark.validate`). Options must be JSON-shaped
+    The one benchmark-reuse mechanism of the package: the leaderboard's workers use it too.
+
+    Threads: a benchmark whose class declares ``thread_safe = True`` (ours: ``things-eeg-rsa*``, the fMRI ROI
+    benchmarks, ``kriegeskorte2008-hit-rsa``, the robustness benchmarks; each guards its lazily read data with a
+    lock) is one object for every thread; any other (a plugin's, a Brain-Score benchmark) is one object per
+    thread, so two threads never share state the benchmark did not protect.
+
+    Up to :data:`SHARED_BENCHMARKS` objects are kept, or more while :func:`keep_shared_benchmarks` asks for more
+    (least recently used dropped first); :func:`forget_shared_benchmarks` drops them all. A benchmark object reads
+    its files again only when their stamps change (e.g.
+    :meth:`benchmarks.things_eeg_rsa.benchmark.ThingsEEGRsaBenchmark.validate`). Options must be JSON-shaped
     (``TypeError`` otherwise); bad options raise as :func:`load_benchmark`."""
-    key = (identifier, _options_key(identifier, options))
+    options_key = _options_key(identifier, options)
+    thread = threading.get_ident()
     with _SHARED_LOCK:
-        if key in _SHARED:
-            _SHARED.move_to_end(key)
-            return _SHARED[key]
+        for key in ((identifier, options_key, None), (identifier, options_key, thread)):
+            if key in _SHARED:
+                _SHARED.move_to_end(key)
+                return _SHARED[key]
     built = _load_benchmark(identifier, **options)  # outside the lock: building checks options only
+    key = (identifier, options_key, None if getattr(built, "thread_safe", False) is True else thread)
     with _SHARED_LOCK:
         built = _SHARED.setdefault(key, built)
         _SHARED.move_to_end(key)
-        while len(_SHARED) > SHARED_BENCHMARKS:
+        while len(_SHARED) > max(SHARED_BENCHMARKS, _RESERVED):
             _SHARED.popitem(last=False)
     return built
+
+
+def keep_shared_benchmarks(count: int) -> None:
+    """Keep at least ``count`` benchmark objects in :func:`shared_benchmark` until
+    :func:`forget_shared_benchmarks` (a leaderboard run keeps each of its benchmarks for all its models)."""
+    global _RESERVED
+    with _SHARED_LOCK:
+        _RESERVED = max(_RESERVED, int(count))
+
+
+def forget_shared_benchmarks() -> None:
+    """Drop every benchmark object :func:`shared_benchmark` keeps (their memory is freed) and the count
+    :func:`keep_shared_benchmarks` asked for."""
+    global _RESERVED
+    with _SHARED_LOCK:
+        _SHARED.clear()
+        _RESERVED = 0
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -263,5 +293,5 @@ def improvement(a, b, benchmark=None, *, layers=None, n_permutations: int = 1000
                              min_cluster_length=min_cluster_length)
 
 
-__all__ = ["benchmarks", "improvement", "list_benchmarks", "list_models", "load_benchmark", "load_model", "score",
-           "shared_benchmark", "validate_benchmark"]
+__all__ = ["benchmarks", "forget_shared_benchmarks", "improvement", "keep_shared_benchmarks", "list_benchmarks",
+           "list_models", "load_benchmark", "load_model", "score", "shared_benchmark", "validate_benchmark"]

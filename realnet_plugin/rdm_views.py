@@ -66,10 +66,11 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
     apply to it, an unknown layer/ROI/subject or a time outside the epoch.
     """
     from benchmarks.datasets.things_eeg2 import data as eeg_data
-    from benchmarks.model_features import default_layers, layer_features
+    from benchmarks.model_features import ModelRDMs, default_layers, layer_features, shown_at
     from benchmarks.registry import load_benchmark
     from benchmarks.roi_rsa import RoiRsaBenchmark
     from benchmarks.rsa import model_rdms
+    from benchmarks.rsa.compare import check_stimulus_order
     from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, model_subject
     from model_registry import load_model
 
@@ -86,8 +87,8 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
                              f"({times[0] * 1000:.0f}..{times[-1] * 1000:.0f} ms)")
         candidate = load_model(model, **(model_options or {})) if isinstance(model, str) else model
         layers = [layer] if layer else default_layers(candidate)
-        features = layer_features(candidate, eeg_data.stimuli("test", test.root),
-                                  lambda: eeg_data.stimulus_set("test", test.root), layers)
+        # the images in the EEG RDMs' order, as the benchmark shows them (place_on_screen); ids travel along
+        features = layer_features(candidate, test.shown_stimuli, test.stimulus_set, layers)
         models = model_rdms([features[name] for name in layers])  # (n_layers, n_pairs)
         score = test.score_rdms(models, layers, getattr(candidate, "identifier", str(model)),
                                 subject=model_subject(candidate), stimulus_ids=features.stimulus_ids)
@@ -119,14 +120,20 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
             raise ValueError(f"subject {subject} is not in {benchmark} (subjects {list(data.subjects)})")
         candidate = load_model(model, **(model_options or {})) if isinstance(model, str) else model
         layers = [layer] if layer else default_layers(candidate)
-        features = layer_features(candidate, data.stimuli, data.stimulus_set, layers)
-        models = model_rdms([features[name] for name in layers])
+        stimuli = shown_at(data.stimuli, data.stimulus_degrees, probe.place_on_screen, probe.identifier)
+        features = layer_features(candidate, stimuli, data.stimulus_set, layers)
+        # the model RDMs carry their stimulus ids: shown beside (and scored against) the ROI RDMs only in their order
+        found = ModelRDMs(model_rdms([features[name] for name in layers]), tuple(layers), features.stimulus_ids,
+                          str(getattr(candidate, "identifier", model)))
+        check_stimulus_order(found.stimulus_ids, data.stimulus_ids, f"model {found.model} RDMs",
+                             f"the {data.dataset} ROI RDMs")
+        models = found.rdms
         rois = [roi] if roi else list(data.rois)
         if layer:
             chosen = layer
         else:
             probe.n_bootstrap = 0  # the best layer only; no confidence intervals needed
-            chosen = probe.score_rdms(models, layers).attrs["best_layer"][rois[0]]
+            chosen = probe.score_rdms(found).attrs["best_layer"][rois[0]]
         subjects = [str(s) for s in data.subjects]
         rows = [subjects.index(str(subject))] if subject is not None else list(range(len(subjects)))
         who = f"subject {subject}" if subject is not None else "subject mean"

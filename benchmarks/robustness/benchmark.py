@@ -6,6 +6,7 @@ a registered model (``network`` + ``spec.preprocessing``).
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,7 +35,13 @@ OPTIONS: dict[str, opt.Option] = {
 
 
 class RobustnessBenchmark(BenchmarkBase):
-    """Accuracy-vs-epsilon under FGSM or PGD on an image set (see :mod:`benchmarks.datasets.image_sets`)."""
+    """Accuracy-vs-epsilon under FGSM or PGD on an image set (see :mod:`benchmarks.datasets.image_sets`).
+
+    Safe to share between threads (:attr:`thread_safe`): the image set is loaded once under a lock and only read
+    afterwards; each call works on its own candidate (whose network it moves to the device) and its own seeded
+    ``torch.Generator`` s, never torch's global random state."""
+
+    thread_safe = True  # realnet_plugin.api.shared_benchmark gives every thread this one object
 
     def __init__(self, attack: str = "fgsm", epsilons: Sequence[float] = DEFAULT_EPSILONS, images="auto",
                  steps: int = 10, seed: int = 0, batch_size: int = 16, device: str | None = None,
@@ -48,12 +55,14 @@ class RobustnessBenchmark(BenchmarkBase):
         self.attack, self.epsilons, self.images = attack, tuple(float(e) for e in epsilons), images
         self.steps, self.seed, self.batch_size, self.device, self.progress = steps, seed, batch_size, device, progress
         self._image_set: ImageSet | None = None
+        self._lock = threading.Lock()
 
     def validate(self) -> ImageSet:
-        """Load and check the image set before any model runs (kept for the scoring)."""
-        if self._image_set is None:
-            self._image_set = load_image_set(self.images)
-        return self._image_set
+        """Load and check the image set before any model runs (once per object, under a lock; kept)."""
+        with self._lock:
+            if self._image_set is None:
+                self._image_set = load_image_set(self.images)
+            return self._image_set
 
     def __call__(self, candidate) -> Score:
         if not hasattr(candidate, "network") or not hasattr(candidate, "spec"):

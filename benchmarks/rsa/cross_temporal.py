@@ -29,6 +29,7 @@ have NaN t, join no cluster and split clusters around them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,13 +96,16 @@ class CrossTemporalResult:
 
 
 def cross_temporal_similarity(model_rdms: ArrayLike, eeg_rdms: ArrayLike | RankedRDMs, method: str = "spearman", *,
-                              undefined: str = "raise") -> np.ndarray:
+                              undefined: str = "raise", model_ids: Sequence[str] | None = None) -> np.ndarray:
     """Similarity of every model RDM with the EEG RDM of every subject and time point.
 
     model_rdms: ``(n_steps, n_pairs)`` shared by all subjects, or ``(n_subjects, n_steps, n_pairs)`` one set per
     subject; eeg_rdms: ``(n_subjects, n_times, n_pairs)`` array or 3-D :class:`RankedRDMs` prepared for ``method``
     (its ranks are reused); method as :func:`~benchmarks.rsa.compare.compare`; undefined: ``'raise'`` or ``'nan'``
     (an undefined EEG RDM gives NaN at its cells; an undefined model RDM is always an error naming its row).
+    model_ids: the stimulus id of each model RDM row (pair order as scipy ``squareform``); checked against the EEG
+    RDMs' own ids (a :class:`RankedRDMs` carrying ``stimulus_ids``) at the comparison: a different order is a
+    ``ValueError`` (:func:`~benchmarks.rsa.compare.check_stimulus_order`), never compared.
     Returns ``(n_subjects, n_steps, n_times)`` float64.
     """
     check_choice(method, "method", METHODS)
@@ -124,8 +128,9 @@ def cross_temporal_similarity(model_rdms: ArrayLike, eeg_rdms: ArrayLike | Ranke
         raise ValueError(f"model_rdms has {models.shape[0]} subject sets (shape {models.shape}) but eeg_rdms has "
                          f"{n_subjects} subjects")
     sets = models if models.ndim == 3 else models[None]
-    ranked = [RankedRDMs(one, method, name="model_rdms" + (f"[{i}]" if models.ndim == 3 else ""))
-              for i, one in enumerate(sets)]  # an undefined (constant) model RDM raises here, naming its row
+    # an undefined (constant) model RDM raises here, naming its row
+    ranked = [RankedRDMs(one, method, name="model_rdms" + (f"[{i}]" if models.ndim == 3 else ""),
+                         stimulus_ids=model_ids) for i, one in enumerate(sets)]
     return np.stack([compare(ranked[s if models.ndim == 3 else 0], eeg[s], method, undefined=undefined)
                      for s in range(n_subjects)])  # (n_subjects, n_steps, n_times)
 

@@ -18,9 +18,12 @@ subject's EEG file (also when the EEG RDMs come from the cache), the subject cou
 scored subjects, and that the EEG RDM method's protocol fits the files (decoding: ``navg`` x ``n_folds``
 repetitions). Options are checked when the benchmark is built (:data:`OPTIONS`, :func:`options_table`).
 
-Visual degrees: the images were shown at 7 degrees (:data:`.data.STIMULUS_DEGREES`); as in the ReAlnet paper each model
-sees the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no
-degrees).
+Visual degrees: the images were shown at 7 degrees (:data:`.data.STIMULUS_DEGREES`). By default
+(``place_on_screen=false``), as in the ReAlnet paper, each model sees the whole image, resized by its preprocessing;
+``place_on_screen=true`` places the images on the model's visual field as Brain-Score does (``Stimuli`` carrying
+7 degrees, :func:`benchmarks.model_features.layer_features`: a model of 8 degrees sees each image pasted centred on
+a grey canvas 8/7 as wide). ``attrs`` record ``place_on_screen``, ``stimulus_degrees`` and, for models that ran,
+``model_visual_degrees``.
 
 Noise ceiling: it needs >= 2 subjects; with fewer the benchmark refuses to score unless ``ceiling=False``, which
 makes the scalar the raw (unceiled) similarity. A lower ceiling <= 0 over the window is an error for the same reason
@@ -54,7 +57,7 @@ from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
 from ..datasets.things_eeg2 import data as eeg_data
-from ..model_features import ModelRDMs, candidate_rdms, default_layers
+from ..model_features import ModelRDMs, candidate_rdms, default_layers, model_visual_degrees, shown_at
 from ..rdm_cache import cached_rdms, rdm_cache_key
 from ..rsa import (
     EEG_RDM_METHODS,
@@ -157,6 +160,9 @@ def options_table(method: str = DEFAULT_METHOD) -> dict[str, opt.Option]:
                                      [-0.1, 0.49], opt.optional(opt.either(opt.number_pair, opt.choice(["all"])))),
         "min_cluster_length": opt.Option("an integer >= 1 (1: every cluster, as MNE; 2: NeuroRA's rule)", 2,
                                          opt.integer(1)),
+        "place_on_screen": opt.Option("true (place the images on the model's visual field, as Brain-Score) or "
+                                      "false (the whole image resized, the ReAlnet paper's protocol)", True,
+                                      opt.boolean),
     }
 
 
@@ -206,9 +212,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     none, MNE's test as it is, whose p values keep their family-wise meaning; 2: NeuroRA's rule, as the paper's
     figures; see :func:`benchmarks.rsa.stats.cluster_permutation_test`).
     :meth:`score_family` scores subject-specific models (one per subject) as one group result.
+    ``place_on_screen``: see the module docstring (visual degrees).
     Every option is checked here against :func:`options_table` (:class:`benchmarks.options.BenchmarkOptionError`,
     one line naming the option and its expected form); data are checked by :meth:`validate`.
     """
+
+    thread_safe = True  # one lock guards what is read and computed once: shared_benchmark shares it across threads
 
     def __init__(self, method: str = DEFAULT_METHOD, *, identifier: str | None = None, root=None,
                  subjects: Sequence[int] | None = None,
@@ -217,7 +226,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  method_params: dict | None = None, cache: bool = True, seed: int = 0,
                  score_subjects: Sequence[int] | None = None, n_bootstrap: int = 0,
                  channels: Sequence[str] | str | None = None, ceiling: bool = True,
-                 cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int = 1):
+                 cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int = 1,
+                 place_on_screen: bool = False):
         if method not in EEG_RDM_METHODS:
             raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
         names = (f"things-eeg-rsa-{method}", *(("things-eeg-rsa",) if method == DEFAULT_METHOD else ()))
@@ -231,7 +241,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  "n_permutations": n_permutations, "match_subject": match_subject, "method_params": method_params,
                  "cache": cache, "seed": seed, "score_subjects": score_subjects, "n_bootstrap": n_bootstrap,
                  "channels": channels, "ceiling": ceiling, "cluster_window": cluster_window,
-                 "min_cluster_length": min_cluster_length}
+                 "min_cluster_length": min_cluster_length, "place_on_screen": place_on_screen}
         for name, value in given.items():
             opt.check_value(identifier, name, table[name], value)
         super().__init__(identifier=identifier, ceiling=None, version=1, parent="neural", bibtex=BIBTEX)
@@ -243,7 +253,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         self.n_bootstrap, self.use_ceiling = n_bootstrap, ceiling
         self.cluster_window = cluster_window if cluster_window is None or isinstance(cluster_window, str) else tuple(
             cluster_window)
-        self.min_cluster_length = min_cluster_length
+        self.min_cluster_length, self.place_on_screen = min_cluster_length, place_on_screen
         self.channels = channels if channels is None or isinstance(channels, str) else list(channels)
         # what the files gave, read once per benchmark object (see validate); one lock, so threads sharing the
         # object (a leaderboard worker) never read or compute twice
@@ -370,6 +380,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         """The test images in EEG order (ids = file stems), as :meth:`validate` read them."""
         self.validate()
         return self._stimuli
+
+    @property
+    def shown_stimuli(self) -> Stimuli:
+        """:attr:`stimuli` as models are shown them: with ``place_on_screen`` carrying the images' visual angle
+        (:data:`.data.STIMULUS_DEGREES`, so each model sees them placed on its own screen), else as they are."""
+        return shown_at(self.stimuli, eeg_data.STIMULUS_DEGREES, self.place_on_screen, self.identifier)
 
     def stimulus_set(self):
         """A Brain-Score ``StimulusSet`` of the test images in EEG order (for models without ``activations``)."""
@@ -507,8 +523,11 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         layers = list(self.layers or default_layers(candidate))
         self.eeg()
         # (n_layers, n_pairs) with the stimulus ids read back from the model; an RDM model's own RDMs reordered by id
-        models = candidate_rdms(candidate, self.stimuli, self.stimulus_set, layers, self.identifier)
-        return self.score_rdms(models, subject=subject)
+        models = candidate_rdms(candidate, self.shown_stimuli, self.stimulus_set, layers, self.identifier)
+        result = self.score_rdms(models, subject=subject)
+        if self.place_on_screen:
+            result.attrs["model_visual_degrees"] = model_visual_degrees(candidate)
+        return result
 
     def _scored(self, subjects: list[int], model_identifier: str, subject: int | None = None) -> list[int]:
         """Indices into ``subjects`` of the subjects the model is compared with.
@@ -636,6 +655,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             "method_params": dict(self.rdm_params), "ceiled": bool(self.use_ceiling),
             "cluster_window": [float(t) for t in self.cluster_span(times)],
             "min_cluster_length": int(self.min_cluster_length), "benchmark_identifier": self.identifier,
+            "place_on_screen": bool(self.place_on_screen), "stimulus_degrees": float(eeg_data.STIMULUS_DEGREES),
         })
         return result
 
@@ -686,7 +706,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                              "ceiling=false) for the raw similarity")
         ranked, _, _ = self._prepared_eeg()
         lower, upper = self._subset_ceiling(scored)  # the ceiling over the family's subjects only, computed once
-        layers, per_subject, similarity = None, [], []
+        layers, per_subject, similarity, screens = None, [], [], []
         for member, s in zip(members, scored):
             candidate = member.load()
             these = list(self.layers or default_layers(candidate))
@@ -695,7 +715,9 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             elif these != layers:
                 raise ValueError(f"model {member.identifier} reads layers {these} but {members[0].identifier} reads "
                                  f"{layers}; pass layers=[...] naming layers every model of the family has")
-            found = candidate_rdms(candidate, self.stimuli, self.stimulus_set, layers, self.identifier)
+            found = candidate_rdms(candidate, self.shown_stimuli, self.stimulus_set, layers, self.identifier)
+            if self.place_on_screen:
+                screens.append(model_visual_degrees(candidate))
             del candidate  # a FamilyMember's network is released before the next is built
             models = self._checked_model_rdms(found.rdms, layers, member.identifier, rdms.shape[-1])
             ranked_models = RankedRDMs(models, self.comparison, name=f"model {member.identifier} RDMs",
@@ -707,6 +729,8 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                                 lambda best: stacked[:, best][:, None])
         result.attrs["subject_models"] = [member.identifier for member in members]
         result.attrs["family"] = True
+        if screens:
+            result.attrs["model_visual_degrees"] = screens  # aligned with subject_models
         return result
 
     # --- clusters -------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import xarray as xr
 
 from model_registry.extractor import parse_layer
 
-from ..datasets.things_eeg2 import data as eeg_data
 from ..model_features import layer_features, layer_rdms
 from ..rdm_model import RdmModel
 from ..rsa._validation import check_choice, check_positive_int, check_probability
@@ -187,9 +186,8 @@ def cross_temporal_rsa(candidate: RegisteredModel, benchmark: ThingsEEGRsaBenchm
 
     inputs = benchmark.validate()  # every file and option-vs-data fit, before the model runs
     scored = benchmark._scored(inputs.subjects, identifier)  # score_subjects / a realnet_sXX model's own subject
-    stimuli = eeg_data.stimuli("test", benchmark.root)
-
-    features = layer_features(candidate, stimuli, lambda: eeg_data.stimulus_set("test", benchmark.root), layers)
+    # the images in the EEG RDMs' order, as the benchmark shows them (place_on_screen); ids travel with the features
+    features = layer_features(candidate, benchmark.shown_stimuli, benchmark.stimulus_set, layers)
     names = list(features)  # expanded: 'V4.output' -> 'V4.output-t0' ... in call order
     declared = _declared_steps(candidate)
     parsed = [parse_layer(name) for name in names]
@@ -199,6 +197,7 @@ def cross_temporal_rsa(candidate: RegisteredModel, benchmark: ThingsEEGRsaBenchm
             raise RuntimeError(f"model {identifier}: module {module!r} gave {found} step(s) but the model declares "
                                f"{declared[module]} (spec.extra['recurrent_steps'])")
     models = layer_rdms(features, names, identifier)  # (n_layer_steps, n_pairs), 1 - Pearson
+    model_ids = features.stimulus_ids
     del features
     for name, bad, row in zip(names, undefined_rows(models, benchmark.comparison), models):
         if bad:
@@ -206,7 +205,8 @@ def cross_temporal_rsa(candidate: RegisteredModel, benchmark: ThingsEEGRsaBenchm
                              "so its similarity with any EEG RDM is undefined; choose other layers")
     subjects, _, times = benchmark.eeg()  # EEG RDMs after the model: a bad layer name fails before this work
     ranked, _, _ = benchmark._prepared_eeg()  # the benchmark's EEG RDMs, ranked once per benchmark object
-    similarity = cross_temporal_similarity(models, ranked[scored], benchmark.comparison, undefined="nan")
+    similarity = cross_temporal_similarity(models, ranked[scored], benchmark.comparison, undefined="nan",
+                                           model_ids=model_ids)  # order asserted against the EEG's
     note = ""
     clusters = None
     if len(scored) < 2:

@@ -1,11 +1,13 @@
 """``things-fmri-roi`` and ``things-fmri-roi.<ROI>``: model layer RDMs vs THINGS-fMRI ROI RDMs (100 test images).
 
-Visual degrees: the images were shown at 10 degrees (:data:`.data.STIMULUS_DEGREES`); this benchmark gives each model
-the whole image, resized by its preprocessing, without Brain-Score's ``place_on_screen`` (stimuli carry no degrees).
+Visual degrees: the images were shown at 10 degrees (:data:`.data.STIMULUS_DEGREES`); by default
+(``place_on_screen=false``) each model sees the whole image, resized by its preprocessing (the ReAlnet paper's
+protocol); ``place_on_screen=true`` places the images on the model's visual field as Brain-Score does. ``attrs``
+record ``place_on_screen`` and the degrees (:mod:`benchmarks.roi_rsa`).
 """
 from __future__ import annotations
 
-from ..datasets.things_fmri.data import DEFAULT_ROIS, load_things_fmri
+from ..datasets.things_fmri.data import DEFAULT_ROIS, STIMULUS_DEGREES, load_things_fmri
 from ..roi_rsa import RoiRsaBenchmark, patterns_to_rdms
 
 BIBTEX = """@article{hebart2023things,
@@ -18,5 +20,5 @@ BIBTEX = """@article{hebart2023things,
 def things_fmri_roi(identifier: str = "things-fmri-roi", root=None, **options) -> RoiRsaBenchmark:
     """All default ROIs, or one ROI for ``things-fmri-roi.<ROI>`` (options: ``layers``, ``method``, ...)."""
     rois = [identifier.split(".", 1)[1]] if "." in identifier else list(DEFAULT_ROIS)
-    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_things_fmri(root, rois=rois)), bibtex=BIBTEX,
-                           **options)
+    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_things_fmri(root, rois=rois), STIMULUS_DEGREES),
+                           bibtex=BIBTEX, **options)

@@ -1,11 +1,11 @@
 """Scoring every (model, benchmark) pair into the leaderboard database, skipping pairs already scored.
 
-Each benchmark is built once per process and run (read, validated, then reused for every model: its data files
-are read once per worker, not once per pair); each model is built once to fingerprint it, and as soon as a
-model's fingerprint is known its pairs are queued, so the worker that built it can score them with the same
-network. A pair runs only when its key (model, model fingerprint, benchmark, version, options) has no ``ok`` row;
-the fingerprint covers what the model computes (weights, preprocessing, layers, region map, layouts, visual
-degrees, extraction code), so the same weights with another definition are scored again.
+Each benchmark is built once per process and run (:func:`realnet_plugin.api.shared_benchmark`; read, validated, then
+reused for every model: its data files are read once per worker, not once per pair); each model is built once to
+fingerprint it, and as soon as a model's fingerprint is known its pairs are queued, so the worker that built it can
+score them with the same network. A pair runs only when its key (model, model fingerprint, benchmark, version,
+options) has no ``ok`` row; the fingerprint covers what the model computes (weights, preprocessing, layers, region
+map, layouts, visual degrees, extraction code), so the same weights with another definition are scored again.
 
 Checked first, in this process, before the database is opened: the ids, and that at least one benchmark accepts
 the options (otherwise one line, nothing written). Each benchmark is then built and validated (data files, subjects,
@@ -36,12 +36,12 @@ from .tasks import (
     ModelInfo,
     ModelTask,
     PairTask,
-    _benchmark_for,
     describe_benchmark,
     describe_model,
     import_plugins,
     model_fingerprint,
     provenance_attrs,
+    run_benchmark,
     score_pair,
 )
 
@@ -137,8 +137,9 @@ def run_leaderboard(models: str | Sequence, benchmarks: str | Sequence[str], *,
         model_tasks = [ModelTask(m, not random_weights, seed, run_options if candidate is None else {}, imports,
                                  run_id, candidate) for m, candidate in entries]
         try:
-            described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports, run_id)
-                                          for b in benchmark_ids], progress, "checking benchmarks")
+            described = _gather(backend, [(describe_and_validate, b, benchmark_options, imports, run_id,
+                                           len(benchmark_ids)) for b in benchmark_ids], progress,
+                                "checking benchmarks")
             bench_infos: dict[str, BenchmarkInfo] = {info.benchmark: info for info in described}
             if all(info.message for info in bench_infos.values()):  # nothing to score: build no model
                 outcomes = _record_unusable(store, model_tasks, bench_infos, options_key)
@@ -171,17 +172,18 @@ def check_options_fit(benchmark_ids: Sequence[str], options: dict) -> None:
         raise BenchmarkOptionError(f"{refused[0]}{others}")
 
 
-def describe_and_validate(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = ""
-                          ) -> BenchmarkInfo:
+def describe_and_validate(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = "",
+                          run_benchmarks: int = 1) -> BenchmarkInfo:
     """:func:`describe_benchmark`, then the benchmark's own input checks (``validate()``: data files, subjects,
-    ...) on the same object, kept for the run ``run_id``; a failure comes back as ``message`` (run in a worker)."""
-    info = describe_benchmark(benchmark, options, imports, run_id)
+    ...) on the same object, kept for the run (with its ``run_benchmarks`` benchmarks, :func:`run_benchmark`); a
+    failure comes back as ``message`` (run in a worker)."""
+    info = describe_benchmark(benchmark, options, imports, run_id, run_benchmarks)
     if info.message:
         return info
     from realnet_plugin.api import validate_benchmark
 
     try:
-        validate_benchmark(_benchmark_for(benchmark, options, run_id))
+        validate_benchmark(run_benchmark(benchmark, options, run_benchmarks))
     except Exception as error:
         return BenchmarkInfo(benchmark, info.options, info.version, message=describe_error(error))
     return info
@@ -230,7 +232,7 @@ def _pairs_of(info: ModelInfo, task: ModelTask, bench_infos: dict[str, Benchmark
                                           attrs=provenance_attrs(task), model_fingerprint=info.fingerprint or ""))
             continue
         key = PairKey(info.model, info.fingerprint, benchmark, b_info.version, options_key)
-        jobs.append((key, PairTask(task, benchmark, benchmark_options), info.weights_hash))
+        jobs.append((key, PairTask(task, benchmark, benchmark_options, len(bench_infos)), info.weights_hash))
     return jobs, failures
 
 

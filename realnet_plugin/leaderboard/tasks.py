@@ -3,8 +3,9 @@
 Models are built under a fixed torch seed, so a random-initialisation baseline (``pretrained=False``) has the same
 weights, hash and scores in every process. Within one run a worker keeps the last model it built, so consecutive
 pairs of the same model reuse it (the key includes the run id: a later run never sees a stale network). Each
-benchmark is built once per run and process (:func:`_benchmark_for`) and reused for every model, so its data files
-are read once per worker, not once per pair.
+benchmark is built once per process (:func:`realnet_plugin.api.shared_benchmark`, the package's one benchmark-reuse
+mechanism, told to keep every benchmark of the run) and reused for every model, so its data files are read once
+per worker, not once per pair; the run's end drops them (:func:`forget_models`).
 
 A pair's key holds the model's fingerprint (:func:`model_fingerprint`: what the model computes, not only its
 weights), so a plugin that changes preprocessing, layers, region map, layouts or recurrent steps with the same
@@ -110,12 +111,8 @@ class PairTask:
     model_task: ModelTask
     benchmark: str
     benchmark_options: dict = field(default_factory=dict)
+    run_benchmarks: int = 1  # how many benchmarks the run scores (each worker keeps them all)
 
-
-# (run id, benchmark id, canonical options) -> benchmark object, shared by the threads of a process; built under
-# _BENCHMARKS_LOCK so two threads never build the same benchmark twice
-_BENCHMARKS: dict[tuple[str, str, str], object] = {}
-_BENCHMARKS_LOCK = threading.Lock()
 
 # thread id -> (key, model): per thread, because Dask workers run several threads and a model object must never
 # be shared by two pairs scored at the same time (benchmarks set its recording state)
@@ -163,28 +160,22 @@ def build_model(task: ModelTask):
 
 def forget_models() -> None:
     """Drop the models kept from the last builds and the benchmarks of the run (called when a run ends)."""
+    from realnet_plugin.api import forget_shared_benchmarks
+
     with _LAST_BUILT_LOCK:
         _LAST_BUILT.clear()
-    with _BENCHMARKS_LOCK:
-        _BENCHMARKS.clear()
+    forget_shared_benchmarks()
 
 
-def _benchmark_for(benchmark_id: str, options: dict, run_id: str = ""):
-    """The benchmark ``benchmark_id`` built with ``options``: within a run (``run_id``) built once per process and
-    reused for every model (its data read once); without a run id built afresh. Keyed by the canonical options, so
-    two option sets never share an object. Raises what :func:`benchmarks.registry.load_benchmark` raises."""
-    from benchmarks.registry import load_benchmark
+def run_benchmark(benchmark_id: str, options: dict, run_benchmarks: int = 1):
+    """The benchmark ``benchmark_id`` built with ``options``, one object per process
+    (:func:`realnet_plugin.api.shared_benchmark`; shared by the threads of a Dask worker where the benchmark is
+    thread-safe, else one per thread), kept with the run's other ``run_benchmarks`` - 1 benchmarks until
+    :func:`forget_models`. Raises what :func:`benchmarks.registry.load_benchmark` raises."""
+    from realnet_plugin.api import keep_shared_benchmarks, shared_benchmark
 
-    if not run_id:
-        return load_benchmark(benchmark_id, **options)
-    key = (run_id, benchmark_id, canonical_options(options) + repr(sorted(options.items())))
-    with _BENCHMARKS_LOCK:
-        if key not in _BENCHMARKS:
-            stale = [k for k in _BENCHMARKS if k[0] != run_id]  # a worker that outlived an earlier run
-            for old in stale:
-                del _BENCHMARKS[old]
-            _BENCHMARKS[key] = load_benchmark(benchmark_id, **options)
-        return _BENCHMARKS[key]
+    keep_shared_benchmarks(run_benchmarks)
+    return shared_benchmark(benchmark_id, **options)
 
 
 def describe_model(task: ModelTask) -> ModelInfo:
@@ -200,20 +191,21 @@ def describe_model(task: ModelTask) -> ModelInfo:
         return ModelInfo(task.model, task.pretrained, None, message=describe_error(error))
 
 
-def describe_benchmark(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = "") -> BenchmarkInfo:
-    """Build the benchmark (kept for the run ``run_id``, see :func:`_benchmark_for`) and read its ``version``;
-    failures come back as ``message``."""
+def describe_benchmark(benchmark: str, options: dict, imports: Sequence[str] = (), run_id: str = "",
+                       run_benchmarks: int = 1) -> BenchmarkInfo:
+    """Build the benchmark (kept for the run, see :func:`run_benchmark`) and read its ``version``; failures come
+    back as ``message``. ``run_id`` is accepted for the callers' symmetry (the run's end drops the objects)."""
     encoded = canonical_options(options)
     try:
         import_plugins(imports)
-        version = getattr(_benchmark_for(benchmark, options, run_id), "version", None)
+        version = getattr(run_benchmark(benchmark, options, run_benchmarks), "version", None)
         return BenchmarkInfo(benchmark, encoded, "" if version is None else str(version))
     except Exception as error:
         return BenchmarkInfo(benchmark, encoded, None, message=describe_error(error))
 
 
 def score_pair(task: PairTask) -> PairResult:
-    """Score one pair with the run's benchmark object (built once per process, :func:`_benchmark_for`); any failure
+    """Score one pair with the run's benchmark object (built once per process, :func:`run_benchmark`); any failure
     is returned as an error :class:`PairResult` (never raised)."""
     from realnet_plugin.api import score
 
@@ -227,7 +219,7 @@ def score_pair(task: PairTask) -> PairResult:
         model = build_model(model_task)
         hash_value, fingerprint = model_hash(model), model_fingerprint(model)
         import_plugins(model_task.imports)
-        benchmark = _benchmark_for(task.benchmark, task.benchmark_options, model_task.run_id)
+        benchmark = run_benchmark(task.benchmark, task.benchmark_options, task.run_benchmarks)
         version = "" if getattr(benchmark, "version", None) is None else str(benchmark.version)
         result = score(model, benchmark)
         return result_from_score(result, weights_hash=hash_value, benchmark_version=version,

@@ -14,7 +14,8 @@ from benchmarks.roi_rsa import RoiRsaBenchmark
 from benchmarks.things_eeg_rsa.benchmark import ThingsEEGRsaBenchmark, options_table
 
 THINGS_EEG_VALID = ("cache, ceiling, channels, cluster_window, comparison, layers, match_subject, method_params, "
-                    "min_cluster_length, n_bootstrap, n_permutations, root, score_subjects, seed, subjects, window")
+                    "min_cluster_length, n_bootstrap, n_permutations, place_on_screen, root, score_subjects, seed, "
+                    "subjects, window")
 
 
 def _message(identifier: str, **options) -> str:
@@ -76,7 +77,7 @@ def test_direct_construction_checks_the_same_values():
                                                       "(below 0): expected an integer >= 0"),
     ("things-fmri-roi.V1", {"rois": "V1"}, "option rois='V1' for things-fmri-roi.V1 (a str): expected a list of ROI"),
     ("shen2019-fmri-roi", {"layer": ["IT"]}, "unknown option 'layer' for shen2019-fmri-roi; valid: layers, method, "
-                                             "n_bootstrap, rois, root, seed (did you mean layers?)"),
+                                             "n_bootstrap, place_on_screen, rois, root, seed (did you mean layers?)"),
     ("pgd-robustness", {"epsilons": 0.03}, "option epsilons=0.03 for pgd-robustness (a float): expected a non-empty"),
     ("fgsm-robustness", {"batch_size": 0}, "option batch_size=0 for fgsm-robustness (below 1): expected an integer"),
 ])
@@ -95,7 +96,7 @@ def test_every_registered_benchmark_declares_its_options_and_their_examples_are_
 
 
 def test_option_tables_match_the_constructors():
-    check_signature(options_table(), ThingsEEGRsaBenchmark.__init__, exclude=["method"])
+    check_signature(options_table(), ThingsEEGRsaBenchmark.__init__, exclude=["method", "identifier"])
     check_signature(ROI_OPTIONS, RoiRsaBenchmark.__init__, exclude=["identifier", "load", "bibtex", "version"])
     check_signature(ROBUSTNESS_OPTIONS, RobustnessBenchmark.__init__, exclude=["attack"])
     with pytest.raises(TypeError, match=r"only in the table \['extra'\], only in the signature \[\]"):

@@ -67,6 +67,7 @@ def test_model_options_with_a_built_model_are_refused_before_any_benchmark_work(
 
 def test_shared_benchmark_is_one_object_per_options_and_reads_once(tiny_dataset, monkeypatch):
     monkeypatch.setattr(api, "_SHARED", type(api._SHARED)())
+    monkeypatch.setattr(api, "_RESERVED", 0)
     reads = []
     load_subject = eeg_data.load_subject
     monkeypatch.setattr(eeg_data, "load_subject", lambda s, *a, **k: reads.append(s) or load_subject(s, *a, **k))
@@ -93,3 +94,53 @@ def _square(condensed: np.ndarray) -> np.ndarray:
     square = np.zeros((n, n))
     square[np.triu_indices(n, 1)] = condensed
     return square + square.T
+
+
+class _Built:
+    def __init__(self, identifier, thread_safe):
+        self.identifier, self.thread_safe = identifier, thread_safe
+
+
+def test_shared_benchmark_shares_thread_safe_objects_across_threads_only(monkeypatch):
+    """A benchmark declaring thread_safe = True is one object for all threads; any other is one per thread."""
+    import threading
+
+    monkeypatch.setattr(api, "_SHARED", type(api._SHARED)())
+    monkeypatch.setattr(api, "_RESERVED", 0)
+    builds = []
+    monkeypatch.setattr(api, "_load_benchmark", lambda identifier, **options: builds.append(identifier) or _Built(
+        identifier, identifier == "safe"))
+    seen, fetched, release = {}, {n: threading.Event() for n in "ab"}, threading.Event()
+
+    def worker(name):
+        seen[name] = (api.shared_benchmark("safe", x=1), api.shared_benchmark("unsafe", x=1))
+        fetched[name].set()
+        release.wait(10)  # alive until both have fetched: thread ids are reused only after a thread ends
+
+    threads = {n: threading.Thread(target=worker, args=(n,)) for n in "ab"}
+    threads["a"].start()
+    fetched["a"].wait(10)  # the first thread's objects exist when the second asks
+    threads["b"].start()
+    fetched["b"].wait(10)
+    release.set()
+    for thread in threads.values():
+        thread.join()
+    assert seen["a"][0] is seen["b"][0]
+    assert seen["a"][1] is not seen["b"][1]
+    assert sorted(builds) == ["safe", "unsafe", "unsafe"]
+
+
+def test_keep_and_forget_shared_benchmarks(monkeypatch):
+    """A leaderboard run keeps all its benchmarks (beyond SHARED_BENCHMARKS) until it forgets them."""
+    monkeypatch.setattr(api, "_SHARED", type(api._SHARED)())
+    monkeypatch.setattr(api, "SHARED_BENCHMARKS", 2)
+    monkeypatch.setattr(api, "_RESERVED", 0)
+    monkeypatch.setattr(api, "_load_benchmark", lambda identifier, **options: _Built(identifier, True))
+    api.keep_shared_benchmarks(5)
+    first = [api.shared_benchmark(f"b{i}") for i in range(5)]
+    assert [api.shared_benchmark(f"b{i}") for i in range(5)] == first and all(
+        a is b for a, b in zip(first, [api.shared_benchmark(f"b{i}") for i in range(5)]))
+    api.forget_shared_benchmarks()
+    assert len(api._SHARED) == 0 and api._RESERVED == 0
+    again = [api.shared_benchmark(f"b{i}") for i in range(3)]
+    assert len(api._SHARED) == 2 and all(a is not b for a, b in zip(first, again))

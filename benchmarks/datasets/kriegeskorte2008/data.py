@@ -39,8 +39,10 @@ from ..errors import DatasetFormatError, DatasetNotFoundError
 from ..fmri_common import build_stimulus_set, listed, write_png_stimuli
 
 DATASET = "kriegeskorte2008"
-# visual angle of the images in the human fMRI experiment (Kriegeskorte et al. 2008, methods; inferred: not in the
-# released files). For Stimuli(..., degrees=) and a model's place_on_screen; the benchmark shows images whole.
+# visual angle of the images in the human fMRI experiment: 2.9 degrees wide (Kriegeskorte et al. 2008, Neuron 60:1126,
+# Experimental Procedures). Inferred, not confirmed: the value is not in the released files, and no public copy of
+# the methods text could be read here (only the paper's first page); make it a parameter where it matters. Used by
+# the benchmark's place_on_screen=true (Stimuli(..., degrees=)); by default the benchmark shows images whole.
 STIMULUS_DEGREES = 2.9
 RSATOOLBOX_COMMIT = "f1f83cadb7243492a1aae7460466e0f0140b20ac"
 BASE_URL = f"https://raw.githubusercontent.com/rsagroup/rsatoolbox/{RSATOOLBOX_COMMIT}/demos/92imageData/"

@@ -39,8 +39,10 @@ from ..fmri_common import (
 from .bdata import BData, read_bdata
 
 DATASET = "shen2019"
-# visual angle of the images (Shen et al. 2019, methods: 12 x 12 degrees; inferred: not in the released files).
-# For Stimuli(..., degrees=) and a model's place_on_screen; the benchmark shows images whole.
+# visual angle of the images: 12 x 12 degrees, "presented with a central fixation for 8 s flashed at 2 Hz
+# subtending 12x12 degrees of visual angle" (Shen et al. 2019, PLoS Comput Biol 15:e1006633, methods, as the MOSAIC
+# preprint's dataset summary quotes it: bioRxiv 10.64898/2025.11.28.690060, section 7.2.4 "Deeprecon"). Not in the
+# released files. Used by the benchmark's place_on_screen=true; by default the benchmark shows images whole.
 STIMULUS_DEGREES = 12.0
 SUBJECTS: tuple[str, ...] = ("01", "02", "03")
 FILE_PATTERN = "sub-{subject}_perceptionNaturalImageTest_original_VC.h5"

@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
 DATASET_NAME = "things-eeg2"
 # visual angle of the images: "presented centrally with a visual angle of 7 degrees" (Gifford et al. 2022 p. 2, as
-# Brain-Score's gifford2022 benchmark quotes it, VISUAL_DEGREES = 7). For Stimuli(..., degrees=) and a model's
-# place_on_screen; the benchmark shows images whole (the ReAlnet paper's protocol).
+# Brain-Score's gifford2022 benchmark quotes it, VISUAL_DEGREES = 7). Used by the benchmark's place_on_screen=true;
+# by default the benchmark shows images whole (the ReAlnet paper's protocol).
 STIMULUS_DEGREES = 7.0
 SPLITS: tuple[str, ...] = ("training", "test")
 Split = Literal["training", "test"]

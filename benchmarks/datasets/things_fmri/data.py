@@ -58,7 +58,7 @@ from .pandas_hdf import open_frame
 
 DATASET = "things-fmri"
 # visual angle of the images (Hebart et al. 2023; Brain-Score's hebart2023_fmri benchmark uses VISUAL_DEGREES = 10).
-# For Stimuli(..., degrees=) and a model's place_on_screen; the benchmark shows images whole.
+# Used by the benchmark's place_on_screen=true; by default the benchmark shows images whole.
 STIMULUS_DEGREES = 10.0
 SUBJECTS: tuple[str, ...] = ("01", "02", "03")
 RESPONSE_KEY = "ResponseData"

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from benchmarks.fmri_common import write_feature_image
-from benchmarks.things_eeg_rsa.synth import generate_things_eeg2
-from benchmarks.things_fmri.synth import write_synthetic_things_fmri
 
+from benchmarks.datasets.fmri_common import write_feature_image
+from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
+from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
 from benchmarks.things_eeg_rsa.benchmark import model_subject
 from model_registry import wrap
 from model_registry.registry import build_network, get_spec
