@@ -204,7 +204,7 @@ class RegisteredModel(BrainModel):
     def _bin_layers(self, region: str, bins: Sequence[TimeBin]) -> list[str]:
         """The layer read for each bin: recurrent steps spread over the distinct bins by their rank in time."""
         layer = self.spec.region_layer_map[region]
-        steps = self.spec.extra.get("recurrent_steps", {}).get(f"{layer}.output", 1)
+        steps = self.spec.recurrent_steps.get(f"{layer}.output", 1)
         distinct = sorted(set(bins))
         if len(distinct) <= 1 or steps <= 1:
             return [layer] * len(bins)
@@ -214,10 +214,10 @@ class RegisteredModel(BrainModel):
     # --- behaviour ------------------------------------------------------------------------------------------
     @property
     def behavioral_readout_layer(self) -> str:
-        """The layer the probabilities and odd-one-out read-outs use: ``spec.extra['behavioral_readout_layer']``
+        """The layer the probabilities and odd-one-out read-outs use: ``spec.behavioral_readout_layer``
         when set, else the module registered right before the logits layer (its input: CORnet-S
         ``decoder.flatten``, ResNet ``avgpool``), else the spec's last layer (Brain-Score's default)."""
-        explicit = self.spec.extra.get("behavioral_readout_layer")
+        explicit = self.spec.behavioral_readout_layer
         if explicit:
             return explicit
         logits = self.spec.logits_layer
@@ -237,7 +237,7 @@ class RegisteredModel(BrainModel):
         if isinstance(logits, torch.nn.Linear) and values.shape[1] != logits.in_features:
             raise ValueError(f"model {self.identifier}: behavioural read-out layer {layer!r} gives {values.shape[1]} "
                              f"features but logits layer {self.spec.logits_layer!r} takes {logits.in_features}; "
-                             "set spec.extra['behavioral_readout_layer'] to the layer feeding the logits")
+                             "set spec.behavioral_readout_layer to the layer feeding the logits")
         return values, coords
 
     def _label_task(self, choice_labels, aggregation: str) -> tuple[object, str]:

@@ -6,8 +6,35 @@ from brainscore_core.metrics import Score
 
 import benchmarks
 import model_registry
+from benchmarks import registry as _benchmark_registry
 from benchmarks.registry import list_benchmarks as _list_benchmarks
 from benchmarks.registry import load_benchmark as _load_benchmark
+
+
+def _connect_brainscore() -> None:
+    """Make our model and benchmark ids reachable through ``brainscore_vision`` (what ``import model_registry`` /
+    ``import benchmarks`` did as a side effect before the registries became lazy): every listed id is put into
+    Brain-Score's registries as a lazy factory, later registrations too, and its lookups of ids only we know (a
+    run trained after the import, ``timm:<name>``) are answered by our resolvers."""
+    import functools
+
+    from model_registry.brainscore_bridge import add_resolver, expose
+
+    def model_factory(identifier: str):
+        if not model_registry.is_model(identifier):
+            return None
+        model_registry.get_spec(identifier)  # resolve now so that a bad family id fails at lookup, not at scoring
+        return lambda: model_registry.load_model(identifier)
+
+    add_resolver("models", model_factory, list_ids=model_registry.list_models)
+    model_registry.on_register(lambda identifier: expose("models", identifier,
+                                                         lambda: model_registry.load_model(identifier)))
+    add_resolver("benchmarks", _benchmark_registry.benchmark_factory)
+    _benchmark_registry.on_register(lambda identifier: expose("benchmarks", identifier,
+                                                              functools.partial(_load_benchmark, identifier)))
+
+
+_connect_brainscore()
 
 
 def load_model(identifier: str, **options) -> model_registry.RegisteredModel:
@@ -78,7 +105,7 @@ def family_members(model, subjects_with_data=None) -> list:
                 if identifier in seen:
                     continue
                 seen.add(identifier)
-                subject = model_registry.get_spec(identifier).extra.get("subject")
+                subject = model_registry.get_spec(identifier).subject
                 subject = None if subject is None else int(subject)
                 if wildcard and subjects_with_data is not None and subject not in subjects_with_data:
                     left_out.append(f"{identifier} (subject {subject})")

@@ -622,12 +622,12 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
 def model_subject(candidate) -> int | None:
     """The THINGS-EEG2 subject a model was trained on, or ``None`` for a model trained on no subject.
 
-    Read from the registered spec (``spec.extra['subject']``: a local run's config.json, or the published
-    weights' subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id."""
+    Read from the registered spec (``spec.subject``: a local run's config.json, or the published weights'
+    subject), else, for candidates without a spec (a Brain-Score model), from a ``realnet_sXX_`` id."""
     spec = getattr(candidate, "spec", None)
-    extra = getattr(spec, "extra", None) or {}
-    if "subject" in extra:
-        return int(extra["subject"])
+    subject = getattr(spec, "subject", None)
+    if subject is not None:
+        return int(subject)
     match = REALNET_SUBJECT.match(str(getattr(candidate, "identifier", "")))
     return int(match.group(1)) if match else None
 
