@@ -76,13 +76,13 @@ CORNET_S_STEPS = {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2
 CORNET_S_PARAMS = 53_416_616
 CORNET_PREPROCESSING = Preprocessing(image_size=224, resize="resize")
 CORNET_S_WEIGHTS = WeightsRecord(
-    url="https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth",
-    hash="sha1:a4bfd8eda33b45fd945da1b972ab0b7cad38d60f", file_name="cornet_s-1d3f7974.pth",
-    preprocessing=CORNET_PREPROCESSING, num_params=CORNET_S_PARAMS, licence="GPL-3.0 (dicarlolab/CORnet)",
-    paper="https://arxiv.org/abs/1909.06161", bibtex=CORNET_BIBTEX,
-    notes="sha1 is Brain-Score's record of its mirror of this file; the name's 1d3f7974 follows torch.hub naming "
-          "but was never checked as a sha256 prefix: model_registry.cornet.verify_cornet_s_file accepts either "
-          "(or, with a warning, a file holding exactly CORnet-S's tensors)")
+    url="https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth", hash="sha256:1d3f7974",
+    file_name="cornet_s-1d3f7974.pth", preprocessing=CORNET_PREPROCESSING, num_params=CORNET_S_PARAMS,
+    licence="GPL-3.0 (dicarlolab/CORnet)", paper="https://arxiv.org/abs/1909.06161", bibtex=CORNET_BIBTEX,
+    notes="the hash is the sha256 prefix the URL's name carries (torch.hub naming, never checked by CORnet's own "
+          "loader); Brain-Score records sha1 a4bfd8eda33b45fd945da1b972ab0b7cad38d60f for its mirror of the file. "
+          "model_registry.cornet.verify_cornet_s_file accepts either (or, with a warning, a file holding exactly "
+          "CORnet-S's tensors)")
 
 # --------------------------------------------------------------------------------------------------- torchvision
 TORCHVISION_PREPROCESSING = Preprocessing(image_size=224, resize="resize_crop", crop_fraction=224 / 256)

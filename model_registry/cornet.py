@@ -27,7 +27,7 @@ CORNET_S_URL = CORNET_S_WEIGHTS.url
 # - "1d3f7974" in its name follows torch.hub's naming (``name-<first 8 hex digits of the sha256>.pth``), but CORnet's
 #   own code loads it with ``torch.utils.model_zoo.load_url`` whose ``check_hash`` defaults to False, so nobody has
 #   verified that the digits are a sha256 prefix: UNCONFIRMED.
-# - Brain-Score records a sha1 for its mirror of this file (the record's hash): earlier brainscore_vision releases
+# - Brain-Score records a sha1 for its mirror of this file: earlier brainscore_vision releases
 #   load ``CORnet-S/cornet_s-1d3f7974.pth`` from its storage with sha1 a4bfd8ed...d60f, and 2.4.2 loads
 #   ``cornet_s/cornet_s_epoch43.pth.tar`` with the same sha1 (the same bytes). That the mirror equals the S3 file is
 #   inferred from the identical name: a full digest published by a third party.
@@ -36,8 +36,8 @@ CORNET_S_URL = CORNET_S_WEIGHTS.url
 # CORnet-S's tensors (names, shapes, 53,416,616 parameters, finite values), with a warning. A file that fails is
 # moved aside (``<name>.rejected``), never deleted, so a correct download is never lost.
 CORNET_S_SHA256 = None  # not published
-CORNET_S_SHA1 = CORNET_S_WEIGHTS.sha1  # Brain-Score's record of its copy (see above)
-CORNET_S_NAME_DIGITS = "1d3f7974"
+CORNET_S_SHA1 = "a4bfd8eda33b45fd945da1b972ab0b7cad38d60f"  # Brain-Score's record of its copy (see above)
+CORNET_S_NAME_DIGITS = CORNET_S_WEIGHTS.sha256_prefix  # the record's hash: the digits in the URL's file name
 CORNET_S_PARAMS = catalog.CORNET_S_PARAMS
 CORNET_S_STEPS = catalog.CORNET_S_STEPS  # calls per forward pass
 CORNET_S_LAYERS = catalog.CORNET_S_LAYERS
@@ -156,7 +156,7 @@ def load_cornet_s_weights(model: nn.Module, path) -> nn.Module:
 def cornet_s(pretrained: bool = True) -> nn.Module:
     """CORnet-S (the builder of ``cornet_s``, declared in :mod:`model_registry.catalog`) with the published ImageNet
     weights when ``pretrained``: fetched by the one downloader, checked by :func:`verify_cornet_s_file` (the
-    record's sha1, the name's sha256 digits, or CORnet-S's exact tensors) and loaded by
+    record's sha256 digits, Brain-Score's sha1, or CORnet-S's exact tensors) and loaded by
     :func:`~model_registry.weights.load_weights`."""
     model = cornet_s_network()
     if pretrained:
