@@ -119,8 +119,8 @@ class RegisteredModel(BrainModel):
     def fingerprint(self) -> str:
         """sha256 (hex) of what this model computes: the weights
         (:func:`~model_registry.storage.fingerprint.weights_hash`) and network class, the preprocessing descriptor,
-        default layers, region->layer map, layer layouts, visual degrees, logits layer, the spec's ``extra``
-        (recurrent steps, subject, ...), and the versions of the extraction, extractor and screen-placement code. Two
+        default layers, region->layer map, layer layouts, visual degrees, logits layer, the spec's typed metadata
+        (recurrent steps, subject, beta, generation module, ...), and the versions of the extraction, extractor and screen-placement code. Two
         models with the same weights and any other difference here get different fingerprints. Builds the network if
         needed."""
         from .extractor import EXTRACTOR_VERSION
@@ -139,7 +139,10 @@ class RegisteredModel(BrainModel):
             "layer_layouts": {name: layout.descriptor() for name, layout in sorted(spec.layer_layouts.items())},
             "visual_degrees": float(self.visual_degrees()),
             "logits_layer": spec.logits_layer,
-            "extra": spec.extra,
+            "spec": {"recurrent_steps": dict(spec.recurrent_steps), "subject": spec.subject, "beta": spec.beta,
+                     "backbone": spec.backbone, "generation_module": spec.generation_module,
+                     "behavioral_readout_layer": spec.behavioral_readout_layer,
+                     "brainscore_layers": list(spec.brainscore_layers)},
             "code": {"extraction": EXTRACTION_CODE_VERSION, "extractor": EXTRACTOR_VERSION, "screen": SCREEN_VERSION},
         }
         text = json.dumps(facts, sort_keys=True, default=str)
@@ -256,7 +259,7 @@ class RegisteredModel(BrainModel):
     def _bin_layers(self, region: str, bins: Sequence[TimeBin]) -> list[str]:
         """The layer read for each bin: recurrent steps spread over the distinct bins by their rank in time."""
         layer = self.spec.region_layer_map[region]
-        steps = self.spec.extra.get("recurrent_steps", {}).get(f"{layer}.output", 1)
+        steps = self.spec.recurrent_steps.get(f"{layer}.output", 1)
         distinct = sorted(set(bins))
         if len(distinct) <= 1 or steps <= 1:
             return [layer] * len(bins)
@@ -266,10 +269,10 @@ class RegisteredModel(BrainModel):
     # --- behaviour ------------------------------------------------------------------------------------------
     @property
     def behavioral_readout_layer(self) -> str:
-        """The layer the probabilities and odd-one-out read-outs use: ``spec.extra['behavioral_readout_layer']``
+        """The layer the probabilities and odd-one-out read-outs use: ``spec.behavioral_readout_layer``
         when set, else the module registered right before the logits layer (its input: CORnet-S
         ``decoder.flatten``, ResNet ``avgpool``), else the spec's last layer (Brain-Score's default)."""
-        explicit = self.spec.extra.get("behavioral_readout_layer")
+        explicit = self.spec.behavioral_readout_layer
         if explicit:
             return explicit
         logits = self.spec.logits_layer
@@ -289,7 +292,7 @@ class RegisteredModel(BrainModel):
         if isinstance(logits, torch.nn.Linear) and values.shape[1] != logits.in_features:
             raise ValueError(f"model {self.identifier}: behavioural read-out layer {layer!r} gives {values.shape[1]} "
                              f"features but logits layer {self.spec.logits_layer!r} takes {logits.in_features}; "
-                             "set spec.extra['behavioral_readout_layer'] to the layer feeding the logits")
+                             "set spec.behavioral_readout_layer to the layer feeding the logits")
         return values, coords
 
     def _label_task(self, choice_labels, aggregation: str) -> tuple[object, str]:

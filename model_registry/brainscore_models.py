@@ -32,7 +32,7 @@ from PIL import Image
 
 from .brain_model import RegisteredModel
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from .registry import BRAIN_REGIONS, ModelSpec, UnknownModelError, register_family
+from .registry import BRAIN_REGIONS, ModelSpec, UnknownModelError
 
 PREFIX = "brainscore:"
 FAMILY = "brainscore"
@@ -243,11 +243,14 @@ def commitment_model(commitment, identifier: str | None = None, **options) -> Re
                      num_params=sum(p.numel() for p in network.parameters()),
                      logits_layer=output,
                      description=f"Brain-Score model {name} ({type(commitment).__name__})",
-                     extra={"brainscore_layers": candidate_layers})
+                     brainscore_layers=tuple(candidate_layers))
     return RegisteredModel(spec, network=network, **options)
 
 
-def _resolve(identifier: str) -> ModelSpec:
+def resolve(identifier: str) -> ModelSpec:
+    """The spec of ``brainscore:<id>`` (the family declared in :mod:`model_registry.catalog`): the Brain-Score model
+    loaded once, its network hooked by our extractor. Raises :class:`UnknownModelError` for an id no plugin
+    registers."""
     commitment = load_commitment(identifier[len(PREFIX):])
     spec = commitment_model(commitment, identifier).spec
     network = spec.builder(True)
@@ -270,7 +273,5 @@ def is_commitment(candidate) -> bool:
             and hasattr(candidate, "activations_model"))
 
 
-register_family(FAMILY, r"brainscore:\S+", _resolve, brainscore_model_ids, example="brainscore:<id>", prefix=PREFIX)
-
 __all__ = ["PluginPreprocessing", "brainscore_model_ids", "commitment_model", "committed_regions", "is_commitment",
-           "load_commitment", "translate_preprocessing"]
+           "load_commitment", "resolve", "translate_preprocessing"]

@@ -1,4 +1,5 @@
-"""The visual towers of OpenAI CLIP (via open_clip): ``clip_rn101`` and ``clip_vit_b32``."""
+"""The visual towers of OpenAI CLIP (via open_clip): the builders of ``clip_rn101`` and ``clip_vit_b32`` (declared with
+their weights records in :mod:`model_registry.catalog`)."""
 from __future__ import annotations
 
 import zipfile
@@ -6,21 +7,10 @@ from pathlib import Path
 
 import torch
 
-from .preprocessing import Preprocessing
-from .registry import register_model
-from .storage.download import fetch
+from .catalog import CLIP_MEAN, CLIP_PREPROCESSING, CLIP_STD, CLIP_WEIGHTS  # noqa: F401 (re-exported)
 from .weights import WeightsFileError, load_weights, read_state_dict
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-CLIP_PREPROCESSING = Preprocessing(image_size=224, resize="resize_crop", crop_fraction=1.0, mean=CLIP_MEAN,
-                                   std=CLIP_STD, interpolation="bicubic")
-CLIP_URLS = {
-    "RN101": "https://openaipublic.azureedge.net/clip/models/"
-             "8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt",
-    "ViT-B-32": "https://openaipublic.azureedge.net/clip/models/"
-                "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
-}
+CLIP_URLS = {architecture: record.url for architecture, record in CLIP_WEIGHTS.items()}
 
 
 def clip_visual(architecture: str, pretrained: bool) -> torch.nn.Module:
@@ -31,9 +21,7 @@ def clip_visual(architecture: str, pretrained: bool) -> torch.nn.Module:
         raise ImportError("CLIP models need open_clip: pip install 'realnet-plugin[clip]'") from error
     if not pretrained:
         return open_clip.create_model(architecture, pretrained=None, quick_gelu=True).visual
-    url = CLIP_URLS[architecture]
-    sha256 = url.rsplit("/", 2)[-2]  # OpenAI's URLs carry the file's sha256
-    path = fetch(url, sha256, filename=f"clip-{architecture}.pt")
+    path = CLIP_WEIGHTS[architecture].fetch()  # the one downloader, checked against the sha256 OpenAI's URL carries
     model = open_clip.create_model(architecture, pretrained=None, quick_gelu=True)
     load_weights(model, openai_state_dict(path), source=str(path), model_name=f"open_clip {architecture}")
     return model.visual
@@ -67,25 +55,11 @@ def openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if key not in _OPENAI_EXTRA_KEYS}
 
 
-@register_model(
-    "clip_rn101", family="clip", layers=("layer1", "layer2", "layer3", "layer4", "attnpool"),
-    region_layer_map={"V1": "layer1", "V2": "layer2", "V4": "layer3", "IT": "layer4"},
-    preprocessing=CLIP_PREPROCESSING, weights_url=CLIP_URLS["RN101"], weights_sha256=CLIP_URLS["RN101"].split("/")[-2],
-    description="OpenAI CLIP RN101 image encoder (Radford et al. 2021) via open_clip",
-)
 def clip_rn101(pretrained: bool = True) -> torch.nn.Module:
+    """The image tower of OpenAI CLIP RN101 (``(N, 3, 224, 224)`` -> ``(N, 512)``)."""
     return clip_visual("RN101", pretrained)
 
 
-_VIT_BLOCKS = tuple(f"transformer.resblocks.{i}" for i in range(12))
-
-
-@register_model(
-    "clip_vit_b32", family="clip", layers=(*_VIT_BLOCKS, "ln_post"),
-    region_layer_map={"V1": _VIT_BLOCKS[1], "V2": _VIT_BLOCKS[3], "V4": _VIT_BLOCKS[6], "IT": _VIT_BLOCKS[10]},
-    preprocessing=CLIP_PREPROCESSING, weights_url=CLIP_URLS["ViT-B-32"],
-    weights_sha256=CLIP_URLS["ViT-B-32"].split("/")[-2],
-    description="OpenAI CLIP ViT-B/32 image encoder (Radford et al. 2021) via open_clip",
-)
 def clip_vit_b32(pretrained: bool = True) -> torch.nn.Module:
+    """The image tower of OpenAI CLIP ViT-B/32 (``(N, 3, 224, 224)`` -> ``(N, 512)``)."""
     return clip_visual("ViT-B-32", pretrained)

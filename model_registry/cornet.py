@@ -16,19 +16,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .preprocessing import Preprocessing
-from .registry import register_model
+from . import catalog
 from .storage.download import fetch
 from .weights import load_weights, read_state_dict
 
-CORNET_S_URL = "https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth"
+CORNET_S_WEIGHTS = catalog.CORNET_S_WEIGHTS  # the published file, declared once (model_registry/catalog.py)
+CORNET_S_URL = CORNET_S_WEIGHTS.url
 # What is known about the published file (none of it could be checked against the file itself here: it is not
 # downloadable from this machine):
 # - "1d3f7974" in its name follows torch.hub's naming (``name-<first 8 hex digits of the sha256>.pth``), but CORnet's
 #   own code loads it with ``torch.utils.model_zoo.load_url`` whose ``check_hash`` defaults to False, so nobody has
 #   verified that the digits are a sha256 prefix: UNCONFIRMED.
-# - Brain-Score records a sha1 for its mirror of this file: earlier brainscore_vision releases load
-#   ``CORnet-S/cornet_s-1d3f7974.pth`` from its storage with sha1 a4bfd8ed...d60f, and 2.4.2 loads
+# - Brain-Score records a sha1 for its mirror of this file: earlier brainscore_vision releases
+#   load ``CORnet-S/cornet_s-1d3f7974.pth`` from its storage with sha1 a4bfd8ed...d60f, and 2.4.2 loads
 #   ``cornet_s/cornet_s_epoch43.pth.tar`` with the same sha1 (the same bytes). That the mirror equals the S3 file is
 #   inferred from the identical name: a full digest published by a third party.
 # So a file is accepted (:func:`verify_cornet_s_file`) when its sha256 equals CORNET_S_SHA256 (when set), its sha1
@@ -37,11 +37,11 @@ CORNET_S_URL = "https://s3.amazonaws.com/cornet-models/cornet_s-1d3f7974.pth"
 # moved aside (``<name>.rejected``), never deleted, so a correct download is never lost.
 CORNET_S_SHA256 = None  # not published
 CORNET_S_SHA1 = "a4bfd8eda33b45fd945da1b972ab0b7cad38d60f"  # Brain-Score's record of its copy (see above)
-CORNET_S_NAME_DIGITS = "1d3f7974"
-CORNET_S_PARAMS = 53_416_616
-CORNET_S_STEPS = {"V1.output": 1, "V2.output": 2, "V4.output": 4, "IT.output": 2}  # calls per forward pass
-CORNET_S_LAYERS = ("V1", "V2", "V4", "IT")
-CORNET_S_REGIONS = {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT"}
+CORNET_S_NAME_DIGITS = CORNET_S_WEIGHTS.sha256_prefix  # the record's hash: the digits in the URL's file name
+CORNET_S_PARAMS = catalog.CORNET_S_PARAMS
+CORNET_S_STEPS = catalog.CORNET_S_STEPS  # calls per forward pass
+CORNET_S_LAYERS = catalog.CORNET_S_LAYERS
+CORNET_S_REGIONS = catalog.CORNET_S_REGIONS
 
 
 class Identity(nn.Module):
@@ -153,15 +153,11 @@ def load_cornet_s_weights(model: nn.Module, path) -> nn.Module:
     return load_weights(model, path, model_name="CORnet-S")
 
 
-@register_model(
-    "cornet_s", family="cornet", layers=CORNET_S_LAYERS, region_layer_map=CORNET_S_REGIONS,
-    preprocessing=Preprocessing(image_size=224, resize="resize"), weights_url=CORNET_S_URL,
-    weights_sha256=CORNET_S_SHA256, num_params=CORNET_S_PARAMS, logits_layer="decoder.linear",
-    description="CORnet-S (Kubilius et al. 2019), ImageNet-trained; recurrent V2 x2, V4 x4, IT x2",
-    extra={"recurrent_steps": CORNET_S_STEPS},
-)
 def cornet_s(pretrained: bool = True) -> nn.Module:
-    """CORnet-S with the published ImageNet weights when ``pretrained`` (checked by :func:`verify_cornet_s_file`)."""
+    """CORnet-S (the builder of ``cornet_s``, declared in :mod:`model_registry.catalog`) with the published ImageNet
+    weights when ``pretrained``: fetched by the one downloader, checked by :func:`verify_cornet_s_file` (the
+    record's sha256 digits, Brain-Score's sha1, or CORnet-S's exact tensors) and loaded by
+    :func:`~model_registry.weights.load_weights`."""
     model = cornet_s_network()
     if pretrained:
         path = fetch(CORNET_S_URL, CORNET_S_SHA256)

