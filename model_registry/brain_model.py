@@ -120,9 +120,9 @@ class RegisteredModel(BrainModel):
         """sha256 (hex) of what this model computes: the weights
         (:func:`~model_registry.storage.fingerprint.weights_hash`) and network class, the preprocessing descriptor,
         default layers, region->layer map, layer layouts, visual degrees, logits layer, the spec's typed metadata
-        (recurrent steps, subject, beta, generation module, ...), and the versions of the extraction, extractor and screen-placement code. Two
-        models with the same weights and any other difference here get different fingerprints. Builds the network if
-        needed."""
+        (recurrent steps, subject, beta, generation module, ...), and the versions of the extraction, extractor and
+        screen-placement code. Two models with the same weights and any other difference here get different
+        fingerprints. Builds the network if needed."""
         from .extractor import EXTRACTOR_VERSION
         from .storage.activation_cache import EXTRACTION_CODE_VERSION
         from .storage.fingerprint import weights_hash
