@@ -19,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib.util
 import inspect
-import re
 import tempfile
 import threading
 from pathlib import Path
@@ -31,41 +29,13 @@ import torch
 from PIL import Image
 
 from .brain_model import RegisteredModel
+from .brainscore_ids import PREFIX, brainscore_plugin_ids
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .registry import BRAIN_REGIONS, ModelSpec, UnknownModelError
 
-PREFIX = "brainscore:"
 FAMILY = "brainscore"
 _LOADED: dict[str, object] = {}
 _LOCK = threading.Lock()
-_REGISTRATION = re.compile(r"""(?P<registry>\w+)_registry\s*\[\s*(?P<quote>['"])(?P<id>.+?)(?P=quote)\s*\]""")
-_PLUGIN_REGISTRIES = {"models": "model", "benchmarks": "benchmark"}
-
-
-@functools.cache
-def brainscore_plugin_ids(plugin_type: str) -> frozenset[str]:
-    """Ids that the installed ``brainscore_vision``'s own plugin folders register for ``plugin_type``
-    (``'models'`` / ``'benchmarks'``): the ``<type>_registry['<id>']`` lines of ``<type>/*/__init__.py``, read as
-    text as Brain-Score's own lookup greps them (nothing imported, nothing changed). Empty when brainscore_vision is
-    not installed; ``ValueError`` for another ``plugin_type``."""
-    if plugin_type not in _PLUGIN_REGISTRIES:
-        raise ValueError(f"plugin_type must be one of {sorted(_PLUGIN_REGISTRIES)}, got {plugin_type!r}")
-    spec = importlib.util.find_spec("brainscore_vision")
-    if spec is None or spec.origin is None:
-        return frozenset()
-    ids = set()
-    for init in (Path(spec.origin).parent / plugin_type).glob("*/__init__.py"):
-        if init.parent.name.startswith((".", "_")):
-            continue
-        text = init.read_text(encoding="utf-8", errors="replace")
-        ids.update(m["id"] for m in _REGISTRATION.finditer(text) if m["registry"] == _PLUGIN_REGISTRIES[plugin_type])
-    return frozenset(ids)
-
-
-def brainscore_model_ids() -> list[str]:
-    """``brainscore:<id>`` for every id a plugin folder of the installed ``brainscore_vision`` registers
-    (``model_registry['<id>']`` in ``models/*/__init__.py``; a text scan, nothing imported)."""
-    return [PREFIX + identifier for identifier in sorted(brainscore_plugin_ids("models"))]
 
 
 def load_commitment(identifier: str):

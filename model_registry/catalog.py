@@ -231,5 +231,5 @@ register_family("timm", r"timm:[\w.\-]+", "model_registry.timm_models:resolve", 
 register_family("torchvision", r"torchvision:[\w.]+", "model_registry.torchvision_models:resolve",
                 "model_registry.torchvision_models:list_ids", example="torchvision:<name>", prefix="torchvision:")
 register_family("brainscore", r"brainscore:\S+", "model_registry.brainscore_models:resolve",
-                "model_registry.brainscore_models:brainscore_model_ids", example="brainscore:<id>",
+                "model_registry.brainscore_ids:brainscore_model_ids", example="brainscore:<id>",
                 prefix="brainscore:")

@@ -149,7 +149,7 @@ def _expose(plugin_type: str, identifier: str) -> bool:
 
     Returns ``False`` (and changes nothing) when not installed, when a Brain-Score plugin folder registers the same
     id, or when the registry already holds it: Brain-Score's own plugins keep their ids."""
-    from model_registry.brainscore_models import brainscore_plugin_ids
+    from model_registry.brainscore_ids import brainscore_plugin_ids
 
     with _LOCK:
         state = _INSTALLATION
@@ -171,7 +171,7 @@ def _expose(plugin_type: str, identifier: str) -> bool:
 def _resolve(plugin_type: str, identifier: str) -> bool:
     """Whether a Brain-Score lookup of ``identifier`` is ours to answer; puts its factory into Brain-Score's
     registry when it is."""
-    from model_registry.brainscore_models import brainscore_plugin_ids
+    from model_registry.brainscore_ids import brainscore_plugin_ids
 
     with _LOCK:
         state = _INSTALLATION

@@ -2,7 +2,7 @@
 
 Model patterns cover every registered id and the families that can list their ids when the pattern names their
 prefix: ``'brainscore:alexnet,brainscore:resnet50_*,cornet_s'`` resolves ``brainscore:resnet50_*`` over the ids the
-installed ``brainscore_vision`` registers (:func:`model_registry.brainscore_models.brainscore_model_ids`), and an
+installed ``brainscore_vision`` registers (:func:`model_registry.brainscore_ids.brainscore_model_ids`), and an
 exact ``brainscore:<id>`` that no plugin registers is refused here, before any database is opened or model built.
 Besides ids, :func:`resolve_model_entries` takes RDM models (:class:`benchmarks.rdm_model.RdmModel` or an
 ``rsatoolbox.rdm.RDMs``), which join the leaderboard by their RDMs alone.
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 import model_registry
 from benchmarks.rdm_model import RdmModel, is_rsatoolbox_rdms
 from benchmarks.registry import benchmark_factory, list_benchmarks
-from model_registry.brainscore_models import PREFIX as BRAINSCORE_PREFIX
-from model_registry.brainscore_models import brainscore_model_ids
+from model_registry.brainscore_ids import PREFIX as BRAINSCORE_PREFIX
+from model_registry.brainscore_ids import brainscore_model_ids
 
 WILDCARDS = frozenset("*?[")
 
