@@ -243,5 +243,5 @@ def is_commitment(candidate) -> bool:
             and hasattr(candidate, "activations_model"))
 
 
-__all__ = ["PluginPreprocessing", "brainscore_model_ids", "commitment_model", "committed_regions", "is_commitment",
+__all__ = ["PluginPreprocessing", "commitment_model", "committed_regions", "is_commitment",
            "load_commitment", "resolve", "translate_preprocessing"]
