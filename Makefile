@@ -21,5 +21,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
-	bash scripts/install_browser.sh
+	bash scripts/install_browser.sh $(BIN)/python
 	$(BIN)/pytest -q
