@@ -22,5 +22,5 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP) lint
-	bash scripts/install_browser.sh
+	bash scripts/install_browser.sh $(BIN)/python
 	$(BIN)/pytest -q

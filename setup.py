@@ -46,7 +46,7 @@ setup(
             "mne",
             "torchattacks",
             "distributed",
-            "websocket-client",
+            "playwright",  # drives the system Chromium in the leaderboard page test
         ],
         "leaderboard": ["distributed"],
     },

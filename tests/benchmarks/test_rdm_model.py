@@ -69,8 +69,8 @@ def test_from_rsatoolbox_needs_its_descriptors():
     np.testing.assert_allclose(model.rdms_for(ids)[1], squareform(_square(5, 3)))
 
 
-def test_neural_rdms_of_the_92_image_benchmark_as_rsatoolbox(tmp_path, shared_dir, monkeypatch):
-    source = shared_dir / "data" / "kriegeskorte2008"
+def test_neural_rdms_of_the_92_image_benchmark_as_rsatoolbox(tmp_path, kriegeskorte2008_dir, monkeypatch):
+    source = kriegeskorte2008_dir
     shutil.copytree(source, tmp_path / "data" / "kriegeskorte2008")
     monkeypatch.setenv("REALNET_DATA_DIR", str(tmp_path / "data"))
     benchmark = load_benchmark("kriegeskorte2008-hit-rsa", n_bootstrap=0)

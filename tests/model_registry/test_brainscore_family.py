@@ -108,11 +108,11 @@ def _copy_brainscore_vision(target: Path) -> Path:
     return package
 
 
-def test_a_plugin_written_here_lists_loads_and_scores_like_the_same_network_wrapped(tmp_path, shared_dir):
+def test_a_plugin_written_here_lists_loads_and_scores_like_the_same_network_wrapped(tmp_path, kriegeskorte2008_dir):
     site = tmp_path / "site"
     package = _copy_brainscore_vision(site)
     data = tmp_path / "data"
-    shutil.copytree(shared_dir / "data" / "kriegeskorte2008", data / "kriegeskorte2008")
+    shutil.copytree(kriegeskorte2008_dir, data / "kriegeskorte2008")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "REALNET_DATA_DIR": str(data),
            "BS_INSTALL_DEPENDENCIES": "no", "RESULTCACHING_HOME": str(tmp_path / "result_caching")}
     (tmp_path / "script.py").write_text(SCRIPT)

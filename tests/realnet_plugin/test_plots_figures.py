@@ -7,7 +7,6 @@ back, against values computed here independently (numpy, scipy.io on the origina
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +30,6 @@ from realnet_plugin.plots import (
 from realnet_plugin.rdm_views import rdm_view
 
 PLANTED, OTHER, EEG_BENCHMARK, PEAK = "test_fig_planted", "test_fig_other", "things-eeg-rsa-correlation", 0.15
-K92 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kriegeskorte2008"
 
 
 def _bars(figure, prefix="cluster:") -> dict[str, list[tuple[float, float]]]:
@@ -155,14 +153,15 @@ def test_rdm_heatmaps_group_images_by_category():
         draw_rdms([("a", square, ""), ("b", np.zeros((5, 5)), "")], title="t")
 
 
-def test_rdm_view_of_real_human_it_rdms_and_category_blocks(eeg_board, tmp_path):
-    view = rdm_view(PLANTED, "kriegeskorte2008-hit-rsa", root=str(K92))
-    brain = scipy.io.loadmat(K92 / "92_brainRDMs.mat")["RDMs"]
+def test_rdm_view_of_real_human_it_rdms_and_category_blocks(eeg_board, tmp_path, kriegeskorte2008_dir):
+    view = rdm_view(PLANTED, "kriegeskorte2008-hit-rsa", root=str(kriegeskorte2008_dir))
+    brain = scipy.io.loadmat(kriegeskorte2008_dir / "92_brainRDMs.mat")["RDMs"]
     expected = np.mean([brain[0, s, k]["RDM"] for s in range(4) for k in range(2)], axis=0)
     names = [name for name, _, _ in view.panels]
     assert names[0] == f"model RDM: {view.layer}" and names[1:] == ["hIT RDM, subject mean"]
     assert squareform(view.panels[1][1]) == pytest.approx(expected, abs=1e-6)
-    supplement = scipy.io.loadmat(K92 / "Kriegeskorte_Neuron2008_supplementalData.mat")["stimuli_92objs"]
+    supplement = scipy.io.loadmat(kriegeskorte2008_dir / "Kriegeskorte_Neuron2008_supplementalData.mat")
+    supplement = supplement["stimuli_92objs"]
     raw = [str(supplement[0, i]["category"][0]) for i in range(92)]
     assert len(set(view.categories)) == len(set(raw)) == 6
     assert all((raw[i] == raw[j]) == (view.categories[i] == view.categories[j]) for i in range(92) for j in range(92))
@@ -196,8 +195,8 @@ def test_rdm_view_eeg_default_is_the_peak_and_matches_numpy(eeg_board):
     assert f"{view.time * 1000:.0f} ms (peak)" in view.title and "6 subjects" in view.title
 
 
-def test_roi_chart_legend_outside_and_distinct_styles_for_25_layers(tmp_path):
-    benchmark = load_benchmark("kriegeskorte2008-hit-rsa", root=str(K92), n_bootstrap=0)
+def test_roi_chart_legend_outside_and_distinct_styles_for_25_layers(tmp_path, kriegeskorte2008_dir):
+    benchmark = load_benchmark("kriegeskorte2008-hit-rsa", root=str(kriegeskorte2008_dir), n_bootstrap=0)
     models = np.random.default_rng(0).random((25, 92 * 91 // 2))
     result = benchmark.score_rdms(models, [f"layer{i:02d}" for i in range(25)])
     result.attrs["model_identifier"] = "random_rdms"

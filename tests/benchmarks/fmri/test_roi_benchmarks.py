@@ -16,9 +16,9 @@ from model_registry import load_model
 
 
 @pytest.fixture
-def k92_data_dir(tmp_path, shared_dir, monkeypatch):
+def k92_data_dir(tmp_path, kriegeskorte2008_dir, monkeypatch):
     root = tmp_path / "data"
-    shutil.copytree(shared_dir / "data" / "kriegeskorte2008", root / "kriegeskorte2008")
+    shutil.copytree(kriegeskorte2008_dir, root / "kriegeskorte2008")
     monkeypatch.setenv("REALNET_DATA_DIR", str(root))
     return root
 

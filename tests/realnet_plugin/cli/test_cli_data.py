@@ -42,8 +42,8 @@ def test_synth_every_dataset_in_its_official_layout(tmp_path, capsys):
 
 
 @pytest.fixture
-def served(shared_dir):
-    folder = shared_dir / "data" / "kriegeskorte2008"
+def served(kriegeskorte2008_dir):
+    folder = kriegeskorte2008_dir
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

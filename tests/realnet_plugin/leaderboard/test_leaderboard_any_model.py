@@ -160,7 +160,7 @@ def _upper(square: np.ndarray) -> np.ndarray:
     return square[np.triu_indices(len(square), k=1)]
 
 
-def test_brainscore_registered_and_rdm_models_share_one_leaderboard(tmp_path, shared_dir):
+def test_brainscore_registered_and_rdm_models_share_one_leaderboard(tmp_path, kriegeskorte2008_dir):
     from benchmarks.datasets.kriegeskorte2008.data import load_kriegeskorte2008
 
     site = tmp_path / "site"
@@ -169,7 +169,7 @@ def test_brainscore_registered_and_rdm_models_share_one_leaderboard(tmp_path, sh
     (plugin / "__init__.py").write_text(INIT_PY)
     (plugin / "model.py").write_text(MODEL_PY)
     data = tmp_path / "data"
-    shutil.copytree(shared_dir / "data" / "kriegeskorte2008", data / "kriegeskorte2008")
+    shutil.copytree(kriegeskorte2008_dir, data / "kriegeskorte2008")
     k92 = load_kriegeskorte2008(data / "kriegeskorte2008")
     ids = list(k92.stimulus_ids)
 

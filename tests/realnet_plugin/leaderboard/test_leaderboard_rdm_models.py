@@ -21,8 +21,8 @@ BENCHMARK = "kriegeskorte2008-hit-rsa"
 
 
 @pytest.fixture
-def k92(shared_dir):
-    root = shared_dir / "data" / "kriegeskorte2008"
+def k92(kriegeskorte2008_dir):
+    root = kriegeskorte2008_dir
     return root, load_kriegeskorte2008(root)
 
 

@@ -3,21 +3,17 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import time
-import urllib.request
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import websocket
 from PIL import Image
+from playwright.sync_api import Page, sync_playwright
 
 from realnet_plugin.leaderboard import PairResult, latest_results, render_leaderboard, table_rows
 from realnet_plugin.plots import _figure, save_figure
 
-CHROMIUM = "/usr/bin/chromium"
 BENCH_A, BENCH_B = "lbtest-alpha", "lbtest-beta"
 
 
@@ -77,87 +73,62 @@ def test_page_is_self_contained_and_refuses_bad_figures(results, figure_png, tmp
     assert "data:image/png" in render_leaderboard(from_attrs, tmp_path / "attrs.html").read_text()
 
 
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over one page's websocket."""
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+INSTALL_HINT = ("no Chromium for the page test: run `bash scripts/install_browser.sh` as root (Debian: apt-get "
+                "install chromium) or `python -m playwright install chromium`")
 
-    def __init__(self, url: str):
-        self.socket = websocket.create_connection(url, timeout=30, suppress_origin=True)
-        self.next_id, self.events = 0, []
 
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-            self.events.append(message)
+@dataclass
+class Browser:
+    """One headless Chromium page driven by Playwright, with what the page requested and every error it reported."""
 
-    def wait_for(self, event: str, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.events:
-                if message.get("method") == event:
-                    return message
-            self.events.append(json.loads(self.socket.recv()))
-        raise TimeoutError(event)
+    page: Page
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
+        """The value of a JavaScript expression (always evaluated as an expression, never as a function)."""
+        return self.page.evaluate(f"() => ({expression})")
 
     def click(self, selector: str) -> None:
-        box = self.evaluate(f"JSON.stringify(document.querySelector('{selector}').getBoundingClientRect())")
-        box = json.loads(box)
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        """A real mouse click on the first element matching the CSS selector."""
+        self.page.locator(selector).first.click()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Playwright's Chromium: the system's /usr/bin/chromium, else the one `playwright install` downloaded."""
+    with sync_playwright() as playwright:
+        if SYSTEM_CHROMIUM.exists():
+            executable = str(SYSTEM_CHROMIUM)
+        elif Path(playwright.chromium.executable_path).exists():
+            executable = None  # Playwright's own download
+        else:
+            pytest.fail(INSTALL_HINT, pytrace=False)
+        launched = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-quic"])
+        yield launched
+        launched.close()
 
 
 @pytest.fixture
-def browser(tmp_path):
-    if not Path(CHROMIUM).exists():
-        raise FileNotFoundError(f"{CHROMIUM} is missing: run scripts/install_browser.sh (make test does)")
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-         "--window-size=1280,900", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chromium did not start (exit code {process.poll()})")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        targets = json.loads(no_proxy.open(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
-        page = next(t for t in targets if t["type"] == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
-        yield tools
-        tools.socket.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+def browser(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    driven = Browser(page)
+    page.on("request", lambda request: driven.requests.append(request.url))
+    page.on("requestfailed", lambda request: driven.errors.append(f"request failed: {request.url}"))
+    page.on("pageerror", lambda error: driven.errors.append(f"exception: {error}"))
+    page.on("console", lambda message: driven.errors.append(f"console: {message.text}")
+            if message.type == "error" else None)
+    yield driven
+    context.close()
 
 
 def test_page_sorts_on_click_in_headless_chromium(browser, results, figure_png, tmp_path):
     page = render_leaderboard(results, tmp_path / "board.html", figures={"model_b": figure_png})
-    for domain in ("Page", "Network", "Runtime", "Log"):
-        browser.call(f"{domain}.enable")
-    browser.call("Page.navigate", url=page.as_uri())
-    browser.wait_for("Page.loadEventFired")
+    browser.page.goto(page.as_uri(), wait_until="load")
     order = "Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => r.dataset.model)"
     # by mean score, highest first (b 0.5, c 0.5, a 0.45, a random 0.3, d failed)
     assert browser.evaluate(order) == ["model_b", "model_c", "model_a", "model_a (random init)", "model_d"]
@@ -174,18 +145,14 @@ def test_page_sorts_on_click_in_headless_chromium(browser, results, figure_png, 
     assert browser.evaluate(order) == ["model_a", "model_a (random init)", "model_b", "model_c", "model_d"]
     assert browser.evaluate("document.querySelector('figure img').naturalWidth") == Image.open(figure_png).width
 
-    shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"])
+    shot = browser.page.screenshot(full_page=True, type="png")
     (tmp_path / "screenshot.png").write_bytes(shot)
     image = Image.open(io.BytesIO(shot))
     assert shot.startswith(b"\x89PNG\r\n\x1a\n") and image.width >= 800 and image.height >= 400
     assert np.asarray(image.convert("L")).std() > 10  # not a blank page
 
-    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
-    assert requests and all(url.startswith(("file://", "data:")) for url in requests)
-    exceptions = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
-    log_errors = [e for e in browser.events
-                  if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
-    assert exceptions == [] and log_errors == []
+    assert browser.requests and all(url.startswith(("file://", "data:")) for url in browser.requests)
+    assert browser.errors == []
 
 
 # --- a page to share: real results, no machine paths, 1280 px, downloads, figures -----------------------------------
@@ -201,18 +168,8 @@ def _many_benchmarks(tmp_path) -> list[PairResult]:
     return extra
 
 
-def _navigate(browser, url: str) -> None:
-    for domain in ("Page", "Network", "Runtime", "Log"):
-        browser.call(f"{domain}.enable")
-    browser.call("Page.navigate", url=url)
-    browser.wait_for("Page.loadEventFired")
-
-
-def _network_and_errors(browser) -> tuple[list[str], list]:
-    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
-    errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown" or (
-        e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
-    return requests, errors
+def _navigate(browser: Browser, url: str) -> None:
+    browser.page.goto(url, wait_until="load")
 
 
 def test_shared_page_fits_1280_px_and_names_no_path_of_this_machine(browser, eeg_board, tmp_path):
@@ -263,8 +220,8 @@ def test_shared_page_fits_1280_px_and_names_no_path_of_this_machine(browser, eeg
     assert sum(f"{PLANTED} vs {OTHER}" in c and "improvement" in c for c in captions) == 2
     assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 600)")
     assert browser.evaluate("document.querySelector('td.model a').getAttribute('href').startsWith('#figure-')")
-    requests, errors = _network_and_errors(browser)
-    assert all(url.startswith(("file://", "data:")) for url in requests) and errors == []
+    assert browser.requests and all(url.startswith(("file://", "data:")) for url in browser.requests)
+    assert browser.errors == []
 
 
 def test_csv_and_json_downloads_hold_the_table(browser, eeg_board, tmp_path):
@@ -273,14 +230,12 @@ def test_csv_and_json_downloads_hold_the_table(browser, eeg_board, tmp_path):
     results = eeg_board.results
     page = render_leaderboard(results, tmp_path / "board.html", auto_figures=False)
     _navigate(browser, page.as_uri())
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
-    browser.click('a[download="leaderboard.csv"]')
-    deadline = time.monotonic() + 30
-    while not (downloads / "leaderboard.csv").is_file() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    rows = list(csv.DictReader(io.StringIO((downloads / "leaderboard.csv").read_text(encoding="utf-8"))))
+    with browser.page.expect_download() as download:
+        browser.click('a[download="leaderboard.csv"]')
+    assert download.value.suggested_filename == "leaderboard.csv"
+    saved = tmp_path / "downloads" / "leaderboard.csv"
+    download.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
     assert len(rows) == len(results) == 4
     for result in results:
         single = "score_subjects" in result.options
@@ -314,10 +269,10 @@ def test_page_works_from_a_static_web_server(browser, eeg_board, tmp_path):
         assert browser.evaluate("document.querySelectorAll('#leaderboard tbody tr').length") == 2
         assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert browser.evaluate("typeof window.sortLeaderboard") == "function"
-        requests, errors = _network_and_errors(browser)
-        assert requests == [f"{origin}/index.html"] or all(
+        requests = browser.requests
+        assert requests[0] == f"{origin}/index.html" and all(
             url.startswith("data:") for url in requests[1:]), requests
-        assert errors == []
+        assert browser.errors == []
     finally:
         server.shutdown()
         server.server_close()
@@ -342,3 +297,16 @@ def test_dataset_fingerprint_follows_content_not_location(tmp_path):
     assert redact_paths("cannot read /home/alice/data/sub-01.npy (see ~/x/log.txt); 1/255, a/b, "
                         "C:\\Users\\bob\\set.csv, file:///tmp/y/z.png") == (
         "cannot read \u2026/sub-01.npy (see \u2026/log.txt); 1/255, a/b, \u2026/set.csv, \u2026/z.png")
+
+
+def test_browser_fixture_reports_what_the_page_tests_assert_absent(browser, tmp_path):
+    """The `requests` / `errors` lists the page tests require clean do see an exception, a console error, a failed
+    load, and every URL the page asks for (so `errors == []` above can fail)."""
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><img src="missing.png"><script>console.error("planted console error");'
+                    'throw new Error("planted exception")</script></body></html>')
+    browser.page.goto(page.as_uri(), wait_until="load")
+    assert browser.requests == [page.as_uri(), (tmp_path / "missing.png").as_uri()]
+    assert any("planted console error" in e for e in browser.errors)
+    assert any("planted exception" in e for e in browser.errors)
+    assert any("missing.png" in e for e in browser.errors)

@@ -200,7 +200,8 @@ def test_same_weights_with_another_definition_are_scored_again(tmp_path, test_pl
         assert len(store) == 4 and {r.weights_hash for r in store.results()} == {first.weights_hash}
 
 
-def test_a_benchmark_reads_its_data_once_for_all_models_of_a_run(tmp_path, test_plugin, shared_dir, monkeypatch):
+def test_a_benchmark_reads_its_data_once_for_all_models_of_a_run(tmp_path, test_plugin, kriegeskorte2008_dir,
+                                                                  monkeypatch):
     """3 models x 1 benchmark: the dataset is loaded once in the run (the benchmark object is reused for every
     model), not once per pair; the scores equal those of a benchmark built afresh for each model."""
     from benchmarks.kriegeskorte2008 import benchmark as k2008
@@ -208,7 +209,7 @@ def test_a_benchmark_reads_its_data_once_for_all_models_of_a_run(tmp_path, test_
     loads = []
     original = k2008.load_kriegeskorte2008
     monkeypatch.setattr(k2008, "load_kriegeskorte2008", lambda root=None: loads.append(root) or original(root))
-    options = {"root": str(shared_dir / "data" / "kriegeskorte2008"), "n_bootstrap": 0, "layers": ["features"]}
+    options = {"root": str(kriegeskorte2008_dir), "n_bootstrap": 0, "layers": ["features"]}
     models = ["lbtest_tiny_a", "lbtest_tiny_b", "lbdefined_tiny"]
     run = run_leaderboard(models, "kriegeskorte2008-hit-rsa", db=tmp_path / "lb.sqlite", imports=PLUGIN,
                           benchmark_options=options, progress=False)

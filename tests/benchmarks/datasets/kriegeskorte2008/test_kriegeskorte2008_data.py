@@ -18,14 +18,13 @@ from benchmarks.datasets.kriegeskorte2008 import data as k92
 from benchmarks.datasets.kriegeskorte2008.synth import write_synthetic_kriegeskorte2008
 from model_registry.storage.download import DownloadError
 
-REAL_DIR = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "kriegeskorte2008"
 FILES = (k92.BRAIN_RDMS_FILE, k92.SUPPLEMENT_FILE, k92.MODEL_RDMS_FILE)
 
 
 @pytest.fixture(scope="module")
-def real_dir() -> Path:
-    assert all((REAL_DIR / name).is_file() for name in FILES), f"the real rsatoolbox files are expected in {REAL_DIR}"
-    return REAL_DIR
+def real_dir(kriegeskorte2008_dir) -> Path:
+    """The real rsatoolbox files (tests/conftest.py: $REALNET_DATA_DIR, ../shared/data, else a checked download)."""
+    return kriegeskorte2008_dir
 
 
 @pytest.fixture
