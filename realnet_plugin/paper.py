@@ -259,11 +259,13 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     ``'correlation'``; default the benchmark's own); ``options``: further things-eeg-rsa options (``window``,
     ``cluster_window``, ``min_cluster_length``, ``ceiling`` ...). ``models``: one or more ReAlnet families
     (wildcards or comma-separated ids; a list gives several families), each scored as one group Score;
-    ``baselines``: plain model ids scored against the first family's subjects. ``fmri``: ``('things-fmri' |
-    'shen2019', folder)`` adds the ROI comparison of every baseline and family member (``fmri_options`` to that
-    benchmark: ``layers``, ``rois``, ``method``, ``n_bootstrap`` ...); ``robustness`` adds the
-    fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines without
-    trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights. ``scheduler``
+    ``baselines``: plain model ids scored against the first family's subjects; the improvement of a family is
+    computed over each baseline sharing layers with it (the paper: CORnet-S), on the shared layers; a baseline of
+    another architecture (ResNet-101, CLIP) gets its time course only, with a warning naming both layer lists.
+    ``fmri``: ``('things-fmri' | 'shen2019', folder)`` adds the ROI comparison of every baseline and family member
+    (``fmri_options`` to that benchmark: ``layers``, ``rois``, ``method``, ``n_bootstrap`` ...); ``robustness`` adds
+    the fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines
+    without trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights. ``scheduler``
     (``'local'``, ``'local:N'``, a Dask scheduler address or client, see :func:`eeg_backend`) computes the EEG
     RDMs first as one task per subject (:func:`prefetch_eeg_rdms`); the scores are the same as without it.
 
@@ -405,6 +407,15 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
             name = f"improvement_{family}_vs_{baseline}"
             path = out / "improvement" / f"{_safe(name)}.json"
             (result_a, fp_a), (result_b, fp_b) = eeg_scores[family], eeg_scores[baseline]
+            layers_a = [str(v) for v in result_a.attrs["similarity"]["layer"].values]
+            layers_b = {str(v) for v in result_b.attrs["similarity"]["layer"].values}
+            if not any(layer in layers_b for layer in layers_a):  # e.g. ReAlnet (CORnet-S) vs ResNet-101
+                note = (f"no improvement of {family} over {baseline}: they share no layer ({family}: {layers_a}; "
+                        f"{baseline}: {sorted(layers_b)}); their time courses are in results.csv and the figures")
+                warnings.warn(note, UserWarning, stacklevel=2)
+                if progress is not None:
+                    progress(f"[paper] {note}")
+                continue
             fp = _digest([fp_a, fp_b, n_permutations, n_bootstrap, seed])
 
             def compute(a=result_a, b=result_b, path=path):

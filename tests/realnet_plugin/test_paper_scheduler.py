@@ -20,7 +20,8 @@ from realnet_plugin import load_benchmark
 from realnet_plugin.paper import prefetch_eeg_rdms, run_paper
 
 EEG_ID = "things-eeg-rsa-correlation"
-OPTIONS = {"ceiling": False, "layers": ["IT"], "n_permutations": 4, "min_cluster_length": 1}
+BASELINE = ("torchvision:resnet18",)  # another architecture: no layer shared with the family
+OPTIONS = {"ceiling": False, "n_permutations": 4, "min_cluster_length": 1}
 
 
 @contextmanager
@@ -92,9 +93,16 @@ def test_prefetch_equals_serial_and_the_paper_run_computes_no_eeg_rdm(tmp_path, 
     assert calls == []
     # run_paper with a scheduler: the workers (a fresh home) compute each subject once, this process none
     backend = ElsewhereBackend(tmp_path / "worker-home-2")
-    run = run_paper(root, tmp_path / "paper", models="realnet_s*_b100", baselines=(), method="correlation",
-                    options=OPTIONS, n_permutations=4, n_bootstrap=0, scheduler=backend, progress=None)
+    with pytest.warns(UserWarning, match=r"no improvement of realnet_s\*_b100 over torchvision:resnet18: they "
+                                         r"share no layer"):
+        run = run_paper(root, tmp_path / "paper", models="realnet_s*_b100", baselines=BASELINE,
+                        method="correlation", options=OPTIONS, n_permutations=4, n_bootstrap=0, scheduler=backend,
+                        random_weights=True, progress=None)
     assert len(calls) == 3 and len(backend.tasks) == 3 and "eeg_realnet_s*_b100" in run.computed
+    # a baseline of another architecture: its time course, no improvement row (no shared layer)
+    assert "eeg_torchvision:resnet18" in run.computed and (tmp_path / "paper" / "figures" /
+                                                           "eeg_torchvision_resnet18.png").is_file()
+    assert len(pd.read_csv(tmp_path / "paper" / "improvement.csv")) == 0
     # and its table equals a serial run's in a fresh home (every RDM computed there, in this process)
     calls.clear()
     serial_out = tmp_path / "serial"
@@ -104,8 +112,8 @@ def test_prefetch_equals_serial_and_the_paper_run_computes_no_eeg_rdm(tmp_path, 
         torch.manual_seed(subject)
         save_trained(ReAlnet(config), TrainedRun(subject=subject, beta=100.0, config=config,
                                                  preprocessing=Preprocessing(32)), root=save_home)
-    run_paper(root, serial_out, models="realnet_s*_b100", baselines=(), method="correlation", options=OPTIONS,
-              n_permutations=4, n_bootstrap=0, progress=None)
+    run_paper(root, serial_out, models="realnet_s*_b100", baselines=BASELINE, method="correlation",
+              options=OPTIONS, n_permutations=4, n_bootstrap=0, random_weights=True, progress=None)
     assert len(calls) == 3  # the serial run computed them itself
     pd.testing.assert_frame_equal(pd.read_csv(serial_out / "results.csv"),
                                   pd.read_csv(tmp_path / "paper" / "results.csv"))
