@@ -64,6 +64,15 @@ def data_fingerprint(folder: str | Path) -> str:
     return _digest(entries)
 
 
+def _image_set_digest(image_set) -> str:
+    """sha256 prefix over an image set's ids, labels and decoded pixels (what a robustness score depends on)."""
+    digest = hashlib.sha256(json.dumps([image_set.name, list(image_set.ids), image_set.labels]).encode())
+    for image in image_set.images:
+        digest.update(repr((image.mode, image.size)).encode())
+        digest.update(image.tobytes())
+    return digest.hexdigest()[:20]
+
+
 def _spans(clusters: list, alpha: float = 0.05) -> str:
     return "; ".join(f"{c['start']:+.3f}..{c['end']:+.3f}" for c in clusters or [] if c.get("p", 1.0) < alpha)
 
@@ -78,7 +87,8 @@ def _number(value) -> float:
 def score_row(result) -> dict:
     """One results-table row of a Score: model, benchmark, score (ceiled), raw, ceiling, best layer and, for a
     time-resolved score, the peak time (s, of the subject-mean similarity of the best layer inside the cluster
-    window) and the best layer's significant cluster spans (s, p < 0.05)."""
+    window) and the best layer's significant cluster spans (s, p < 0.05). An ROI score's ``best_layer`` (one per
+    ROI) is written ``'ROI=layer; ...'`` in the score's ROI order."""
     import numpy as np
 
     attrs = result.attrs
@@ -96,6 +106,8 @@ def score_row(result) -> dict:
         if np.isfinite(values).any():
             peak = float(times[int(np.nanargmax(values))])
         spans = _spans((attrs.get("clusters") or {}).get(best, []))
+    if isinstance(best, dict):  # an ROI benchmark: the best layer of each ROI
+        best = "; ".join(f"{roi}={layer}" for roi, layer in best.items())
     return {"model": attrs.get("model_identifier"), "benchmark": attrs.get("benchmark_identifier"),
             "score": _number(result.values if hasattr(result, "values") else result), "raw": _number(attrs.get("raw")),
             "ceiling": _number(attrs.get("ceiling")), "best_layer": best, "peak_time_s": peak,
@@ -160,22 +172,103 @@ class _Manifest:
             Path(tmp).write_text(json.dumps(self.data, indent=1, default=str) + "\n")
 
 
+def _subject_eeg_rdms(eeg_id: str, root: str, options: dict, subject: int):
+    """One subject's EEG RDMs ``(n_times, n_pairs)`` through the benchmark's own path (validation, RDM method,
+    the disk cache of the process it runs in): the task :func:`prefetch_eeg_rdms` sends to a worker."""
+    from .api import load_benchmark
+
+    single = {**options, "subjects": [subject], "ceiling": False, "score_subjects": None}
+    return load_benchmark(eeg_id, root=root, **single).eeg()[1][0]
+
+
+def eeg_backend(scheduler):
+    """``scheduler`` -> ``(backend, close)``: ``'local'`` or ``'local:N'`` starts a ``distributed.LocalCluster``
+    of N (default 2) single-threaded worker processes; an address (``tcp://host:8786``) or a
+    ``distributed.Client`` connects to that scheduler (the leaderboard's
+    :class:`~realnet_plugin.leaderboard.backends.DaskBackend`); an object with ``submit(fn, *args)`` and
+    ``result(future)`` is used as it is. ``close()`` releases what this call started. Raises ``ValueError`` for a
+    malformed ``local:N`` or address, ``ConnectionError`` for an unreachable scheduler."""
+    if hasattr(scheduler, "submit") and hasattr(scheduler, "result"):
+        return scheduler, (lambda: None)
+    from .leaderboard.backends import DaskBackend
+
+    text = str(scheduler)
+    if text == "local" or text.startswith("local:"):
+        count = text.partition(":")[2] or "2"
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--scheduler local:N needs an integer N >= 1, got {text!r}")
+        import distributed
+
+        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+        backend = DaskBackend(client)
+
+        def close():
+            client.close()
+            cluster.close()
+        return backend, close
+    backend = DaskBackend(text)
+    return backend, backend.close
+
+
+def prefetch_eeg_rdms(data: str | Path, eeg_id: str, options: dict, scheduler) -> dict:
+    """Compute every subject's EEG RDMs as one task per subject on ``scheduler`` (see :func:`eeg_backend`) and
+    put them into this process's RDM disk cache, so that scoring then reads them instead of computing them.
+
+    Each task runs the benchmark's own :meth:`~benchmarks.things_eeg_rsa.benchmark.ThingsEEGRsaBenchmark.eeg`
+    for its subject (same validation, method, parameters and cache key); only that subject's raw EEG is held by
+    the worker. The returned ``{subject: (n_times, n_pairs) float64}`` are written here under the key the
+    benchmark's ``eeg()`` reads (workers on another file system do not need to share ``$REALNET_HOME``).
+    Raises ``ValueError`` when the benchmark's ``cache`` option is off (nothing could be reused)."""
+    import numpy as np
+
+    from benchmarks.rdm_cache import cached_rdms, file_fingerprint
+
+    from .api import load_benchmark
+
+    options = dict(options)
+    benchmark = load_benchmark(eeg_id, root=str(data), **options)
+    if not benchmark.cache:
+        raise ValueError(f"{eeg_id}: --scheduler computes the EEG RDMs into the RDM cache, but the option cache=false "
+                         "turns it off; drop cache=false or the scheduler")
+    inputs = benchmark.validate()  # every file checked here before any task is sent
+    backend, close = eeg_backend(scheduler)
+    try:
+        futures = {s: backend.submit(_subject_eeg_rdms, eeg_id, str(data), options, s) for s in inputs.subjects}
+        found = {s: np.asarray(backend.result(f), dtype=np.float64) for s, f in futures.items()}
+    finally:
+        close()
+    params = benchmark.rdm_params_for(inputs.times)
+    key = {**params, "channels": list(inputs.ch_names)}  # as ThingsEEGRsaBenchmark.eeg keys its cache entries
+    for subject, rdms in found.items():
+        cached_rdms(file_fingerprint(inputs.sources[subject]), benchmark.method, key, lambda rdms=rdms: rdms,
+                    True)
+    return found
+
+
 def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
               baselines=("cornet_s", "resnet101", "clip_rn101"), method: str | None = None,
-              options: dict | None = None, fmri: tuple[str, str | Path] | None = None, robustness: bool = False,
+              options: dict | None = None, fmri: tuple[str, str | Path] | None = None, fmri_options: dict | None = None,
+              robustness: bool = False,
               robustness_options: dict | None = None, random_weights: bool = False, device: str | None = None,
               batch_size: int = 32, n_permutations: int = 1000, n_bootstrap: int = 1000, seed: int = 0,
-              progress=print) -> PaperRun:
+              scheduler=None, progress=print) -> PaperRun:
     """Run the paper's evaluation into folder ``out`` -> :class:`PaperRun`.
 
     ``data``: THINGS-EEG2 folder (``root`` of ``things-eeg-rsa[-method]``, ``method`` e.g. ``'decoding-svm'``,
     ``'correlation'``; default the benchmark's own); ``options``: further things-eeg-rsa options (``window``,
     ``cluster_window``, ``min_cluster_length``, ``ceiling`` ...). ``models``: one or more ReAlnet families
     (wildcards or comma-separated ids; a list gives several families), each scored as one group Score;
-    ``baselines``: plain model ids scored against the first family's subjects. ``fmri``: ``('things-fmri' |
-    'shen2019', folder)`` adds the ROI comparison of every baseline and family member; ``robustness`` adds the
-    fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines without
-    trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights.
+    ``baselines``: plain model ids scored against the first family's subjects; the improvement of a family is
+    computed over each baseline sharing layers with it (the paper: CORnet-S), on the shared layers; a baseline of
+    another architecture (ResNet-101, CLIP) gets its time course only, with a warning naming both layer lists.
+    ``fmri``: ``('things-fmri' | 'shen2019', folder)`` adds the ROI comparison of every baseline and family member
+    (``fmri_options`` to that benchmark: ``layers``, ``rois``, ``method``, ``n_bootstrap`` ...); ``robustness`` adds
+    the fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines
+    without trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights. ``scheduler``
+    (``'local'``, ``'local:N'``, a Dask scheduler address or client, see :func:`eeg_backend`) computes the EEG
+    RDMs first as one task per subject (:func:`prefetch_eeg_rdms`); the scores are the same as without it.
 
     Writes ``scores/*.nc`` (:func:`~realnet_plugin.results.write_netcdf`), ``improvement/*.json``, ``results.csv``
     / ``results.md`` (one row per score, :func:`score_row`), ``improvement.csv`` / ``improvement.md``
@@ -214,6 +307,10 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
             raise ValueError(f"{flag} must be >= 0, got {value}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(scheduler, str) and not (scheduler == "local" or scheduler.startswith(
+            ("local:", "tcp://", "tls://", "inproc://", "ws://", "wss://"))):
+        raise ValueError(f"--scheduler must be 'local', 'local:N' or an address like tcp://host:8786, got "
+                         f"{scheduler!r}")
 
     # --- validation of every input, before any model is built --------------------------------------------------
     options = dict(options or {})
@@ -227,9 +324,11 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
         if kind not in FMRI_BENCHMARKS:
             raise ValueError(f"--fmri kind must be one of {sorted(FMRI_BENCHMARKS)}, got {kind!r}")
         fmri_id = FMRI_BENCHMARKS[kind]
-        validate_benchmark(load_benchmark(fmri_id, root=str(fmri_root)))
+        validate_benchmark(load_benchmark(fmri_id, root=str(fmri_root), **(fmri_options or {})))
+    robust_images = None
     for benchmark_id in ROBUSTNESS_BENCHMARKS if robustness else ():
-        validate_benchmark(load_benchmark(benchmark_id, **(robustness_options or {})))
+        image_set = load_benchmark(benchmark_id, **(robustness_options or {})).validate()
+        robust_images = _image_set_digest(image_set)  # the images attacked (a folder's content may change)
 
     out.mkdir(parents=True, exist_ok=True)
     for folder in ("scores", "improvement", "figures"):
@@ -238,7 +337,8 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     baseline_options = {**family_options, **({"pretrained": False} if random_weights else {})}
     family_ids = {m for family in families for m in members[family]}
     settings = {"data": str(data.resolve()), "eeg_benchmark": eeg_id, "options": options, "families": members,
-                "baselines": baselines, "fmri": [fmri_id, str(fmri_root)] if fmri else None, "robustness": robustness,
+                "baselines": baselines, "fmri": [fmri_id, str(fmri_root)] if fmri else None,
+                "fmri_options": fmri_options or {}, "robustness": robustness,
                 "robustness_options": robustness_options or {}, "random_weights": random_weights,
                 "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "seed": seed}
     manifest = _Manifest(out, settings)
@@ -262,6 +362,8 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
         path = out / "scores" / f"{_safe(name)}.nc"
 
         def compute():
+            if benchmark_id == eeg_id:
+                prefetch()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # the family's left-out matches were named above
                 options_here = family_options if is_family(model) or model in family_ids else baseline_options
@@ -275,6 +377,16 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
         part(f"figure_{name}", fingerprint, files, lambda: [draw(f) for f in files])
 
     # --- EEG: each family, then each baseline against the first family's subjects -------------------------------
+    prefetched = []
+
+    def prefetch() -> None:
+        """With a scheduler: the EEG RDMs of every subject, one task each, before the first EEG score computed."""
+        if scheduler is not None and not prefetched:
+            if progress is not None:
+                progress(f"[paper] EEG RDMs of {len(inputs.subjects)} subject(s), one task each on {scheduler}")
+            prefetch_eeg_rdms(data, eeg_id, options, scheduler)
+            prefetched.append(True)
+
     eeg_scores, rows = {}, []
     for family in families:
         fp = _digest([eeg_inputs, [model_identity(m) for m in members[family]]])
@@ -296,6 +408,15 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
             name = f"improvement_{family}_vs_{baseline}"
             path = out / "improvement" / f"{_safe(name)}.json"
             (result_a, fp_a), (result_b, fp_b) = eeg_scores[family], eeg_scores[baseline]
+            layers_a = [str(v) for v in result_a.attrs["similarity"]["layer"].values]
+            layers_b = {str(v) for v in result_b.attrs["similarity"]["layer"].values}
+            if not any(layer in layers_b for layer in layers_a):  # e.g. ReAlnet (CORnet-S) vs ResNet-101
+                note = (f"no improvement of {family} over {baseline}: they share no layer ({family}: {layers_a}; "
+                        f"{baseline}: {sorted(layers_b)}); their time courses are in results.csv and the figures")
+                warnings.warn(note, UserWarning, stacklevel=2)
+                if progress is not None:
+                    progress(f"[paper] {note}")
+                continue
             fp = _digest([fp_a, fp_b, n_permutations, n_bootstrap, seed])
 
             def compute(a=result_a, b=result_b, path=path):
@@ -315,22 +436,23 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
 
     # --- fMRI ROI comparison --------------------------------------------------------------------------------------
     if fmri_id:
-        fmri_inputs = _digest([data_fingerprint(fmri_root), fmri_id, random_weights])
+        fmri_inputs = _digest([data_fingerprint(fmri_root), fmri_id, fmri_options or {}, random_weights])
         for model in baselines + [m for family in families for m in members[family]]:
             result, fp = scored_part(f"fmri_{model}", model, fmri_id, _digest([fmri_inputs, model_identity(model)]),
-                                     root=str(fmri_root))
+                                     root=str(fmri_root), **(fmri_options or {}))
             rows.append(score_row(result))
             figure_part(f"fmri_{model}", _digest(["roi figure", fp]),
                         lambda p, result=result: plot_roi_layers(result, p))
 
     # --- robustness curves ----------------------------------------------------------------------------------------
     if robustness:
-        robust_inputs = _digest([robustness_options or {}, random_weights])
+        robust_inputs = _digest([robustness_options or {}, robust_images, random_weights])
         for benchmark_id in ROBUSTNESS_BENCHMARKS:
             curves, fps = {}, []
             for model in baselines + [m for family in families for m in members[family]]:
-                result, fp = scored_part(f"{benchmark_id}_{model}", model, benchmark_id,
-                                         _digest([robust_inputs, benchmark_id, model]), **(robustness_options or {}))
+                fp = _digest([robust_inputs, benchmark_id, model_identity(model)])
+                result, fp = scored_part(f"{benchmark_id}_{model}", model, benchmark_id, fp,
+                                         **(robustness_options or {}))
                 rows.append(score_row(result))
                 curves[model], _ = result, fps.append(fp)
             figure_part(benchmark_id, _digest(fps), lambda p, curves=curves: plot_robustness_curves(curves, p))

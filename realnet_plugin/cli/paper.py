@@ -29,6 +29,8 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="things-eeg-rsa option, repeatable (e.g. cluster_window=[-0.1,0.49], "
                              "min_cluster_length=2, ceiling=false)")
+    parser.add_argument("--fmri-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="option of the fMRI ROI benchmark, repeatable (e.g. n_bootstrap=0)")
     parser.add_argument("--robustness", action="store_true", help="add the fgsm / pgd robustness curves")
     parser.add_argument("--robustness-option", action="append", default=[], metavar="KEY=VALUE",
                         help="option of the robustness benchmarks, repeatable")
@@ -38,6 +40,9 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples of subjects (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutations and the bootstrap")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS|local[:N]",
+                        help="compute the EEG RDMs first, one task per subject, on this Dask scheduler "
+                             "(tcp://host:8786) or on a local cluster of N worker processes (default 2)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.set_defaults(run=_run_paper)
 
@@ -47,10 +52,11 @@ def _run_paper(args: argparse.Namespace) -> int:
 
     run = run_paper(args.data, args.out, models=args.models or ["realnet_s*_b100"], baselines=args.baselines,
                     method=args.method, options=parse_options(args.option),
-                    fmri=tuple(args.fmri) if args.fmri else None, robustness=args.robustness,
+                    fmri=tuple(args.fmri) if args.fmri else None, fmri_options=parse_options(args.fmri_option),
+                    robustness=args.robustness,
                     robustness_options=parse_options(args.robustness_option), random_weights=args.random_weights,
                     device=args.device, batch_size=args.batch_size, n_permutations=args.n_permutations,
-                    n_bootstrap=args.n_bootstrap, seed=args.seed)
+                    n_bootstrap=args.n_bootstrap, seed=args.seed, scheduler=args.scheduler)
     print(f"wrote {run.out}: {len(run.computed)} part(s) computed, "
           f"{len(run.reused)} reused")
     return 0
