@@ -266,7 +266,7 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     ``fmri``: ``('things-fmri' | 'shen2019', folder)`` adds the ROI comparison of every baseline and family member
     (``fmri_options`` to that benchmark: ``layers``, ``rois``, ``method``, ``n_bootstrap`` ...); ``robustness`` adds
     the fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines
-    without trained weights (tests, smoke runs); the ReAlnet family always loads its saved weights. ``scheduler``
+    without trained weights (tests, smoke runs), under ``torch.manual_seed(seed)``; the ReAlnet family always loads its saved weights. ``scheduler``
     (``'local'``, ``'local:N'``, a Dask scheduler address or client, see :func:`eeg_backend`) computes the EEG
     RDMs first as one task per subject (:func:`prefetch_eeg_rdms`); the scores are the same as without it.
 
@@ -334,7 +334,9 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     for folder in ("scores", "improvement", "figures"):
         (out / folder).mkdir(exist_ok=True)
     family_options = {"device": device, "batch_size": batch_size}  # ReAlnets: always their saved weights
-    baseline_options = {**family_options, **({"pretrained": False} if random_weights else {})}
+    # random baselines are built under torch.manual_seed(seed): the same weights on every run, so a second run
+    # reuses their cached activations and reproduces their scores
+    baseline_options = {**family_options, **({"pretrained": False, "seed": seed} if random_weights else {})}
     family_ids = {m for family in families for m in members[family]}
     settings = {"data": str(data.resolve()), "eeg_benchmark": eeg_id, "options": options, "families": members,
                 "baselines": baselines, "fmri": [fmri_id, str(fmri_root)] if fmri else None,

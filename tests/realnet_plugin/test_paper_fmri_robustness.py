@@ -13,9 +13,9 @@ import torch
 from benchmarks.datasets.shen2019.synth import write_synthetic_shen2019
 from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
 from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
-from model_registry.storage.paths import models_dir
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, save_trained
+from model_registry.storage.paths import models_dir
 from realnet_plugin import score
 from realnet_plugin.cli import main
 from realnet_plugin.paper import run_paper

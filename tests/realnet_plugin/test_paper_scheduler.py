@@ -11,11 +11,11 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist
 
-from benchmarks.things_eeg_rsa import benchmark as eeg_benchmark
 from benchmarks.datasets.things_eeg2.synth import generate_things_eeg2
-from model_registry.storage.paths import models_dir
+from benchmarks.things_eeg_rsa import benchmark as eeg_benchmark
 from model_registry.preprocessing import Preprocessing
 from model_registry.realnet import ReAlnet, ReAlnetConfig, TrainedRun, save_trained
+from model_registry.storage.paths import models_dir
 from realnet_plugin import load_benchmark
 from realnet_plugin.paper import prefetch_eeg_rdms, run_paper
 
