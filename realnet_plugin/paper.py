@@ -268,7 +268,8 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     the fgsm / pgd curves (``robustness_options`` to those benchmarks). ``random_weights`` builds the baselines without
     trained weights (tests, smoke runs), under ``torch.manual_seed(seed)``; the ReAlnet family always loads its saved
     weights. ``scheduler`` (``'local'``, ``'local:N'``, a Dask scheduler address or client, see :func:`eeg_backend`)
-    computes the EEG RDMs first as one task per subject (:func:`prefetch_eeg_rdms`); the scores are the same as without it.
+    computes the EEG RDMs first as one task per subject (:func:`prefetch_eeg_rdms`); the scores are the same as
+    without it.
 
     Writes ``scores/*.nc`` (:func:`~realnet_plugin.results.write_netcdf`), ``improvement/*.json``, ``results.csv``
     / ``results.md`` (one row per score, :func:`score_row`), ``improvement.csv`` / ``improvement.md``
