@@ -221,9 +221,11 @@ def run_alignment(settings: ExperimentSettings = QUICK, home: str | os.PathLike 
                                else f"things-eeg-rsa-{settings.method}", root=str(root), n_permutations=0,
                                method_params=dict(settings.method_params), window=list(settings.window))
 
-    def candidate(identifier: str, network: torch.nn.Module):
+    def candidate(identifier: str, network: torch.nn.Module, subject: int | None = None, beta: float | None = None):
+        # a trained model records its subject: the benchmark compares it with that subject's EEG only
         spec = ModelSpec(identifier=identifier, builder=lambda pretrained: network, family="realnet",
-                         layers=CORNET_S_LAYERS, region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing)
+                         layers=CORNET_S_LAYERS, region_layer_map=CORNET_S_REGIONS, preprocessing=preprocessing,
+                         subject=subject, beta=beta)
         return RegisteredModel(spec, network=network.eval(), cache=False, progress=False)
 
     say("[2/3] scoring the untrained starting network (EEG RDMs of every subject computed once)")
@@ -255,9 +257,13 @@ def run_alignment(settings: ExperimentSettings = QUICK, home: str | os.PathLike 
                                checkpoints=False)
                 train_seconds += time.perf_counter() - mark
                 mark = time.perf_counter()
-                scored = benchmark(candidate(model_id(subject, beta), result.model.realnet))
+                scored = benchmark(candidate(model_id(subject, beta), result.model.realnet, subject, beta))
                 score_seconds += time.perf_counter() - mark
-                values = _window_means(scored.attrs["similarity"], settings.window)[0]  # (layer,)
+                similarity_of_model = scored.attrs["similarity"]  # (subject, layer, time): its own subject only
+                if list(similarity_of_model["subject"].values) != [subject]:
+                    raise RuntimeError(f"{model_id(subject, beta)} was scored against subjects "
+                                       f"{list(similarity_of_model['subject'].values)}, not its own ({subject})")
+                values = _window_means(similarity_of_model, settings.window)[0]  # (layer,)
                 by_seed[str(seed)][key].append(float(scored.attrs["raw"]))
                 for layer, value in zip(layers, values):
                     per_layer[key][layer].append(float(value))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -83,6 +84,9 @@ BIBTEX = """@article{lu2024realnet,
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
 KEEP_VALIDATED_BYTES = 2 << 30  # validated EEG kept in memory between validate() and eeg() on RDM cache misses
+# an EEG-aligned ReAlnet id (model_registry.realnet: realnet_sXX_bYY, realnet_<backbone>_sXX_bYY). Never used to
+# find a subject (that is read from the model); only to refuse a model whose id names a subject it does not record
+SUBJECT_IN_ID = re.compile(r"realnet_(?:[A-Za-z0-9][A-Za-z0-9_.\-]*?_)?s(?P<subject>\d{2})_b[0-9p.]+")
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -537,6 +541,13 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         for every other model (no subject, or ``match_subject=False``). Both applying with different subjects is
         an error (one line), never a silent choice."""
         name = model_identifier or "(unnamed)"
+        named = SUBJECT_IN_ID.fullmatch(model_identifier or "")
+        if self.match_subject and subject is None and named:
+            # the id names a subject the model does not record: comparing it with every subject would be silent
+            raise ValueError(f"{self.identifier}: model {name} records no training subject but its id names subject "
+                             f"{int(named['subject'])}; set it on the model (ModelSpec(subject=...) or a `subject` "
+                             "attribute) to compare it with that subject's EEG, or pass match_subject=False to "
+                             "compare it with every subject")
         if self.match_subject and subject is not None:
             if self.score_subjects is not None and self.score_subjects != [subject]:
                 raise ValueError(f"{self.identifier}: model {name} is trained on subject {subject} and match_subject="

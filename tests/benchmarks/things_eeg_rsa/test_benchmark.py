@@ -77,7 +77,8 @@ def test_realnet_models_are_scored_against_their_own_subject(eeg_root):
     # the subject comes from the model (here given as it would be read from its spec), never from its id
     own = benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100", subject=2)
     assert own.attrs["subjects"] == [2]
-    assert benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100").attrs["subjects"] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="records no training subject but its id names subject 2"):
+        benchmark.score_rdms(models, ["a", "b"], "realnet_s02_b100")  # the id alone never decides, nor is ignored
     everyone = benchmark.score_rdms(models, ["a", "b"], "cornet_s")
     assert everyone.attrs["subjects"] == [1, 2, 3, 4, 5, 6]
     chosen = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=0, score_subjects=[3, 4])

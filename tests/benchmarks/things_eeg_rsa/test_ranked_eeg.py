@@ -42,7 +42,7 @@ def test_many_models_one_ranking_and_scipys_numbers(eeg_root, monkeypatch):
     sorts = count_calls(monkeypatch, compare_module, "tie_marked_orders")
     rng = np.random.default_rng(0)
     fresh = []
-    for identifier in ("cornet_s", "realnet_s02_b100", "resnet"):  # the leaderboard: many models, one benchmark
+    for identifier in ("cornet_s", "realnet_like", "resnet"):  # the leaderboard: many models, one benchmark
         models = np.round(rng.random((2, rdms.shape[-1])) * 6)  # ties in the model RDMs too
         score = benchmark.score_rdms(models, ["a", "b"], identifier)
         similarity = score.attrs["similarity"]

@@ -196,9 +196,12 @@ class Probe:
 def test_subject_is_read_from_the_model_and_conflicts_are_refused(tiny_copy):
     benchmark = _benchmark(tiny_copy, ceiling=False)
     features = np.random.default_rng(3).random((4, 10))
-    named_only = benchmark(Probe("realnet_s02_b100", features))  # no subject recorded: every subject
-    assert named_only.attrs["subjects"] == [1, 2]
-    assert named_only.attrs["benchmark_identifier"] == "things-eeg-rsa-correlation"
+    # an id naming a subject the model does not record: refused (never silently compared with every subject)
+    with pytest.raises(ValueError, match="realnet_s02_b100 records no training subject but its id names subject 2"):
+        benchmark(Probe("realnet_s02_b100", features))
+    unmatched = _benchmark(tiny_copy, ceiling=False, match_subject=False)(Probe("realnet_s02_b100", features))
+    assert unmatched.attrs["subjects"] == [1, 2]
+    assert unmatched.attrs["benchmark_identifier"] == "things-eeg-rsa-correlation"
     own = benchmark(Probe("anything", features, subject=2))
     assert own.attrs["subjects"] == [2]
     rows, cols = np.triu_indices(4, 1)

@@ -97,7 +97,7 @@ def test_realnet_fmri_scores_on_things_fmri_roi_and_things_eeg_rsa_as_its_wrappe
     identifier = "realnet-fmri_s01_b100"
     assert result.registered.name == identifier
     spec = get_spec(identifier)
-    assert spec.extra["subject"] == 1 and spec.extra["generation_module"]["modality"] == "fmri"
+    assert spec.subject == 1 and spec.generation_module["modality"] == "fmri"
     layers = ["V4", "IT"]
     # the independent path: the registered backbone, wrapped as a plain module with the same layers
     wrapped = wrap(build_network(identifier), "wrapped-realnet-fmri", layers=layers,
