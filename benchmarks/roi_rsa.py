@@ -90,10 +90,12 @@ class RoiRsaBenchmark(BenchmarkBase):
     computed under one lock and only read afterwards; a score builds its own arrays)."""
 
     thread_safe = True  # realnet_plugin.api.shared_benchmark gives every thread this one object
+    # version 2: intervals named by their quantity (raw_ci_*, score_ci_*, roi_*); version 1's ci_low/ci_high were the
+    # raw similarity's interval, shown as the score's
 
     def __init__(self, identifier: str, load: Callable[[], RoiRdms], *, rois: Sequence[str] | None = None,
                  layers: Sequence[str] | None = None, method: str = "spearman", n_bootstrap: int = 1000,
-                 seed: int = 0, place_on_screen: bool = False, bibtex: str | None = None, version: int = 1):
+                 seed: int = 0, place_on_screen: bool = False, bibtex: str | None = None, version: int = 2):
         for name, value in (("rois", rois), ("layers", layers), ("method", method), ("n_bootstrap", n_bootstrap),
                             ("seed", seed), ("place_on_screen", place_on_screen)):
             opt.check_value(identifier, name, OPTIONS[name], value)
@@ -190,12 +192,7 @@ class RoiRsaBenchmark(BenchmarkBase):
         best = similarity.mean(axis=2).argmax(axis=1)  # (n_rois,)
         best_raw = similarity.mean(axis=2)[np.arange(len(rois)), best]
         roi_scores = best_raw / ceilings[:, 0]
-        ci = np.full((len(rois), 2), np.nan)
-        if self.n_bootstrap and self.method in ("spearman", "pearson"):
-            for i, roi in enumerate(rois):
-                boot = bootstrap_similarity(data.rdms[roi][:, None, :], models[best[i]][None],
-                                            n_bootstrap=self.n_bootstrap, method=self.method, seed=self.seed)
-                ci[i] = [float(np.ravel(boot.lower)[0]), float(np.ravel(boot.upper)[0])]
+        intervals = self._intervals(data, models, best, ceilings[:, 0])
         result = Score(float(np.mean(roi_scores)))
         table = xr.DataArray(similarity, dims=("roi", "layer", "subject"),
                              coords={"roi": list(rois), "layer": list(layers), "subject": list(data.subjects)})
@@ -206,10 +203,38 @@ class RoiRsaBenchmark(BenchmarkBase):
             "best_layer": {roi: layers[b] for roi, b in zip(rois, best)},
             "ceiling_lower": xr.DataArray(ceilings[:, 0], dims="roi", coords={"roi": list(rois)}),
             "ceiling_upper": xr.DataArray(ceilings[:, 1], dims="roi", coords={"roi": list(rois)}),
-            "ci_low": xr.DataArray(ci[:, 0], dims="roi", coords={"roi": list(rois)}),
-            "ci_high": xr.DataArray(ci[:, 1], dims="roi", coords={"roi": list(rois)}),
+            **{key: (xr.DataArray(value, dims="roi", coords={"roi": list(rois)}) if key.startswith("roi_")
+                     else float(value)) for key, value in intervals.items()},
             "method": self.method, "n_layers": n_layers, "dataset": data.dataset,
             "benchmark_identifier": self.identifier, "place_on_screen": bool(self.place_on_screen),
             "stimulus_degrees": float("nan") if data.stimulus_degrees is None else float(data.stimulus_degrees),
         })
         return result
+
+    def _intervals(self, data: RoiRdms, models: np.ndarray, best: np.ndarray, ceilings: np.ndarray) -> dict:
+        """Bootstrap intervals (images and subjects resampled, :func:`~benchmarks.rsa.bootstrap_similarity`, one
+        joint resampling for all ROIs) of each quantity the Score reports, named by it: ``raw_ci_low/high`` of
+        ``attrs['raw']`` (mean over ROIs of the best layer's subject-mean similarity), ``score_ci_low/high`` of the
+        score (the mean over ROIs of that similarity divided by the ROI's lower noise ceiling, the ceiling held
+        fixed), and per ROI ``roi_raw_ci_low/high`` (of the best layer's ``similarity``) and
+        ``roi_score_ci_low/high`` (of ``roi_scores``). NaN without a bootstrap (``n_bootstrap=0``, or a comparison
+        other than Spearman / Pearson)."""
+        n_rois = len(data.rois)
+        nan = np.full(n_rois, np.nan)
+        out = {"raw_ci_low": np.nan, "raw_ci_high": np.nan, "score_ci_low": np.nan, "score_ci_high": np.nan,
+               "roi_raw_ci_low": nan, "roi_raw_ci_high": nan, "roi_score_ci_low": nan, "roi_score_ci_high": nan}
+        if not (self.n_bootstrap and self.method in ("spearman", "pearson")):
+            return out
+        chosen = sorted({int(b) for b in best})  # the best layers, each bootstrapped once against every ROI
+        subject_rdms = np.stack([data.rdms[roi] for roi in data.rois], axis=1)  # (subject, roi, pair)
+        boot = bootstrap_similarity(subject_rdms, np.asarray(models)[chosen], n_bootstrap=self.n_bootstrap,
+                                    method=self.method, seed=self.seed)
+        raw = boot.samples[:, [chosen.index(int(b)) for b in best], np.arange(n_rois)]  # (bootstrap, roi)
+        tail = (1 - boot.confidence) / 2 * 100
+        with np.errstate(all="ignore"):
+            for name, samples in (("raw", raw), ("score", raw / ceilings)):
+                low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+                out[f"roi_{name}_ci_low"], out[f"roi_{name}_ci_high"] = low, high
+                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = np.nanpercentile(samples.mean(axis=1),
+                                                                                 [tail, 100 - tail])
+        return out

@@ -94,6 +94,16 @@ class RegisteredModel(BrainModel):
         return self.spec.visual_degrees
 
     @property
+    def pretrained(self) -> bool:
+        """Whether the network carries its published weights (``False``: a random initialisation)."""
+        return bool(self._pretrained)
+
+    @property
+    def seed(self) -> int | None:
+        """The torch seed the network is built under (``None``: the global RNG as it stood)."""
+        return self._seed
+
+    @property
     def network(self) -> torch.nn.Module:
         """The ``torch.nn.Module`` (built lazily, eval mode; under ``torch.manual_seed(seed)`` when a seed was
         given, the global RNG left as it was, so a random initialisation is the same on every run)."""

@@ -186,7 +186,9 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     Order: the benchmark is built (its options checked) and validated (its data read and checked, see
     :func:`validate_benchmark`) before the model is loaded, so a bad option or data file fails in one line before
     any network is built or activation extracted. The scalar is the benchmark's ceiled score; ``attrs`` carry
-    ``raw``, ``ceiling`` and the benchmark's details, plus ``model_identifier`` and ``benchmark_identifier``.
+    ``raw``, ``ceiling`` and the benchmark's details, plus ``model_identifier`` and ``benchmark_identifier``, and
+    for a registered model (or family) ``pretrained`` (``False``: a random initialisation,
+    ``model_options={'pretrained': False}``) and ``seed`` (the torch seed it was built under, ``None``: unseeded).
 
     Raises ``ValueError`` (one line, before anything is read or built) for options that would be ignored:
     benchmark options (``method=``, ``layers=``, ...) with an already-built ``Benchmark`` object, model options /
@@ -205,6 +207,9 @@ def score(model, benchmark, *, model_options: dict | None = None, preprocessing=
     result = score_benchmark(test, candidate)
     result.attrs["model_identifier"] = candidate.identifier
     result.attrs["benchmark_identifier"] = getattr(test, "identifier", str(benchmark))
+    if isinstance(getattr(candidate, "pretrained", None), bool):  # a registered model: which weights, which seed
+        result.attrs["pretrained"] = candidate.pretrained
+        result.attrs["seed"] = candidate.seed
     if getattr(candidate, "provenance", None):
         result.attrs["model_provenance"] = dict(candidate.provenance)
     return result
@@ -253,6 +258,8 @@ def _score_family(model, test, benchmark, model_options: dict) -> Score:
     name = model if isinstance(model, str) else ",".join(model)
     result.attrs["model_identifier"] = name
     result.attrs["benchmark_identifier"] = getattr(test, "identifier", str(benchmark))
+    result.attrs["pretrained"] = bool(model_options.get("pretrained", True))  # every member built alike
+    result.attrs["seed"] = model_options.get("seed")
     return result
 
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from model_registry.storage.atomic import atomic_path
 
+from .results import model_label
+
 FIGURE_SUFFIXES = (".png", ".pdf")
 ALPHA = 0.05  # clusters with p below this are drawn
 CEILING_LABEL = "noise ceiling (lower\u2013upper bound)"
@@ -115,7 +117,7 @@ def figure_title(attrs: dict, *, kind: str, model: str | None = None, first_line
 
     ``kind``: ``'eeg'`` (time-resolved EEG RSA), ``'roi'`` (fMRI ROI RSA) or ``'robustness'``.
     """
-    model = model or attrs.get("model_identifier") or "unnamed model"
+    model = model_label(attrs, model)  # "<id> (random init, seed N)" for a random initialisation
     if kind == "eeg":
         similarity = _data_array(attrs["similarity"])
         subjects = attrs.get("subjects") or similarity["subject"].values.tolist()
@@ -296,8 +298,8 @@ def draw_improvement(result_a, result_b, layer: str | None = None, label_a: str 
     if not shared:
         raise ValueError("the two results share no subject; cannot compare them")
     r_a, r_b = a.sel(subject=shared).values, b.sel(subject=shared).values  # (n_shared, n_times)
-    label_a = label_a or attrs_a.get("model_identifier", "A")
-    label_b = label_b or attrs_b.get("model_identifier", "B")
+    label_a = label_a or model_label(attrs_a, attrs_a.get("model_identifier") or "A")
+    label_b = label_b or model_label(attrs_b, attrs_b.get("model_identifier") or "B")
     plt = _pyplot()
     figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(8.0, 5.6), constrained_layout=True)
     lower = np.asarray(_data_array(attrs_a["ceiling_lower"]).values, dtype=float) if "ceiling_lower" in attrs_a \

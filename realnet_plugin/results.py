@@ -30,9 +30,19 @@ def score_to_dict(result) -> dict:
     return {"score": float(result), **{key: _plain(value) for key, value in result.attrs.items()}}
 
 
+def model_label(attrs: dict, model: str | None = None) -> str:
+    """The model's name for titles and tables: ``attrs['model_identifier']`` (or ``model``), followed by
+    ``(random init, seed N)`` (or ``(random init, unseeded)``) when ``attrs['pretrained']`` is false."""
+    name = str(model or attrs.get("model_identifier") or "unnamed model")
+    if attrs.get("pretrained") is False or str(attrs.get("pretrained")).lower() == "false":
+        seed = attrs.get("seed")
+        return f"{name} (random init, {'unseeded' if seed is None else f'seed {int(seed)}'})"
+    return name
+
+
 def score_summary(result) -> str:
     """A small aligned table: model, benchmark, score, raw, ceiling (where present)."""
-    rows = [("model", result.attrs.get("model_identifier", "?")),
+    rows = [("model", model_label(result.attrs, result.attrs.get("model_identifier", "?"))),
             ("benchmark", result.attrs.get("benchmark_identifier", "?")),
             ("score", f"{float(result):.4f}")]
     for key in ("raw", "ceiling", "error"):
@@ -191,11 +201,12 @@ def read_netcdf(path: str | Path):
 
 
 # --- long tables ------------------------------------------------------------------------------------------------
-TABLE_COLUMNS = ("model", "benchmark", "subject", "layer", "time", "roi", "value")
+TABLE_COLUMNS = ("model", "pretrained", "seed", "benchmark", "subject", "layer", "time", "roi", "value")
 
 
 def score_to_dataframe(result, variable: str | None = None):
-    """The score in long format, one row per value: ``model, benchmark, subject, layer, time, roi, value``
+    """The score in long format, one row per value: ``model, pretrained, seed, benchmark, subject, layer, time, roi,
+    value`` (``pretrained``/``seed`` as the score records them, empty when it does not)
     (``time`` in seconds after onset; a column is empty where the score has no such dimension) and ``variable``
     naming the attribute the value comes from.
 
@@ -223,14 +234,15 @@ def score_to_dataframe(result, variable: str | None = None):
             continue
         values = np.asarray(array.values, dtype=float)
         grids = np.meshgrid(*[np.asarray(array[d].values) for d in array.dims], indexing="ij") if array.dims else []
-        frame = pd.DataFrame({"model": model, "benchmark": benchmark, "variable": name,
+        frame = pd.DataFrame({"model": model, "pretrained": result.attrs.get("pretrained"),
+                              "seed": result.attrs.get("seed"), "benchmark": benchmark, "variable": name,
                               **{d: g.ravel() for d, g in zip(array.dims, grids)}, "value": values.ravel()})
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     for column in TABLE_COLUMNS:
         if column not in table:
             table[column] = None
-    return table[["model", "benchmark", "variable", "subject", "layer", "time", "roi", "value"]]
+    return table[["model", "pretrained", "seed", "benchmark", "variable", "subject", "layer", "time", "roi", "value"]]
 
 
 def write_csv(result, path: str | Path, variable: str | None = None) -> Path:

@@ -202,7 +202,9 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     One object scores many models: its data are read and validated once, the EEG RDMs ranked and the noise
     ceiling computed once (see :meth:`validate`); it is safe to share between threads.
     ``n_bootstrap`` > 0 adds bootstrap confidence intervals (images and subjects resampled) of the best layer's
-    subject-mean similarity time course as ``ci_low`` / ``ci_high``.
+    subject-mean similarity time course as ``similarity_ci_low`` / ``similarity_ci_high``, of the scalar ``raw``
+    (its window mean) as ``raw_ci_low`` / ``raw_ci_high`` and of the score as ``score_ci_low`` / ``score_ci_high``
+    (the raw interval divided by the fixed noise ceiling when ceiled; equal to the raw one otherwise).
     ``method_params`` go to the EEG RDM method (e.g. ``{'seed': 1}`` for decoding).
     ``channels``: EEG channels by name (``None``: the release's 17 posterior channels when a file holds them all,
     else all of its channels; ``'all'``; or a list of names).
@@ -248,7 +250,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  "min_cluster_length": min_cluster_length, "place_on_screen": place_on_screen}
         for name, value in given.items():
             opt.check_value(identifier, name, table[name], value)
-        super().__init__(identifier=identifier, ceiling=None, version=1, parent="neural", bibtex=BIBTEX)
+        super().__init__(identifier=identifier, ceiling=None, version=2, parent="neural", bibtex=BIBTEX)  # 2: named CIs
         self.method, self.root, self.layers, self.window = method, root, layers, tuple(window)
         self.comparison, self.n_permutations, self.match_subject = comparison, n_permutations, match_subject
         self.method_params, self.cache, self.seed = dict(method_params or {}), cache, seed
@@ -650,8 +652,16 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             boot = bootstrap_similarity(ranked[scored], bootstrap_models(best), n_bootstrap=self.n_bootstrap,
                                         resample="both" if len(scored) > 1 else "images", method=self.comparison,
                                         seed=self.seed, undefined="nan")
-            result.attrs["ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
-            result.attrs["ci_high"] = xr.DataArray(boot.upper[0], dims="time", coords={"time": times})
+            result.attrs["similarity_ci_low"] = xr.DataArray(boot.lower[0], dims="time", coords={"time": times})
+            result.attrs["similarity_ci_high"] = xr.DataArray(boot.upper[0], dims="time", coords={"time": times})
+            # the scalars' intervals: each resample's window mean (the raw), divided by the fixed ceiling (the score)
+            raw_samples = boot.samples[:, 0, defined].mean(axis=1)
+            tail = (1 - boot.confidence) / 2 * 100
+            with np.errstate(all="ignore"):
+                raw_low, raw_high = (float(v) for v in np.nanpercentile(raw_samples, [tail, 100 - tail]))
+            divisor = ceiling if self.use_ceiling else 1.0
+            result.attrs.update({"raw_ci_low": raw_low, "raw_ci_high": raw_high,
+                                 "score_ci_low": raw_low / divisor, "score_ci_high": raw_high / divisor})
         result.attrs.update({
             "raw": Score(raw), "ceiling": Score(ceiling),
             "similarity": xr.DataArray(similarity, dims=("subject", "layer", "time"),

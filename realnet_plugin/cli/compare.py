@@ -64,7 +64,10 @@ def _run_compare(args: argparse.Namespace) -> int:
     found = improvement(result_a, result_b, n_permutations=args.n_permutations, n_bootstrap=args.n_bootstrap,
                         seed=args.seed)
     times = found.improvement["time"].values
-    print(f"{found.model_a} (A) vs {found.model_b} (B) on {args.benchmark}: subjects {found.subjects}, clusters in "
+    from realnet_plugin.results import model_label
+
+    label_a, label_b = model_label(result_a.attrs, found.model_a), model_label(result_b.attrs, found.model_b)
+    print(f"{label_a} (A) vs {label_b} (B) on {args.benchmark}: subjects {found.subjects}, clusters in "
           f"{found.cluster_window[0]:+.3f} .. {found.cluster_window[1]:+.3f} s")
     print(f"{'layer':10s} {'mean impr':>9s} {'peak impr':>9s} {'at ms':>6s} {'mean ratio':>10s} significant (p<0.05)")
     inside = (times >= found.cluster_window[0] - 1e-9) & (times <= found.cluster_window[1] + 1e-9)

@@ -93,8 +93,10 @@ def _run_plot(args: argparse.Namespace) -> int:
             raise ValueError(f"the improvement figure needs two score files, got {len(loaded)}")
         out = plots.plot_improvement(loaded[0], loaded[1], args.out, layer=args.layer)
     elif kind == "robustness":
-        out = plots.plot_robustness_curves({d.get("model_identifier", str(p)): d for d, p in zip(loaded, args.scores)},
-                                           args.out)
+        from realnet_plugin.results import model_label
+
+        out = plots.plot_robustness_curves({model_label(d, d.get("model_identifier") or str(p)): d
+                                            for d, p in zip(loaded, args.scores)}, args.out)
     elif kind == "roi":
         out = plots.plot_roi_layers(loaded[0], args.out)
     else:

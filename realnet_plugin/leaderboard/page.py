@@ -34,16 +34,17 @@ from pathlib import Path
 
 from model_registry.storage.atomic import atomic_path
 
-from .records import PairResult
+from .records import PairResult, raw_interval
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURE_ATTRS = ("figure", "figure_path")
 BENCHMARKS_PER_TABLE = 3  # column groups per table: 3 x 4 numbers + the row columns fit 1280 px
 FINGERPRINT_SAMPLE = 1 << 16  # bytes hashed from each end of a dataset file
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-METRICS = ("score", "raw", "ceiling", "CI")
+METRICS = ("score", "raw", "ceiling", "score CI")  # the CI is of the score; the raw one in its tooltip
 CSV_FIELDS = ("rank", "model", "pretrained", "weights_sha256", "benchmark", "options", "benchmark_version", "status",
-              "score", "raw", "ceiling", "ci_low", "ci_high", "error", "scored_at", "message", "model_provenance")
+              "score", "raw", "ceiling", "score_ci_low", "score_ci_high", "raw_ci_low", "raw_ci_high", "error",
+              "scored_at", "message", "model_provenance")  # score_ci_*: interval of the score; raw_ci_*: of raw
 PROVENANCE_HIDDEN = frozenset({"kind", "content_sha256"})  # shown in their own way, not as "key: value"
 
 _CSS = """
@@ -415,7 +416,11 @@ def _metric_cells(result: PairResult | None) -> list[str]:
     for value in (result.score, result.raw, result.ceiling):
         cells.append(_cell("\u2014" if value is None else f"{value:.3f}", _number(value), title=when))
     if result.ci_low is not None and result.ci_high is not None:
-        cells.append(_cell("", _number(result.ci_low), "ci", "95% CI; sorted by the lower bound",
+        raw_low, raw_high = raw_interval(result)
+        raw_text = ("" if raw_low is None or raw_high is None else
+                    f"; raw similarity's CI {raw_low:.3f}\u2013{raw_high:.3f}")
+        cells.append(_cell("", _number(result.ci_low), "ci",
+                           f"confidence interval of the score{raw_text}; sorted by the lower bound",
                            markup=f"{result.ci_low:.3f}\u2013<br>{result.ci_high:.3f}"))
     elif result.error is not None:
         cells.append(_cell(f"\u00b1 {result.error:.3f}", _number(result.error), "ci", "the score's error attribute"))
@@ -451,8 +456,10 @@ def table_records(rows: Sequence[ModelRow], columns: Sequence[str], names: Mappi
                 "benchmark": names[column], "options": shown_options[column],
                 "benchmark_version": result.benchmark_version, "status": result.status,
                 "score": _finite(result.score),
-                "raw": _finite(result.raw), "ceiling": _finite(result.ceiling), "ci_low": _finite(result.ci_low),
-                "ci_high": _finite(result.ci_high), "error": _finite(result.error), "scored_at": result.created_at,
+                "raw": _finite(result.raw), "ceiling": _finite(result.ceiling),
+                "score_ci_low": _finite(result.ci_low), "score_ci_high": _finite(result.ci_high),
+                "raw_ci_low": _finite(raw_interval(result)[0]), "raw_ci_high": _finite(raw_interval(result)[1]),
+                "error": _finite(result.error), "scored_at": result.created_at,
                 "message": redact_paths(result.message) if result.message else None,
                 "model_provenance": provenance_text(row.provenance) if row.provenance else None})
     return records

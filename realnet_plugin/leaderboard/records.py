@@ -18,7 +18,9 @@ import numpy as np
 from realnet_plugin.results import score_to_dict
 
 CI_PAIR_KEYS = ("ci", "confidence_interval", "ci95")
-CI_BOUND_KEYS = (("ci_low", "ci_high"), ("ci_lower", "ci_upper"))
+SCORE_CI_KEYS = ("score_ci_low", "score_ci_high")  # our benchmarks: the interval of the score itself
+RAW_CI_KEYS = ("raw_ci_low", "raw_ci_high")  # ... and of attrs['raw'] (before the ceiling)
+CI_BOUND_KEYS = (SCORE_CI_KEYS, ("ci_low", "ci_high"), ("ci_lower", "ci_upper"))
 
 
 NON_KEY_OPTIONS = frozenset({"progress"})  # benchmark options that cannot change a score
@@ -51,8 +53,9 @@ class PairResult:
     """One scored (or failed) model-benchmark pair, as plain data.
 
     ``status`` is ``'ok'`` or ``'error'`` (then ``message`` says why and the numbers are ``None``). ``error`` is
-    the score's own uncertainty (Brain-Score's ``error`` attr); ``ci_low``/``ci_high`` a confidence interval when
-    the benchmark reports one. ``attrs`` holds every score attribute as JSON.
+    the score's own uncertainty (Brain-Score's ``error`` attr); ``ci_low``/``ci_high`` a confidence interval of the
+    score (never of the raw similarity: that one is ``raw_ci_low``/``raw_ci_high`` in ``attrs``, :func:`raw_interval`)
+    when the benchmark reports one. ``attrs`` holds every score attribute as JSON.
     """
 
     model: str
@@ -102,7 +105,12 @@ def scalar(value) -> float | None:
 
 
 def confidence_interval(attrs: dict) -> tuple[float | None, float | None]:
-    """``(low, high)`` from score attrs ``ci``/``confidence_interval``/``ci95`` (pairs) or ``ci_low``/``ci_high``."""
+    """The score's confidence interval ``(low, high)`` from score attrs: ``score_ci_low``/``score_ci_high`` (this
+    project's benchmarks), else a foreign benchmark's ``ci``/``confidence_interval``/``ci95`` (pairs) or scalar
+    ``ci_low``/``ci_high``; ``(None, None)`` without one (a per-ROI or per-time interval is not the score's)."""
+    low, high = SCORE_CI_KEYS
+    if low in attrs and high in attrs:
+        return scalar(attrs[low]), scalar(attrs[high])
     for key in CI_PAIR_KEYS:
         if key in attrs:
             values = np.asarray(getattr(attrs[key], "values", attrs[key]), dtype=float).reshape(-1)
@@ -112,6 +120,18 @@ def confidence_interval(attrs: dict) -> tuple[float | None, float | None]:
         if low in attrs and high in attrs:
             return scalar(attrs[low]), scalar(attrs[high])
     return None, None
+
+
+def raw_interval(result: PairResult) -> tuple[float | None, float | None]:
+    """The interval of the raw similarity (``attrs['raw']``, before the noise ceiling) recorded in ``result.attrs``
+    as ``raw_ci_low``/``raw_ci_high``; ``(None, None)`` when the benchmark reported none (or it is NaN)."""
+    try:
+        attrs = json.loads(result.attrs or "{}")
+    except ValueError:
+        return None, None
+    if not isinstance(attrs, dict):
+        return None, None
+    return scalar(attrs.get(RAW_CI_KEYS[0])), scalar(attrs.get(RAW_CI_KEYS[1]))
 
 
 def result_from_score(score, *, model: str, benchmark: str, weights_hash: str, benchmark_version: str,

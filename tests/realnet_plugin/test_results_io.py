@@ -88,7 +88,8 @@ def test_real_eeg_score_round_trips_and_plots_the_same(tmp_path, eeg_score):
 
 def test_long_table(tmp_path, eeg_score):
     table = score_to_dataframe(_hand_score())
-    assert list(table.columns) == ["model", "benchmark", "variable", "subject", "layer", "time", "roi", "value"]
+    assert list(table.columns) == ["model", "pretrained", "seed", "benchmark", "variable", "subject", "layer", "time",
+                                   "roi", "value"]
     similarity = table[table.variable == "similarity"]
     assert len(similarity) == 12 and set(similarity.model) == {"m"} and set(similarity.benchmark) == {"b"}
     row = similarity[(similarity.subject == 2) & (similarity.layer == "IT") & (similarity.time == 0.1)]

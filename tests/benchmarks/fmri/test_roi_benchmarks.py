@@ -33,7 +33,7 @@ def test_pretrained_efficientnet_beats_random_initialisations_on_human_it(k92_da
     pretrained = benchmark(load_model("efficientnet_lite0", progress=False))
     assert pretrained.attrs["similarity"].sizes == {"roi": 1, "layer": 20, "subject": 4}
     assert pretrained.attrs["best_layer"]["hIT"].startswith("blocks.5")
-    low, high = float(pretrained.attrs["ci_low"][0]), float(pretrained.attrs["ci_high"][0])
+    low, high = float(pretrained.attrs["raw_ci_low"]), float(pretrained.attrs["raw_ci_high"])
     assert low < float(pretrained.attrs["raw"]) < high
     random_scores = []
     for seed in range(5):

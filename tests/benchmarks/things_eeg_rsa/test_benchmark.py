@@ -117,7 +117,7 @@ def test_bootstrap_intervals_and_model_improvement(eeg_root):
 
     benchmark = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=64, n_bootstrap=200)
     brain = benchmark(load_model("test_eeg_brain_model", progress=False))
-    low, high = brain.attrs["ci_low"].values, brain.attrs["ci_high"].values
+    low, high = brain.attrs["similarity_ci_low"].values, brain.attrs["similarity_ci_high"].values
     mean = brain.attrs["similarity"].sel(layer=brain.attrs["best_layer"]).mean("subject").values
     at_peak = int(np.argmin(np.abs(brain.attrs["similarity"]["time"].values - PEAK)))
     assert low[at_peak] < mean[at_peak] < high[at_peak] and low[at_peak] > 0

@@ -62,7 +62,7 @@ def test_many_models_one_ranking_and_scipys_numbers(eeg_root, monkeypatch):
         again = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, n_permutations=0, n_bootstrap=20,
                                ceiling=False).score_rdms(models, ["a", "b"], identifier)
         assert float(again) == float(score)
-        for key in ("similarity", "ceiling_lower", "ci_low", "ci_high"):
+        for key in ("similarity", "ceiling_lower", "similarity_ci_low", "similarity_ci_high"):
             np.testing.assert_array_equal(again.attrs[key].values, score.attrs[key].values)
 
 

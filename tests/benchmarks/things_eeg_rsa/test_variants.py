@@ -204,7 +204,7 @@ def test_an_undefined_time_point_is_left_out_with_a_warning(flat_root):
     assert np.isnan(similarity[0, :, 0]).all() and np.isnan(similarity[1, :, 30]).all()
     assert np.isfinite(similarity[1, :, 0]).all() and np.isfinite(similarity[0, :, 30]).all()
     assert np.isnan(result.attrs["ceiling_lower"].values[[0, 30]]).all()
-    assert np.isnan(result.attrs["ci_low"].values[30])
+    assert np.isnan(result.attrs["similarity_ci_low"].values[30])
     assert all(not (c["start"] <= 0.10 <= c["end"]) for cs in result.attrs["clusters"].values() for c in cs)
 
 
