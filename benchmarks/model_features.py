@@ -153,6 +153,17 @@ def layer_features(candidate, stimuli, stimulus_set, layers: Sequence[str] | Non
     return LayerFeatures(tuple(str(i) for i in stimulus_ids), features)
 
 
+def check_headers(stimuli: Stimuli, benchmark: str) -> None:
+    """Read every stimulus file's header (:meth:`model_registry.stimuli.Stimuli.check`: readable, a format Pillow
+    decodes, not a decompression bomb; no pixels decoded, about a millisecond per file) so that an undecodable
+    image fails in the benchmark's ``validate()``, before any model is built. Raises ``ValueError``: one line,
+    ``<benchmark>: cannot read stimulus '<id>' from <file>: <reason>``."""
+    try:
+        stimuli.check()
+    except ValueError as error:
+        raise type(error)(f"{benchmark}: {error}") from None
+
+
 def shown_at(stimuli: Stimuli, degrees: float | None, place_on_screen: bool, benchmark: str) -> Stimuli:
     """``stimuli`` as a benchmark shows them: with ``place_on_screen`` carrying the dataset's visual angle
     ``degrees`` (so each model sees them placed on its own screen), else as they are (the whole image, resized by

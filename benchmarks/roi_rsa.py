@@ -24,7 +24,8 @@ from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
 from . import options as opt
-from .model_features import ModelRDMs, candidate_rdms, default_layers, model_visual_degrees, shown_at
+from .model_features import (ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees,
+                             shown_at)
 from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
 from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices
@@ -125,7 +126,8 @@ class RoiRsaBenchmark(BenchmarkBase):
         return self._data
 
     def validate(self) -> RoiRdms:
-        """Load and check the data before any model runs: the dataset's files (its loader's checks), the ROIs, and
+        """Load and check the data before any model runs: the dataset's files (its loader's checks), every stimulus
+        image's header (readable, decodable format, not a decompression bomb; one line naming the file), the ROIs, and
         a positive lower noise ceiling per ROI (a ceiled score needs one), computed once per benchmark object, and
         with ``place_on_screen`` that the dataset declares its visual degrees. Errors name the ROI and the value."""
         with self._lock:
@@ -136,6 +138,8 @@ class RoiRsaBenchmark(BenchmarkBase):
         if data.stimuli is not None:
             shown_at(data.stimuli, data.stimulus_degrees, self.place_on_screen, self.identifier)  # degrees declared?
         if self._ceilings is None:
+            if data.stimuli is not None:  # every image file's header, once: an undecodable one fails before a model
+                check_headers(data.stimuli, self.identifier)
             rows = []
             for roi in data.rois:
                 try:

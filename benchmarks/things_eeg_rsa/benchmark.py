@@ -58,7 +58,8 @@ from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
 from ..datasets.things_eeg2 import data as eeg_data
-from ..model_features import ModelRDMs, candidate_rdms, default_layers, model_visual_degrees, shown_at
+from ..model_features import (ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees,
+                              shown_at)
 from ..rdm_cache import cached_rdms, rdm_cache_key
 from ..rsa import (
     EEG_RDM_METHODS,
@@ -305,6 +306,7 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             paths = metadata.image_paths("test")
             eeg_data._check_images_exist(paths, metadata.root, "test")  # every test image listed must exist
             stimuli = Stimuli(metadata.stimulus_ids("test"), tuple(paths))
+            check_headers(stimuli, self.identifier)  # an undecodable image fails here, before any model is built
             folder = metadata.root / "preprocessed_data"
             subjects = list(self._subjects or eeg_data.available_subjects(metadata.root, "test"))
             if not subjects:

@@ -27,6 +27,7 @@ import errno
 import fcntl
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -109,35 +110,51 @@ class ActivationCache:
         return self.root / key[:2] / f"{key}.lock"
 
     def remove_stale(self) -> list[Path]:
-        """Remove half-built entries (hidden ``.<key>.<random>`` folders) left by killed processes: those last
-        modified before this process started whose key nobody is building now (its lock is free). Runs once per
-        process when the cache is opened; returns the removed folders."""
-        candidates = [entry for shard in self.root.glob("[0-9a-f][0-9a-f]") if shard.is_dir()
-                      for entry in shard.iterdir() if _BUILDING.match(entry.name)]
-        return remove_stale_temps(candidates, lambda entry: self.lock_path(_BUILDING.match(entry.name)["key"]))
+        """Remove half-built entries (hidden ``.<key>.<random>`` folders) and orphan ``<key>.lock`` files left by
+        killed processes: those last modified before this process started whose key nobody is building now (its
+        lock is free). Runs once per process when the cache is opened; returns the removed paths."""
+        shards = [shard for shard in self.root.glob("[0-9a-f][0-9a-f]") if shard.is_dir()]
+        candidates = [entry for shard in shards for entry in shard.iterdir() if _BUILDING.match(entry.name)]
+        removed = remove_stale_temps(candidates, lambda entry: self.lock_path(_BUILDING.match(entry.name)["key"]))
+        locks = [entry for shard in shards for entry in shard.glob("*.lock") if entry.is_file()]
+        return removed + remove_stale_temps(locks, lambda entry: entry)
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """Exclusive inter-process lock for one key (blocks while another process builds it). On a full disk, where
         the lock file cannot be made, it logs a warning and runs without the lock (an entry is still published by
-        one atomic rename, so a race costs a second computation, never a mixed entry)."""
+        one atomic rename, so a race costs a second computation, never a mixed entry).
+
+        The lock file is removed when the block ends (entry built or not, e.g. an undecodable stimulus), while it
+        is still held: a waiter that then gets the lock sees its file is no longer the one at the path (another
+        inode, or none) and opens the path again, so two processes never hold the same key at once."""
         path = self.lock_path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+")
-        except OSError as error:
-            if not is_disk_full(error):
-                raise
-            logger.warning("no space left under %s for the lock file of activation cache entry %s", self.root, key)
-            handle = None
-        if handle is None:
-            yield
-            return
-        with handle:
+        while True:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(path, "a+")
+            except OSError as error:
+                if not is_disk_full(error):
+                    raise
+                logger.warning("no space left under %s for the lock file of activation cache entry %s", self.root,
+                               key)
+                yield
+                return
             fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(handle.fileno())
+            if current is not None and (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev):
+                break
+            handle.close()  # the holder before us removed (or replaced) the file: lock the one at the path now
+        with handle:
             try:
                 yield
             finally:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def load(self, key: str) -> tuple[np.ndarray, dict] | None:
