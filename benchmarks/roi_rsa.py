@@ -24,8 +24,7 @@ from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
 from . import options as opt
-from .model_features import (ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees,
-                             shown_at)
+from .model_features import ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees, shown_at
 from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
 from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices

@@ -58,8 +58,7 @@ from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
 from ..datasets.things_eeg2 import data as eeg_data
-from ..model_features import (ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees,
-                              shown_at)
+from ..model_features import ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees, shown_at
 from ..rdm_cache import cached_rdms, rdm_cache_key
 from ..rsa import (
     EEG_RDM_METHODS,
