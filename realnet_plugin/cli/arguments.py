@@ -48,6 +48,24 @@ def check_output_path(path: str | os.PathLike | None, flag: str, *, folder: bool
                 raise ValueError(f"{flag} {path}: {ancestor} is a file, not a folder")
             if not os.access(ancestor, os.W_OK | os.X_OK):
                 raise ValueError(f"{flag} {path}: cannot write under {ancestor} (permission denied)")
+            _probe(ancestor, path, flag, make_folder=ancestor != path.absolute().parent)
             return
         if ancestor.is_symlink():  # a dangling link where a folder should be
             raise ValueError(f"{flag} {path}: {ancestor} is a broken link, not a folder")
+
+
+def _probe(folder: Path, path: Path, flag: str, *, make_folder: bool) -> None:
+    """Create (and remove at once) a hidden file, or a folder where folders are still to be made, in ``folder``:
+    ``os.access`` says yes to root everywhere, even where nothing can be made (``/proc``, a read-only mount)."""
+    import tempfile
+
+    try:
+        if make_folder:
+            os.rmdir(tempfile.mkdtemp(prefix=".realnet-probe-", dir=folder))
+        else:
+            handle, name = tempfile.mkstemp(prefix=".realnet-probe-", dir=folder)
+            os.close(handle)
+            os.unlink(name)
+    except OSError as error:
+        what = "create a folder" if make_folder else "create a file"
+        raise ValueError(f"{flag} {path}: cannot {what} under {folder} ({error.strerror or error})") from None

@@ -22,5 +22,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from .arguments import check_output_path
+
+    check_output_path(args.home, "--home", folder=True)
     run_demo(args.home, DemoSizes(epochs=args.epochs))
     return 0

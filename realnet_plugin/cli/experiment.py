@@ -54,8 +54,10 @@ def _run_experiment(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         changes["epochs"] = args.epochs
     settings = replace(settings, **changes)  # validated here, before anything is written
-    if args.json is not None and args.json.exists() and args.json.is_dir():
-        raise ValueError(f"--json {args.json} is a folder; expected a file path")
+    from .arguments import check_output_path
+
+    check_output_path(args.json, "--json")  # before the run: a folder, or a path nothing can be written at
+    check_output_path(args.home, "--home", folder=True)
     result = run_alignment(settings, args.home, threads=args.threads)
     print(format_result(result))
     if args.json is not None:

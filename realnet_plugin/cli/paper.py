@@ -50,6 +50,9 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
 def _run_paper(args: argparse.Namespace) -> int:
     from realnet_plugin.paper import run_paper
 
+    from .arguments import check_output_path
+
+    check_output_path(args.out, "--out", folder=True)
     run = run_paper(args.data, args.out, models=args.models or ["realnet_s*_b100"], baselines=args.baselines,
                     method=args.method, options=parse_options(args.option),
                     fmri=tuple(args.fmri) if args.fmri else None, fmri_options=parse_options(args.fmri_option),

@@ -68,6 +68,9 @@ def _run_rdm(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from realnet_plugin import plots
 
+    from .arguments import check_output_path
+
+    check_output_path(args.out, "--out")  # before any score is read or model run
     if args.kind == "rdm":
         return _run_rdm(args)
     if not args.scores:
