@@ -88,6 +88,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         if args.full:
             sizes = dict(FULL_RELEASE)
         subjects = args.subjects or 2
+        if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:  # the CLI's words, not the API's
+            raise ValueError(f"--out {args.out}: the folder is not empty; give a new folder or --overwrite")
         out = generate_things_eeg2(args.out, n_subjects=subjects, peak_time=args.peak_time, seed=args.seed,
                                    overwrite=args.overwrite, **extra, **sizes)
         print(f"wrote synthetic {args.name} ({subjects} subjects) to {out}")

@@ -43,3 +43,11 @@ def test_the_probe_leaves_nothing(tmp_path):
     check_output_path(tmp_path / "a.json", "--json")
     check_output_path(tmp_path / "deep" / "er" / "a.json", "--json")
     assert os.listdir(tmp_path) == []
+
+
+def test_synth_into_a_full_folder_names_the_cli_flag(tmp_path, capsys):
+    (tmp_path / "kept.txt").write_text("mine")
+    line = _line(capsys, ["data", "synth", "things-eeg2", "--out", str(tmp_path)])
+    assert line == (f"realnet data: error: --out {tmp_path}: the folder is not empty; give a new folder or "
+                    "--overwrite")
+    assert os.listdir(tmp_path) == ["kept.txt"]
