@@ -144,7 +144,9 @@ def test_the_fingerprint_changes_with_everything_the_model_computes():
         "region map": {"region_layer_map": {"IT": "0"}},
         "layouts": {"layer_layouts": {"2": "NC"}},
         "degrees": {"visual_degrees": 10.0},
-        "recurrent steps": {"extra": {"recurrent_steps": {"0": 2}}},
+        "recurrent steps": {"recurrent_steps": {"0": 2}},
+        "subject": {"subject": 3},
+        "generation module": {"generation_module": {"modality": "fmri"}},
         "logits": {"logits_layer": "2"},
     }
     seen = {base.fingerprint()}
