@@ -235,7 +235,10 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                  cluster_window: tuple[float, float] | str | None = None, min_cluster_length: int = 1,
                  place_on_screen: bool = False):
         if method not in EEG_RDM_METHODS:
-            raise ValueError(f"unknown EEG RDM method {method!r}; choose from {sorted(EEG_RDM_METHODS)}")
+            close = difflib.get_close_matches(str(method), sorted(EEG_RDM_METHODS), n=1, cutoff=0.6)
+            hint = f"did you mean things-eeg-rsa-{close[0]}? " if close else ""
+            raise ValueError(f"unknown EEG RDM method {method!r} (benchmark id things-eeg-rsa-{method}); {hint}"
+                             f"choose from {sorted(EEG_RDM_METHODS)}")
         names = (f"things-eeg-rsa-{method}", *(("things-eeg-rsa",) if method == DEFAULT_METHOD else ()))
         if identifier is None:
             identifier = names[-1]

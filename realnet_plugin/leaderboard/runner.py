@@ -131,7 +131,8 @@ def run_leaderboard(models: str | Sequence, benchmarks: str | Sequence[str], *,
     with LeaderboardStore(db) as store:
         run = LeaderboardRun(str(store.path), model_ids, benchmark_ids)
         backend = make_backend(workers, scheduler)
-        run_options = {"progress": False} if backend.name != "serial" else {}
+        # the models' own bars (activations img/s) follow the run's progress flag; workers never draw bars
+        run_options = {"progress": False} if backend.name != "serial" or not progress else {}
         run_options.update(model_options or {})
         run_id = uuid.uuid4().hex
         model_tasks = [ModelTask(m, not random_weights, seed, run_options if candidate is None else {}, imports,
@@ -158,6 +159,16 @@ def check_options_fit(benchmark_ids: Sequence[str], options: dict) -> None:
     from benchmarks.options import BenchmarkOptionError
     from benchmarks.registry import check_benchmark_options
 
+    if "root" in options and len(benchmark_ids) > 1:  # one data folder cannot hold several datasets
+        from benchmarks.registry import benchmark_options, declared_benchmarks
+
+        owners = declared_benchmarks()
+        readers = [b for b in benchmark_ids if "root" in (benchmark_options(b) or {})]
+        if len({owners.get(b, b) for b in readers}) > 1:
+            raise BenchmarkOptionError(
+                f"option root={options['root']!r} would be given to every benchmark of the run "
+                f"({', '.join(readers)}), which read different datasets; run one leaderboard per data folder, "
+                "or leave root out (each benchmark then reads $REALNET_DATA_DIR/<dataset>)")
     refused = []
     for benchmark in benchmark_ids:
         try:

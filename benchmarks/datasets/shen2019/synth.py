@@ -54,8 +54,11 @@ def write_synthetic_shen2019(root: str | os.PathLike, *, n_subjects: int = 3, n_
                              n_repetitions: int = 3, n_categories: int = 3, image_size: int = 32,
                              noise: float = 0.5, seed: int = 0) -> SyntheticShen2019:
     """Write ``n_subjects`` BData files and ``n_images`` JPEGs into ``root`` and return what was written."""
-    if n_images < 2:
-        raise ValueError("n_images must be at least 2")
+    if n_images < 3:  # an RDM of n images has n(n-1)/2 pairs; RSA needs >= 3 pairs
+        raise ValueError(f"n_images must be >= 3 (RSA compares RDMs of >= 3 image pairs), got {n_images}")
+    for name, value in (("n_subjects", n_subjects), ("n_repetitions", n_repetitions)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

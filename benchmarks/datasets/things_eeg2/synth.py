@@ -374,9 +374,11 @@ def describe_feature_fn(feature_fn: FeatureFn) -> str:
 
 def _check_arguments(**values: int) -> None:
     for name, value in values.items():
-        minimum = 8 if name == "image_size" else 1
+        # test images: an RDM of n images has n(n-1)/2 pairs, and comparing two RDMs needs >= 3 pairs
+        minimum = {"image_size": 8, "n_test_images": 3}.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+            why = " (RSA compares RDMs of >= 3 image pairs)" if name == "n_test_images" else ""
+            raise ValueError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
 
 
 def _write_images(root: Path, metadata: dict[str, list[str]], split: str, size: int, feature_fn: FeatureFn,

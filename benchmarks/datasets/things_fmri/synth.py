@@ -59,6 +59,12 @@ def write_synthetic_things_fmri(root: str | os.PathLike, *, n_subjects: int = 3,
     """Write a small dataset into ``root`` (``betas_csv/`` and ``images/``) and return what was written."""
     if not 1 <= n_concepts <= len(CONCEPTS):
         raise ValueError(f"n_concepts must be 1..{len(CONCEPTS)}")
+    if n_concepts * images_per_concept < 3:  # an RDM of n images has n(n-1)/2 pairs; RSA needs >= 3 pairs
+        raise ValueError(f"n_concepts x images_per_concept must be >= 3 test images (RSA compares RDMs of >= 3 "
+                         f"image pairs), got {n_concepts} x {images_per_concept}")
+    for name, value in (("n_subjects", n_subjects), ("n_repetitions", n_repetitions)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     root = Path(root)
     (root / "betas_csv").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -99,6 +99,9 @@ def test_eeg_rdms_are_cached(eeg_root, monkeypatch):
 def test_bad_options_are_named(eeg_root):
     with pytest.raises(ValueError, match="unknown EEG RDM method 'svm'"):
         load_benchmark("things-eeg-rsa-svm", root=eeg_root)
+    # a typo in the method part of the id gets the suggestion other unknown ids get
+    with pytest.raises(ValueError, match="did you mean things-eeg-rsa-correlation"):
+        load_benchmark("things-eeg-rsa-corelation", root=eeg_root)
     with pytest.raises(ValueError, match="holds no EEG time point"):  # between two 10 ms samples
         _ = load_benchmark("things-eeg-rsa-correlation", root=eeg_root, window=(0.001, 0.005)).ceiling
     # a window in milliseconds is refused, not cut silently to the epoch (-0.20 .. 0.79 s here)

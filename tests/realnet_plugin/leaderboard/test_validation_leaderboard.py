@@ -125,3 +125,14 @@ def test_options_every_benchmark_refuses_stop_the_run(tmp_path):
         run_leaderboard(PROBE, "things-eeg-rsa-correlation,test-lbval-nan", db=db, progress=False,
                         benchmark_options={"windw": [0, 0.5]})
     assert not db.exists()
+
+
+def test_one_data_root_for_benchmarks_of_different_datasets_is_refused(tmp_path):
+    # a new user passed an EEG folder as root to an EEG and the Kriegeskorte benchmark: refused in one line before
+    # anything is opened (the second benchmark would have downloaded its files into the EEG folder)
+    db = tmp_path / "lb.sqlite"
+    with pytest.raises(BenchmarkOptionError, match=r"^option root='/nowhere' would be given to every benchmark of the "
+                                                   r"run \(kriegeskorte2008-hit-rsa, things-eeg-rsa-correlation\)"):
+        run_leaderboard(PROBE, "kriegeskorte2008-hit-rsa,things-eeg-rsa-correlation", db=db, progress=False,
+                        benchmark_options={"root": "/nowhere"})
+    assert not db.exists()
