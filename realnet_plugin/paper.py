@@ -223,8 +223,6 @@ def prefetch_eeg_rdms(data: str | Path, eeg_id: str, options: dict, scheduler) -
     Raises ``ValueError`` when the benchmark's ``cache`` option is off (nothing could be reused)."""
     import numpy as np
 
-    from benchmarks.rdm_cache import cached_rdms, file_fingerprint
-
     from .api import load_benchmark
 
     options = dict(options)
@@ -239,11 +237,8 @@ def prefetch_eeg_rdms(data: str | Path, eeg_id: str, options: dict, scheduler) -
         found = {s: np.asarray(backend.result(f), dtype=np.float64) for s, f in futures.items()}
     finally:
         close()
-    params = benchmark.rdm_params_for(inputs.times)
-    key = {**params, "channels": list(inputs.ch_names)}  # as ThingsEEGRsaBenchmark.eeg keys its cache entries
     for subject, rdms in found.items():
-        cached_rdms(file_fingerprint(inputs.sources[subject]), benchmark.method, key, lambda rdms=rdms: rdms,
-                    True)
+        benchmark.store_subject_rdms(subject, rdms)  # under the key the benchmark's eeg() reads
     return found
 
 

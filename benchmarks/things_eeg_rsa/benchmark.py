@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import re
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -52,6 +51,7 @@ import xarray as xr
 from brainscore_core.benchmarks import BenchmarkBase
 from brainscore_core.metrics import Score
 
+from model_registry.catalog import REALNET_ID
 from model_registry.stimuli import Stimuli
 from model_registry.storage.array_cache import ArrayCache
 from model_registry.storage.file_identity import file_stamp, stamped_digest
@@ -84,9 +84,6 @@ BIBTEX = """@article{lu2024realnet,
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
 KEEP_VALIDATED_BYTES = 2 << 30  # validated EEG kept in memory between validate() and eeg() on RDM cache misses
-# an EEG-aligned ReAlnet id (model_registry.realnet: realnet_sXX_bYY, realnet_<backbone>_sXX_bYY). Never used to
-# find a subject (that is read from the model); only to refuse a model whose id names a subject it does not record
-SUBJECT_IN_ID = re.compile(r"realnet_(?:[A-Za-z0-9][A-Za-z0-9_.\-]*?_)?s(?P<subject>\d{2})_b[0-9p.]+")
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -385,6 +382,19 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         """The EEG RDM cache key's parameters: the method's parameters and the channels used."""
         return {**params, "channels": list(ch_names)}
 
+    def store_subject_rdms(self, subject: int, rdms: np.ndarray) -> None:
+        """Put ``rdms`` (n_times, n_pairs), computed elsewhere for ``subject`` with this benchmark's method and
+        parameters (e.g. by a worker, ``realnet paper --scheduler``), into the RDM cache under the key :meth:`eeg`
+        reads. Raises ``ValueError`` when caching is off or ``subject`` is not one of the validated subjects."""
+        if not self.cache:
+            raise ValueError(f"{self.identifier}: cache=false, so stored EEG RDMs could never be read back")
+        inputs = self.validate()
+        if subject not in self._digests:
+            raise ValueError(f"{self.identifier}: subject {subject} is not among the validated subjects "
+                             f"{inputs.subjects}")
+        key = self._rdm_key(self.rdm_params_for(inputs.times), inputs.ch_names)
+        cached_rdms(self._digests[subject], self.method, key, lambda: rdms, True)
+
     @property
     def stimuli(self) -> Stimuli:
         """The test images in EEG order (ids = file stems), as :meth:`validate` read them."""
@@ -547,8 +557,10 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
         for every other model (no subject, or ``match_subject=False``). Both applying with different subjects is
         an error (one line), never a silent choice."""
         name = model_identifier or "(unnamed)"
-        named = SUBJECT_IN_ID.fullmatch(model_identifier or "")
-        if self.match_subject and subject is None and named:
+        # the registry's ReAlnet id rule, used only to refuse a model whose EEG-aligned id (not realnet-fmri_*)
+        # names a subject it does not record; the subject itself is always read from the model
+        named = REALNET_ID.fullmatch(model_identifier or "")
+        if self.match_subject and subject is None and named and not named["fmri"]:
             # the id names a subject the model does not record: comparing it with every subject would be silent
             raise ValueError(f"{self.identifier}: model {name} records no training subject but its id names subject "
                              f"{int(named['subject'])}; set it on the model (ModelSpec(subject=...) or a `subject` "
