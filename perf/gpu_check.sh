@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# The GPU check for a lent device machine: builds the venv if needed, then runs every CUDA path once.
+# The GPU check for a lent device machine: runs every CUDA path once (perf/gpu_check.py).
 # Usage (from the repository root): bash perf/gpu_check.sh   (about 5 minutes on one modern GPU)
+# Uses .venv when it exists; else a python3 that already holds torch (a GPU image; pooch and platformdirs may have to
+# be put on PYTHONPATH); else builds .venv with `make setup`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f .venv/.installed ] || make setup
+if [ -x .venv/bin/python ]; then
+  PY=.venv/bin/python
+elif python3 -c "import torch" 2>/dev/null; then
+  PY=python3
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  make setup
+  PY=.venv/bin/python
+fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-.venv/bin/python perf/gpu_check.py --device cuda "$@"
+PYTHONUNBUFFERED=1 "$PY" perf/gpu_check.py --device cuda "$@"

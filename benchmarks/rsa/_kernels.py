@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 LANES = 128
+TIME_BLOCK = 16  # time points per pseudo-trial block of the LDA kernel (5 x 32 x 16 x 17 float32: 174 KB)
 GROUP_END = np.uint32(0x80000000)
 _LOW_BITS = np.uint32(0x7FFFFFFF)
 _F0 = np.float32(0.0)
@@ -35,40 +36,49 @@ _KERNEL = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_KERNEL)
-def _build_pseudo_trials(data, first, second, order, n_pseudo, navg, pseudo, slot):
-    """pseudo ``(n_repeats, 2 * n_pseudo, n_times * n_features)``: means of ``navg`` repetitions, centred over the
-    rows of each repeat. data ``(n_images, n_reps, span)``; order ``(n_repeats, 2, n_pseudo * navg)``; slot
-    ``(n_repeats, n_reps)`` int32 scratch. Each repetition is read once and added to its pseudo-trial of every
-    repeat."""
-    n_repeats, rows, span = pseudo.shape
-    n_reps = data.shape[1]
-    per_class = n_pseudo * navg
-    pseudo[:] = _F0
+def _build_pseudo_trials(data, first, second, order, n_pseudo, navg, begin, end, pseudo, members, mean):
+    """pseudo ``(n_repeats, 2 * n_pseudo, >= end - begin)``: over the columns ``begin:end`` of data
+    ``(n_images, n_reps, span)``, means of ``navg`` repetitions, centred over the rows of each repeat.
+    order ``(n_repeats, 2, n_pseudo * navg)``; scratch: members int64 ``(navg,)``, mean float32 ``(>= end - begin,)``.
+
+    Each pseudo-trial is written once: its repetitions summed in ascending repetition order from 0 (the order of
+    the scatter-add this replaced, so every value is bit-identical to it), then scaled; the row mean is summed in
+    row order. Called on a block of time points (``begin:end``), the block's pseudo-trials stay in cache.
+    """
+    n_repeats, rows = pseudo.shape[0], pseudo.shape[1]
+    width = end - begin
     scale = _F1 / np.float32(navg)
-    for c in range(2):
-        image = first if c == 0 else second
-        for r in range(n_repeats):
-            for rep in range(n_reps):
-                slot[r, rep] = -1
-            for e in range(per_class):
-                slot[r, order[r, c, e]] = e // navg
-        for rep in range(n_reps):
-            for r in range(n_repeats):
-                k = slot[r, rep]
-                if k < 0:
-                    continue
-                row = c * n_pseudo + k
-                for e in range(span):
-                    pseudo[r, row, e] += data[image, rep, e]
     for r in range(n_repeats):
-        for e in range(span):
-            mean = _F0
-            for row in range(rows):
-                pseudo[r, row, e] *= scale
-                mean += pseudo[r, row, e]
-            mean /= np.float32(rows)
-            for row in range(rows):
-                pseudo[r, row, e] -= mean
+        for c in range(2):
+            image = first if c == 0 else second
+            for k in range(n_pseudo):
+                for e in range(navg):  # insertion sort of the group's repetitions
+                    value = order[r, c, k * navg + e]
+                    j = e
+                    while j > 0 and members[j - 1] > value:
+                        members[j] = members[j - 1]
+                        j -= 1
+                    members[j] = value
+                out = pseudo[r, c * n_pseudo + k, :width]  # views: indices from range() need no wraparound
+                source = data[image, members[0], begin:end]
+                for e in range(width):
+                    out[e] = _F0 + source[e]
+                for i in range(1, navg):
+                    source = data[image, members[i], begin:end]
+                    for e in range(width):
+                        out[e] += source[e]
+                for e in range(width):
+                    out[e] *= scale
+        for e in range(width):
+            mean[e] = _F0
+        for row in range(rows):
+            for e in range(width):
+                mean[e] += pseudo[r, row, e]
+        for e in range(width):
+            mean[e] /= np.float32(rows)
+        for row in range(rows):
+            for e in range(width):
+                pseudo[r, row, e] -= mean[e]
 
 
 @njit(**_KERNEL)
@@ -159,7 +169,7 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
     """Solve the LANES dual problems: alpha in ``nxt``, intercept ``lam * lipschitz`` (both written in place).
 
     x ``(rows, features, LANES)``; y, upper, alpha, z, zs, v, nxt ``(rows, LANES)``; gram ``(rows, rows, LANES)``;
-    m ``(features, features, LANES)``; square ``(features, LANES)``; lam, lipschitz ``(LANES,)``; scratch: lane
+    m, square ``(features, features, LANES)``; lam, lipschitz ``(LANES,)``; scratch: lane
     ``(13, LANES)`` float32, active ``(LANES,)`` bool.
     """
     n, d, lanes = x.shape
@@ -213,23 +223,30 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
     for l in range(lanes):
         trace[l] = trace[l] if trace[l] > np.float32(1e-30) else np.float32(1e-30)
         inv_trace_sq[l] = _F1 / (trace[l] * trace[l])
+    # (M^2)_ab for b >= a only: M is exactly symmetric, so (M^2)_ba = sum_k m[b,k] m[k,a] is the same products in
+    # the same order, bit for bit; the sum of squares then runs over every (a, b) in row order as before
     for a in range(d):
-        square[:] = _F0
+        for b in range(a, d):
+            for l in range(lanes):
+                square[a, b, l] = _F0
         k = 0
         while k + 4 <= d:
-            for b in range(d):
+            for b in range(a, d):
                 for l in range(lanes):
-                    square[b, l] = (square[b, l] + m[a, k, l] * m[k, b, l] + m[a, k + 1, l] * m[k + 1, b, l]
-                                    + m[a, k + 2, l] * m[k + 2, b, l] + m[a, k + 3, l] * m[k + 3, b, l])
+                    square[a, b, l] = (square[a, b, l] + m[a, k, l] * m[k, b, l] + m[a, k + 1, l] * m[k + 1, b, l]
+                                       + m[a, k + 2, l] * m[k + 2, b, l] + m[a, k + 3, l] * m[k + 3, b, l])
             k += 4
         while k < d:
-            for b in range(d):
+            for b in range(a, d):
                 for l in range(lanes):
-                    square[b, l] += m[a, k, l] * m[k, b, l]
+                    square[a, b, l] += m[a, k, l] * m[k, b, l]
             k += 1
+    for a in range(d):
         for b in range(d):
+            upper_a = a if a <= b else b
+            upper_b = b if a <= b else a
             for l in range(lanes):
-                scaled = square[b, l] * inv_trace_sq[l]
+                scaled = square[upper_a, upper_b, l] * inv_trace_sq[l]
                 fourth[l] += scaled * scaled
     for l in range(lanes):
         bound = trace[l] * np.float32(np.sqrt(np.float32(np.sqrt(fourth[l])))) * np.float32(1.001)
@@ -305,7 +322,8 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
     flat = data.reshape(n_images, n_reps, n_times * n_features)
     for p in prange(n_pairs):
         pseudo = np.empty((n_repeats, rows_all, n_times * n_features), dtype=np.float32)
-        slot = np.empty((n_repeats, n_reps), dtype=np.int32)
+        members = np.empty(navg, dtype=np.int64)
+        centre = np.empty(n_times * n_features, dtype=np.float32)
         x_test = np.zeros((test_max, n_features, LANES), dtype=np.float32)
         y_test = np.zeros((test_max, LANES), dtype=np.float32)
         w = np.empty((n_features, LANES), dtype=np.float32)
@@ -315,7 +333,7 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
         upper = np.empty((train_max, LANES), dtype=np.float32)
         gram = np.empty((train_max, train_max, LANES), dtype=np.float32)
         m = np.empty((n_features, n_features, LANES), dtype=np.float32)
-        square = np.empty((n_features, LANES), dtype=np.float32)
+        square = np.empty((n_features, n_features, LANES), dtype=np.float32)
         alpha = np.empty((train_max, LANES), dtype=np.float32)
         z = np.empty((train_max, LANES), dtype=np.float32)
         zs = np.empty((train_max, LANES), dtype=np.float32)
@@ -327,7 +345,8 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
         active = np.empty(LANES, dtype=np.bool_)
         n_test = np.zeros(LANES, dtype=np.int64)
         lane_time = np.zeros(LANES, dtype=np.int64)
-        _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, pseudo, slot)
+        _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, 0, n_times * n_features,
+                             pseudo, members, centre)
         out = accuracy[p]
         out[:] = 0.0
         for start in range(0, n_fits, LANES):
@@ -397,52 +416,63 @@ def lda_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, accuracy):
     navg = trial_order.shape[3] // n_pseudo
     rows_all = 2 * n_pseudo
     flat = data.reshape(n_images, n_reps, n_times * n_features)
+    block = min(TIME_BLOCK, n_times)
     for p in prange(n_pairs):
-        pseudo = np.empty((n_repeats, rows_all, n_times * n_features), dtype=np.float32)
-        slot = np.empty((n_repeats, n_reps), dtype=np.int32)
+        pseudo = np.empty((n_repeats, rows_all, block * n_features), dtype=np.float32)
+        members = np.empty(navg, dtype=np.int64)
+        centre = np.empty(block * n_features, dtype=np.float32)
         sums = np.empty((2, n_folds, n_features))
         total = np.empty((2, n_features))
-        mean = np.empty((2, n_features))
+        direction = np.empty(n_features)
         count = np.empty((2, n_folds), dtype=np.int64)
-        _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, pseudo, slot)
         out = accuracy[p]
         out[:] = 0.0
-        for r in range(n_repeats):
-            for t in range(n_times):
-                t_fold = t if n_fold_times > 1 else 0
-                base = t * n_features
-                sums[:] = 0.0
-                total[:] = 0.0
-                count[:] = 0
-                for row in range(rows_all):
-                    c = 0 if row < n_pseudo else 1
-                    f = fold_of[p, r, t_fold, c, row - c * n_pseudo]
-                    count[c, f] += 1
-                    for q in range(n_features):
-                        value = np.float64(pseudo[r, row, base + q])
-                        sums[c, f, q] += value
-                        total[c, q] += value
-                for f in range(n_folds):
-                    for c in range(2):
-                        n_train = np.float64(n_pseudo - count[c, f])
+        for t0 in range(0, n_times, block):  # time blocks: the block's pseudo-trials stay in cache
+            t1 = min(t0 + block, n_times)
+            _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, t0 * n_features,
+                                 t1 * n_features, pseudo, members, centre)
+            for r in range(n_repeats):
+                for t in range(t0, t1):
+                    t_fold = t if n_fold_times > 1 else 0
+                    folds = fold_of[p, r, t_fold]  # (2, n_pseudo)
+                    base = (t - t0) * n_features
+                    sums[:] = 0.0
+                    total[:] = 0.0
+                    count[:] = 0
+                    for c in range(2):  # rows in order: class 0's pseudo-trials, then class 1's
+                        class_total = total[c]
+                        for k in range(n_pseudo):
+                            f = np.intp(folds[c, k])
+                            count[c, f] += 1
+                            fold_sums = sums[c, f]
+                            values = pseudo[r, c * n_pseudo + k, base:base + n_features]
+                            for q in range(n_features):
+                                value = np.float64(values[q])
+                                fold_sums[q] += value
+                                class_total[q] += value
+                    for f in range(n_folds):
+                        n_first = np.float64(n_pseudo - count[0, f])
+                        n_second = np.float64(n_pseudo - count[1, f])
+                        offset = 0.0
                         for q in range(n_features):
-                            mean[c, q] = (total[c, q] - sums[c, f, q]) / n_train
-                    offset = 0.0
-                    for q in range(n_features):
-                        offset += 0.5 * (mean[0, q] * mean[0, q] - mean[1, q] * mean[1, q])
-                    correct = 0
-                    n_test = 0
-                    for row in range(rows_all):
-                        c = 0 if row < n_pseudo else 1
-                        if fold_of[p, r, t_fold, c, row - c * n_pseudo] != f:
-                            continue
-                        decision = -offset
-                        for q in range(n_features):
-                            decision += (mean[0, q] - mean[1, q]) * np.float64(pseudo[r, row, base + q])
-                        if (decision > 0.0) if c == 0 else (decision < 0.0):
-                            correct += 1
-                        n_test += 1
-                    out[t] += correct / n_test
+                            first_mean = (total[0, q] - sums[0, f, q]) / n_first
+                            second_mean = (total[1, q] - sums[1, f, q]) / n_second
+                            direction[q] = first_mean - second_mean
+                            offset += 0.5 * (first_mean * first_mean - second_mean * second_mean)
+                        correct = 0
+                        n_test = 0
+                        for c in range(2):
+                            for k in range(n_pseudo):
+                                if folds[c, k] != f:
+                                    continue
+                                values = pseudo[r, c * n_pseudo + k, base:base + n_features]
+                                decision = -offset
+                                for q in range(n_features):
+                                    decision += direction[q] * np.float64(values[q])
+                                if (decision > 0.0) if c == 0 else (decision < 0.0):
+                                    correct += 1
+                                n_test += 1
+                        out[t] += correct / n_test
         for t in range(n_times):
             out[t] /= n_repeats * n_folds
 

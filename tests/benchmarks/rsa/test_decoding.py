@@ -108,7 +108,9 @@ def test_svm_with_more_iterations_equals_sklearn_svc_fit_by_fit(small_eeg):
     assert np.abs(fast - expected).mean() <= 0.01
 
 
-def test_lda_equals_sklearn_lda_with_the_same_covariance(small_eeg):
+@pytest.mark.parametrize("n_times", [7, 37])  # 37: the numba kernel's time blocks of 16, the last one partial
+def test_lda_equals_sklearn_lda_with_the_same_covariance(make_eeg, n_times):
+    small_eeg = make_eeg(n_images=5, n_reps=20, n_channels=6, n_times=n_times, seed=1)
     class FixedCovariance:
         def __init__(self, covariance):
             self.covariance_ = covariance
@@ -116,17 +118,17 @@ def test_lda_equals_sklearn_lda_with_the_same_covariance(small_eeg):
         def fit(self, x, y=None):
             return self
 
-    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2, seed=5)
-    ours = lda_decoding_rdms(small_eeg, plan=plan, smooth_window=1)
+    plan = draw_plan(5, 20, n_times, navg=2, n_folds=3, n_repeats=2, seed=5)
+    ours = lda_decoding_rdms(small_eeg, plan=plan, smooth_window=1, backend="numba")
     covariances = noise_covariances(small_eeg)
     expected = np.zeros_like(ours)
     for p, (a, b) in enumerate(plan.pairs):
         for r in range(plan.n_repeats):
-            sets = [small_eeg[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, 2, 6, 7).mean(axis=1)
+            sets = [small_eeg[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, 2, 6, n_times).mean(axis=1)
                     for c, image in enumerate((a, b))]
             x = np.concatenate(sets)
             y = np.repeat([0, 1], plan.n_pseudo)
-            for t in range(7):
+            for t in range(n_times):
                 folds = plan.fold_of[p, r, t].reshape(-1)
                 for fold in range(plan.n_folds):
                     estimator = FixedCovariance(covariances[t])
