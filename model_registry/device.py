@@ -1,7 +1,9 @@
 """Device choice: CUDA when available, else CPU; ``REALNET_DEVICE`` or an explicit argument overrides."""
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -24,3 +26,35 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {choice!r} was requested but CUDA is not available on this machine")
     return resolved
+
+
+@contextlib.contextmanager
+def ieee_float32(device: torch.device) -> Iterator[None]:
+    """Within the block, float32 convolutions and matrix products on CUDA run in IEEE float32, not TF32.
+
+    PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa): CORnet-S features on an H200 then differed
+    from the CPU's by ~1e-3 of their scale (perf/gpu_check.py). Features are data a score is computed from, so the
+    extractor asks for float32 as written; an explicit ``torch.autocast`` around the call still runs in half
+    precision. The process-wide settings are put back on exit. No effect for other devices.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9: per-backend settings
+        settings = [conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul]
+        saved = [setting.fp32_precision for setting in settings]
+        try:
+            for setting in settings:
+                setting.fp32_precision = "ieee"
+            yield
+        finally:
+            for setting, value in zip(settings, saved, strict=True):
+                setting.fp32_precision = value
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

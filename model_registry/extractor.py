@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .device import resolve_device
+from .device import ieee_float32, resolve_device
 from .layout import LayerLayout, as_layouts
 from .preprocessing import Preprocessing
 from .reduction import Reduction
@@ -216,6 +216,7 @@ class _Batch:
     pixels: torch.Tensor
     features: list[torch.Tensor]
     late: list[tuple[str, torch.Tensor, int]]
+    staged: tuple[list[torch.Tensor], object] | None = None  # CUDA: pinned host copies in flight, and their event
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -263,6 +264,7 @@ class _Run:
         self.covered = np.zeros(n_rows, dtype=bool)
         self.hasher = RowHasher() if building is not None else None  # the checksum is only needed for the cache
         self.hashes: list[concurrent.futures.Future] = []
+        self.copy_stream = None
 
     def _forward(self, pixels: torch.Tensor) -> dict[str, list[tuple]]:
         # a copy: a network that edits its input in place must not change the pixels a recomputation reuses
@@ -374,12 +376,38 @@ class _Run:
                 watch.append((plan.module, tensor, version, _shares_memory(reduced, tensor)))
         return features, watch
 
+    def stage(self, batch: _Batch) -> None:
+        """On CUDA, start copying the batch's features into pinned host memory on a side stream, so the copy overlaps
+        the next batch's forward pass; :meth:`write` waits for it. A feature rewritten by a later forward pass while
+        it is copied is caught by the version check in :meth:`finish`, as for the synchronous copy."""
+        device = self.extractor.device
+        if device.type != "cuda":
+            return
+        if self.copy_stream is None:
+            self.copy_stream = torch.cuda.Stream(device=device)
+        self.copy_stream.wait_stream(torch.cuda.current_stream(device))
+        hosts = []
+        with torch.cuda.stream(self.copy_stream):
+            for tensor in batch.features:
+                tensor.record_stream(self.copy_stream)  # its memory is not reused before the copy is done
+                host = torch.empty(tuple(tensor.shape), dtype=torch.float32, pin_memory=True)
+                host.copy_(tensor if tensor.dtype == torch.float32 else tensor.float(), non_blocking=True)
+                hosts.append(host)
+            done = torch.cuda.Event()
+            done.record(self.copy_stream)
+        batch.staged = (hosts, done)
+
     def write(self, batch: _Batch) -> None:
         """Copy a batch's features into its rows (runs in the writer thread)."""
         n = len(batch.pixels)
         stop = batch.start + n
-        for block, tensor in zip(self.blocks, batch.features, strict=True):
-            values = tensor.to("cpu", torch.float32).numpy()
+        if batch.staged is not None:
+            batch.staged[1].synchronize()
+        for index, (block, tensor) in enumerate(zip(self.blocks, batch.features, strict=True)):
+            if batch.staged is not None:
+                values = batch.staged[0][index].numpy()
+            else:
+                values = tensor.to("cpu", torch.float32).numpy()
             if values.shape != (n, block.stop - block.start):
                 raise RuntimeError(f"layer {block.layer!r}: rows {batch.start}..{stop - 1} got values of shape "
                                    f"{values.shape}, expected {(n, block.stop - block.start)}")
@@ -490,13 +518,15 @@ class ActivationsExtractor:
             state = _NetworkState(self.network, self.device)
             state.enter()
             try:
-                with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(
+                with torch.no_grad(), ieee_float32(self.device), \
+                        concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, tqdm(
                         total=len(stimuli), desc=f"activations {self.identifier}", unit="img",
                         disable=not self.progress, leave=False) as bar:
                     run = _Run(self, recorder, layers, reduction, len(stimuli), building, writer)
                     pending: collections.deque = collections.deque()
                     for start, pixels in self._batches(stimuli):
                         batch = run.batch(start, pixels)
+                        run.stage(batch)
                         pending.append((batch, writer.submit(run.write, batch)))
                         if len(pending) > 1:  # at most one batch waits to be written
                             run.finish(*pending.popleft())

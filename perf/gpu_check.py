@@ -17,6 +17,7 @@ Usage: python perf/gpu_check.py [--device cuda] [--quick] [--images 64] [--pairs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -48,6 +49,13 @@ def decoding_stage(device: torch.device, n_images: int, n_pairs_check: int) -> N
     seconds = time.perf_counter() - began
     print(f"decoding-svm torch-{device.type}: {n_images} images, {accuracies.shape[1]} pairs x 100 times: "
           f"{seconds:.1f} s; 10 subjects ~ {10 * seconds:.0f} s (target <= 60 s on one GPU)")
+    from benchmarks.rsa.decoding import lda_decoding_rdms
+
+    synchronize(device)
+    began = time.perf_counter()
+    lda_decoding_rdms(data, backend="torch", device=device)
+    synchronize(device)
+    print(f"decoding-lda torch-{device.type}: {time.perf_counter() - began:.1f} s per subject")
     n_check = min(n_pairs_check, accuracies.shape[1])
     plan = draw_plan(n_images, 80, 100, pair_slice=slice(0, n_check))
     on_device = svm_decoding_rdms(data, plan=plan, backend="torch", device=device)
@@ -71,11 +79,15 @@ def extraction_stage(device: torch.device, n_images: int, batch_size: int) -> No
 
     pil = [Image.fromarray(image) for image in images]
 
-    def bare(autocast: bool) -> float:
+    from model_registry.device import ieee_float32
+
+    def bare(autocast: bool, tf32: bool = False) -> float:
+        # the extractor runs float32 as IEEE float32 (no TF32), so the bare forward does too unless tf32
         began = time.perf_counter()
         batches = [torch.stack([preprocessing(p) for p in pil[i:i + batch_size]])
                    for i in range(0, n_images, batch_size)]
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
+        precision = contextlib.nullcontext() if tf32 else ieee_float32(device)
+        with torch.no_grad(), precision, torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
             for batch in batches:
                 network(batch.to(device, non_blocking=True))
         synchronize(device)
@@ -112,9 +124,10 @@ def extraction_stage(device: torch.device, n_images: int, batch_size: int) -> No
     timings = [(bare(False), ours(device)[0]) for _ in range(3)]
     bare_seconds, ours_seconds = min(t[0] for t in timings), min(t[1] for t in timings)
     half_seconds = min(bare(device.type == "cuda") for _ in range(2))
+    tf32_seconds = min(bare(False, tf32=True) for _ in range(2))
     print(f"extraction cornet_s, {n_images} images, batch {batch_size}, on {device}: bare {bare_seconds:.2f} s, "
           f"ours {ours_seconds:.2f} s, ratio ours/bare = {ours_seconds / bare_seconds:.3f} (target <= 1.05); "
-          f"bare autocast fp16 {half_seconds:.2f} s")
+          f"bare autocast fp16 {half_seconds:.2f} s, bare with TF32 {tf32_seconds:.2f} s")
     _, on_device = ours(device)
     network.to("cpu")
     _, on_cpu = ours(torch.device("cpu"))
@@ -140,13 +153,16 @@ def training_stage(device: torch.device, quick: bool) -> None:
         command += ["--image-size", "64", "--batch-size", "4", "--steps", "1", "--rounds", "1"]
     print("training step:", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
+    if device.type == "cuda":  # a GPU is launch-bound at batch 16; the ratio at a batch that fills it more
+        print("training step, batch 64:", flush=True)
+        subprocess.run(command + ["--batch-size", "64", "--steps", "3"], check=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="reduced sizes (for a CPU dry run)")
-    parser.add_argument("--images", type=int, default=64, help="images for the extraction stage")
+    parser.add_argument("--images", type=int, default=256, help="images for the extraction stage")
     parser.add_argument("--pairs", type=int, default=2000, help="pairs replayed on the CPU for the agreement check")
     parser.add_argument("--stages", default="decoding,extraction,training")
     args = parser.parse_args()

@@ -64,27 +64,70 @@ def _kernel_layout(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data.transpose(0, 1, 3, 2), dtype=np.float32)
 
 
+class _ChunkSizer:
+    """Pairs per chunk for the torch backend. On the CPU a fixed small chunk; on CUDA the first chunk is small and
+    measures the bytes one pair needs at peak, and later chunks fill about half the memory then free on the device
+    (at most ``CUDA_MAX_CHUNK`` pairs): a kernel launch and a host sync per solver step cost the same for 256 pairs
+    as for 4,096, so few large chunks are what makes the GPU fast."""
+
+    CUDA_FIRST_CHUNK = 64
+    CUDA_MAX_CHUNK = 8192
+
+    def __init__(self, device, cpu_chunk: int):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.size = self.CUDA_FIRST_CHUNK if self.cuda else cpu_chunk
+        self.measured = False
+
+    def __call__(self) -> int:
+        return self.size
+
+    def run(self, function: Callable[[DecodingPlan], np.ndarray]) -> Callable[[DecodingPlan], np.ndarray]:
+        if not self.cuda:
+            return function
+
+        def measured(part: DecodingPlan) -> np.ndarray:
+            cuda = self.torch.cuda
+            if self.measured:
+                return function(part)
+            cuda.synchronize(self.device)
+            before = cuda.memory_allocated(self.device)
+            cuda.reset_peak_memory_stats(self.device)
+            result = function(part)
+            per_pair = max(1, (cuda.max_memory_allocated(self.device) - before) // max(1, len(part.pairs)))
+            free, _ = cuda.mem_get_info(self.device)
+            self.size = int(min(self.CUDA_MAX_CHUNK, max(self.CUDA_FIRST_CHUNK, free // 2 // per_pair)))
+            self.measured = True
+            return result
+
+        return measured
+
+
 def _run_chunks(
     layout: np.ndarray,
     plan: DecodingPlan | None,
     draw: Callable[[slice], DecodingPlan],
     n_pairs: int,
-    chunk: int,
+    chunk: int | Callable[[], int],
     run: Callable[[DecodingPlan], np.ndarray],
 ) -> np.ndarray:
-    """Accuracies ``(n_pairs, n_times)`` computed chunk by chunk of pairs."""
-    if plan is not None:
-        pieces = []
-        for start in range(0, len(plan.pairs), chunk):
-            part = slice(start, start + chunk)
-            pieces.append(
-                run(DecodingPlan(plan.pairs[part], plan.trial_order[part], plan.fold_of[part], plan.n_folds))
-            )
-        return np.concatenate(pieces)
-    accuracy = np.empty((n_pairs, layout.shape[2]))
-    for start in range(0, n_pairs, chunk):
-        part = slice(start, min(start + chunk, n_pairs))
-        accuracy[part] = run(draw(part))
+    """Accuracies ``(n_pairs, n_times)`` computed chunk by chunk of pairs; ``chunk`` is a size or a callable asked
+    before each chunk (plans are drawn per pair, so results never depend on the chunking)."""
+    size = chunk if callable(chunk) else (lambda: chunk)
+    total = len(plan.pairs) if plan is not None else n_pairs
+    accuracy = np.empty((total, layout.shape[2]))
+    start = 0
+    while start < total:
+        part = slice(start, min(start + size(), total))
+        if plan is not None:
+            piece = DecodingPlan(plan.pairs[part], plan.trial_order[part], plan.fold_of[part], plan.n_folds)
+        else:
+            piece = draw(part)
+        accuracy[part] = run(piece)
+        start = part.stop
     return accuracy
 
 
@@ -155,7 +198,8 @@ def svm_decoding_rdms(
             with torch.no_grad():
                 return _decoding_torch.svm_accuracies(tensor, part, float(c), n_iter).cpu().numpy()
 
-        chunk = 256 if torch_device.type != "cpu" else 16
+        chunk = _ChunkSizer(torch_device, 16)
+        run = chunk.run(run)
     accuracy = _run_chunks(layout, plan, draw, n_images * (n_images - 1) // 2, chunk, run)
     return smooth_over_time(accuracy, smooth_window).T.copy()
 
@@ -249,6 +293,7 @@ def lda_decoding_rdms(
             with torch.no_grad():
                 return _decoding_torch.lda_accuracies(tensor, part).cpu().numpy()
 
-        chunk = 256 if torch_device.type != "cpu" else 32
+        chunk = _ChunkSizer(torch_device, 32)
+        run = chunk.run(run)
     accuracy = _run_chunks(whitened, plan, draw, n_images * (n_images - 1) // 2, chunk, run)
     return smooth_over_time(accuracy, smooth_window).T.copy()

@@ -27,3 +27,17 @@ def test_the_environment_variable_is_named_when_it_is_the_source(monkeypatch):
     monkeypatch.setenv("REALNET_DEVICE", "gpu0")
     with pytest.raises(ValueError, match=r"\$REALNET_DEVICE 'gpu0'"):
         resolve_device(None)
+
+
+def test_ieee_float32_switches_tf32_off_on_cuda_only_and_puts_the_settings_back():
+    from model_registry.device import ieee_float32
+
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision
+    with ieee_float32(torch.device("cpu")):
+        assert (conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with ieee_float32(torch.device("cuda")):
+            assert (conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("ieee",) * 3
+            raise RuntimeError("inside")
+    assert (conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == before

@@ -189,6 +189,28 @@ def test_plans_are_stratified_and_independent_of_chunking():
     assert shared.fold_of.shape[2] == 1
 
 
+@pytest.mark.parametrize("given", [False, True])
+def test_chunks_of_changing_size_cover_every_pair_once(given):
+    """The torch backend's chunk size changes after its first chunk on CUDA; each pair is still decoded once, with
+    its own draws (compared with one call on all pairs)."""
+    from benchmarks.rsa.decoding import _run_chunks
+
+    full = draw_plan(12, 12, 3, navg=3, n_folds=2, n_repeats=1, seed=4)
+    layout = np.zeros((12, 12, 3, 2), dtype=np.float32)
+    seen = []
+
+    def run(part):
+        seen.append(len(part.pairs))
+        return np.repeat(part.trial_order[:, 0, 0, :1] * 1000.0 + (part.pairs @ [100, 1])[:, None], 3, axis=1)
+
+    sizes = iter([5, 7, 3, 60])
+    draw = (lambda part: draw_plan(12, 12, 3, navg=3, n_folds=2, n_repeats=1, seed=4, pair_slice=part))
+    got = _run_chunks(layout, full if given else None, draw, 66, lambda: next(sizes), run)
+    assert seen == [5, 7, 3, 51]
+    expected = np.repeat(full.trial_order[:, 0, 0, :1] * 1000.0 + (full.pairs @ [100, 1])[:, None], 3, axis=1)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_smoothing_is_a_centred_window_that_shrinks_at_the_edges():
     values = np.random.default_rng(0).random((3, 9))
     smoothed = smooth_over_time(values, 5)
