@@ -79,14 +79,18 @@ def fetch(url: str, sha256: str | None, filename: str | None = None, folder: str
     target = folder / filename
     part = folder / f"{filename}.part"
     known_hash = f"sha256:{sha256}" if sha256 else (f"sha1:{sha1}" if sha1 else None)
+    created = _missing_folders(folder)
     try:
         path = pooch.retrieve(url, known_hash=known_hash, fname=filename, path=folder,
                               downloader=ResumableDownloader(part, progress=progress), progressbar=False)
     except (urllib.error.URLError, OSError) as error:
+        _remove_if_empty(created)
+        expected = f" with {known_hash}" if known_hash else ""
         raise DownloadError(f"could not download {url} to {target}: {error}. Without internet, place the file "
-                            f"there by hand (expected {known_hash or 'any content'}).") from error
+                            f"there by hand{expected}.") from error
     except ValueError as error:  # pooch: hash mismatch
         part.unlink(missing_ok=True)
+        _remove_if_empty(created)
         raise DownloadError(f"downloaded {url} but its hash does not match {known_hash} ({error}); "
                             f"removed the partial file {part}") from error
     part.unlink(missing_ok=True)
@@ -96,6 +100,26 @@ def fetch(url: str, sha256: str | None, filename: str | None = None, folder: str
         raise DownloadError(f"{target} (from {url}) has sha256 {actual}, expected one starting with {hash_prefix}; "
                             "removed it")
     return Path(path)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created, deepest first, where nothing was left in them (a partial
+    ``.part`` file is kept: the next call resumes it)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            return
 
 
 def name_hash_prefix(url: str) -> str | None:

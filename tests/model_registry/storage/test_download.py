@@ -81,6 +81,20 @@ def test_offline_error_names_url_and_target(tmp_path):
     assert url in str(error.value) and str(tmp_path / "cornet_s-1d3f7974.pth") in str(error.value)
 
 
+def test_a_failed_download_leaves_no_folder_it_created_and_keeps_existing_ones(server, tmp_path):
+    existing = tmp_path / "data"
+    existing.mkdir()
+    with pytest.raises(DownloadError, match="place the file there by hand with sha256"):
+        fetch("http://127.0.0.1:9/a.mat", "1" * 64, folder=existing / "kriegeskorte2008" / "raw", progress=False)
+    assert list(tmp_path.iterdir()) == [existing] and not any(existing.iterdir())
+    with pytest.raises(DownloadError, match="does not match"):
+        fetch(f"{server}/weights.pth", "0" * 64, folder=existing / "weights", progress=False)
+    assert not any(existing.iterdir())
+    with pytest.raises(DownloadError) as error:
+        fetch("http://127.0.0.1:9/b.bin", None, folder=existing, progress=False)
+    assert "any content" not in str(error.value) and existing.is_dir()
+
+
 def test_hash_prefix_from_torchvision_style_names(tmp_path):
     assert name_hash_prefix("https://x/cornet_s-1d3f7974.pth") == "1d3f7974"
     assert name_hash_prefix("https://x/RN101.pt") is None
