@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -15,24 +16,35 @@ _REGISTRATION = re.compile(r"""(?P<registry>\w+)_registry\s*\[\s*(?P<quote>['"])
 _PLUGIN_REGISTRIES = {"models": "model", "benchmarks": "benchmark"}
 
 
-@functools.cache
-def brainscore_plugin_ids(plugin_type: str) -> frozenset[str]:
-    """Ids that the installed ``brainscore_vision``'s own plugin folders register for ``plugin_type``
-    (``'models'`` / ``'benchmarks'``): the ``<type>_registry['<id>']`` lines of ``<type>/*/__init__.py``, read as
-    text as Brain-Score's own lookup greps them (nothing imported, nothing changed). Empty when brainscore_vision is
-    not installed; ``ValueError`` for another ``plugin_type``."""
+def plugin_registrations(plugin_type: str, library_root: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{id: plugin folder}`` for the ``<type>_registry['<id>']`` lines of ``<library_root>/<type>/*/__init__.py``
+    (``plugin_type`` ``'models'`` / ``'benchmarks'``), read as text as Brain-Score's own lookup greps them (nothing
+    imported); folders in sorted order, the first registration of an id wins. ``library_root`` defaults to the
+    installed ``brainscore_vision`` (empty when it is not installed); ``ValueError`` for another ``plugin_type``."""
     if plugin_type not in _PLUGIN_REGISTRIES:
         raise ValueError(f"plugin_type must be one of {sorted(_PLUGIN_REGISTRIES)}, got {plugin_type!r}")
-    spec = importlib.util.find_spec("brainscore_vision")
-    if spec is None or spec.origin is None:
-        return frozenset()
-    ids = set()
-    for init in (Path(spec.origin).parent / plugin_type).glob("*/__init__.py"):
+    if library_root is None:
+        spec = importlib.util.find_spec("brainscore_vision")
+        if spec is None or spec.origin is None:
+            return {}
+        library_root = Path(spec.origin).parent
+    found: dict[str, str] = {}
+    for init in sorted((Path(library_root) / plugin_type).glob("*/__init__.py")):
         if init.parent.name.startswith((".", "_")):
             continue
         text = init.read_text(encoding="utf-8", errors="replace")
-        ids.update(m["id"] for m in _REGISTRATION.finditer(text) if m["registry"] == _PLUGIN_REGISTRIES[plugin_type])
-    return frozenset(ids)
+        for match in _REGISTRATION.finditer(text):
+            if match["registry"] == _PLUGIN_REGISTRIES[plugin_type]:
+                found.setdefault(match["id"], init.parent.name)
+    return found
+
+
+@functools.cache
+def brainscore_plugin_ids(plugin_type: str) -> frozenset[str]:
+    """Ids that the installed ``brainscore_vision``'s own plugin folders register for ``plugin_type``
+    (``'models'`` / ``'benchmarks'``; see :func:`plugin_registrations`). Empty when brainscore_vision is not
+    installed; ``ValueError`` for another ``plugin_type``."""
+    return frozenset(plugin_registrations(plugin_type))
 
 
 def brainscore_model_ids() -> list[str]:

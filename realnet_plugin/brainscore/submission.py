@@ -16,7 +16,6 @@ as Brain-Score's data plugins do (``Gifford2022``, ``Kriegeskorte2008`` ...).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import json
 import os
@@ -33,6 +32,7 @@ from urllib.parse import urlparse
 import yaml
 from brainscore_core.benchmarks import Benchmark
 
+from model_registry.brainscore_ids import plugin_registrations
 from realnet_plugin import __version__
 
 REQUIREMENT = f"realnet-plugin=={__version__}"  # benchmark plugins only: model plugins are self-contained
@@ -75,21 +75,9 @@ def _check_dirname(plugin_dir: str) -> None:
 
 def existing_registration(kind: str, identifier: str, library_root: str | os.PathLike | None = None) -> str | None:
     """The ``brainscore_vision`` plugin folder that already registers ``identifier`` (as Brain-Score's grep would
-    find it), or ``None``. ``kind`` is ``'model'`` or ``'benchmark'``."""
-    if library_root is None:
-        spec = importlib.util.find_spec("brainscore_vision")
-        if spec is None or spec.origin is None:
-            return None
-        library_root = Path(spec.origin).parent
-    plugins = Path(library_root) / PLUGIN_ROOTS[kind]
-    needle = f"{kind}_registry['{identifier}']"
-    for init in sorted(plugins.glob("*/__init__.py")):
-        if init.parent.name.startswith((".", "_")):
-            continue
-        text = init.read_text(encoding="utf-8", errors="replace").replace('"', "'")
-        if needle in text:
-            return init.parent.name
-    return None
+    find it), or ``None``. ``kind`` is ``'model'`` or ``'benchmark'``; ``library_root`` defaults to the installed
+    ``brainscore_vision``."""
+    return plugin_registrations(PLUGIN_ROOTS[kind], library_root).get(identifier)
 
 
 def _refuse_duplicate(kind: str, identifier: str) -> None:

@@ -155,3 +155,24 @@ def test_translated_preprocessing_matches_brainscore_pixels(tmp_path, image_file
     custom = PluginPreprocessing(functools.partial(load_preprocess_images, image_size=64), "a")
     other = PluginPreprocessing(functools.partial(load_preprocess_images, image_size=65), "a")
     assert custom.descriptor() != other.descriptor()
+
+
+def test_plugin_registrations_read_the_registry_lines_as_brainscore_greps_them(tmp_path):
+    from model_registry.brainscore_ids import plugin_registrations
+    from realnet_plugin.brainscore.submission import existing_registration
+
+    files = {
+        "models/b_plugin/__init__.py": "model_registry[ \"net-1\" ] = lambda: None\nbenchmark_registry['x'] = None\n",
+        "models/a_plugin/__init__.py": "from x import y\nmodel_registry['net-2'] = y\nmodel_registry['net-1'] = y\n",
+        "models/_private/__init__.py": "model_registry['hidden'] = None\n",
+        "benchmarks/c_bench/__init__.py": "benchmark_registry['bench-1'] = None\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert plugin_registrations("models", tmp_path) == {"net-2": "a_plugin", "net-1": "a_plugin"}
+    assert plugin_registrations("benchmarks", tmp_path) == {"bench-1": "c_bench"}
+    assert existing_registration("model", "net-1", tmp_path) == "a_plugin"
+    assert existing_registration("benchmark", "net-1", tmp_path) is None
+    with pytest.raises(ValueError, match="plugin_type"):
+        plugin_registrations("metrics", tmp_path)

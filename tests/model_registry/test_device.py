@@ -38,6 +38,8 @@ def test_ieee_float32_switches_tf32_off_on_cuda_only_and_puts_the_settings_back(
         assert (conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == before
     with pytest.raises(RuntimeError, match="inside"):
         with ieee_float32(torch.device("cuda")):
-            assert (conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("ieee",) * 3
+            backends = torch.backends
+            inside = conv.fp32_precision, backends.cudnn.rnn.fp32_precision, backends.cuda.matmul.fp32_precision
+            assert inside == ("ieee",) * 3
             raise RuntimeError("inside")
     assert (conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == before

@@ -204,7 +204,10 @@ def test_chunks_of_changing_size_cover_every_pair_once(given):
         return np.repeat(part.trial_order[:, 0, 0, :1] * 1000.0 + (part.pairs @ [100, 1])[:, None], 3, axis=1)
 
     sizes = iter([5, 7, 3, 60])
-    draw = (lambda part: draw_plan(12, 12, 3, navg=3, n_folds=2, n_repeats=1, seed=4, pair_slice=part))
+
+    def draw(part):
+        return draw_plan(12, 12, 3, navg=3, n_folds=2, n_repeats=1, seed=4, pair_slice=part)
+
     got = _run_chunks(layout, full if given else None, draw, 66, lambda: next(sizes), run)
     assert seen == [5, 7, 3, 51]
     expected = np.repeat(full.trial_order[:, 0, 0, :1] * 1000.0 + (full.pairs @ [100, 1])[:, None], 3, axis=1)
