@@ -187,19 +187,17 @@ def layer_rdms(features: dict[str, np.ndarray], layers: Sequence[str], model_ide
     rdms = []
     for layer in layers:
         values = np.asarray(features[layer])
-        if values.dtype.kind in "fc":
-            finite = np.isfinite(values)
-            if not finite.all():
-                bad = ~finite.reshape(len(values), -1)
+        try:  # model_rdm refuses non-finite features itself: the features are read once when they are finite
+            rdms.append(model_rdm(values.reshape(len(values), -1)))
+        except (ValueError, TypeError) as error:
+            if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                bad = ~np.isfinite(values).reshape(len(values), -1)
                 images = np.flatnonzero(bad.any(axis=1))
                 n_nan = int(np.isnan(values).sum())
                 raise ValueError(
                     f"model {name} layer {layer!r}: {int(bad.sum())} of {values.size} features are not finite "
                     f"({n_nan} NaN, {int(bad.sum()) - n_nan} inf), in {len(images)} of {len(values)} images (first: "
-                    f"image {int(images[0])}); expected finite activations (NaN weights? an overflow?)")
-        try:
-            rdms.append(model_rdm(values.reshape(len(values), -1)))
-        except (ValueError, TypeError) as error:
+                    f"image {int(images[0])}); expected finite activations (NaN weights? an overflow?)") from None
             raise type(error)(f"model {name} layer {layer!r}: {error}") from None
     return np.stack(rdms)
 

@@ -27,7 +27,10 @@ work (time inside a nested stage counts only for the inner one):
   figures      realnet_plugin.plots.plot_time_course / plot_improvement
   other        the rest (imports, validation, tables, result files, manifest)
 Targets on 2 idle cores at full size: cold <= 15 min, cached <= 1 min, peak RSS <= 4 GB (subjects streamed:
-``ThingsEEGRsaBenchmark.eeg`` holds one subject's raw EEG at a time, then only its RDMs).
+``ThingsEEGRsaBenchmark.validate`` keeps at most ``KEEP_VALIDATED_BYTES`` (one release-sized subject) of raw EEG for
+``eeg``, which holds one subject's raw EEG at a time, then only its RDMs; ``run_paper`` scores every family on one
+benchmark object and every baseline on one other, and the second reads the EEG RDMs, their ranks and the noise
+ceiling from the RDM cache).
 
 Usage:
   python perf/paper_pipeline.py                               # full size (the lead runs this on idle cores)

@@ -311,8 +311,11 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     # --- validation of every input, before any model is built --------------------------------------------------
     options = dict(options or {})
     eeg_id = f"things-eeg-rsa-{method}" if method else "things-eeg-rsa"
-    eeg = load_benchmark(eeg_id, root=str(data), **options)
-    inputs = eeg.validate()
+    # one benchmark object scores every family (the one validated here) and one other every baseline: each reads
+    # and checks the EEG files once and ranks the EEG RDMs and computes the noise ceiling once (or reads them from
+    # the RDM cache), instead of once per score
+    eeg_objects = {"family": load_benchmark(eeg_id, root=str(data), **options)}
+    inputs = eeg_objects["family"].validate()
     members = {family: [m.identifier for m in family_members(family, inputs.subjects)] for family in families}
     fmri_id = fmri_root = None
     if fmri is not None:
@@ -356,7 +359,9 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
         run.computed.append(name)
         return value
 
-    def scored_part(name: str, model, benchmark_id: str, fingerprint: str, **benchmark_options):
+    def scored_part(name: str, model, benchmark_id: str, fingerprint: str, build=None, **benchmark_options):
+        """``build``: a zero-argument callable giving the benchmark object to score on (built once, shared by
+        parts); else ``benchmark_id`` is built with ``benchmark_options`` for this part."""
         path = out / "scores" / f"{_safe(name)}.nc"
 
         def compute():
@@ -365,7 +370,10 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # the family's left-out matches were named above
                 options_here = family_options if is_family(model) or model in family_ids else baseline_options
-                result = score(model, benchmark_id, model_options=options_here, **benchmark_options)
+                if build is not None:
+                    result = score(model, build(), model_options=options_here)
+                else:
+                    result = score(model, benchmark_id, model_options=options_here, **benchmark_options)
             write_netcdf(result, path)
             return result
         return part(name, fingerprint, [path], compute, lambda: read_netcdf(path)), fingerprint
@@ -388,12 +396,20 @@ def run_paper(data: str | Path, out: str | Path, *, models="realnet_s*_b100",
     eeg_scores, rows = {}, []
     for family in families:
         fp = _digest([eeg_inputs, [model_identity(m) for m in members[family]]])
-        eeg_scores[family] = scored_part(f"eeg_{family}", family, eeg_id, fp, root=str(data), **options)
+        eeg_scores[family] = scored_part(f"eeg_{family}", family, eeg_id, fp, build=lambda: eeg_objects["family"])
+    eeg_objects.pop("family")  # its EEG RDMs, ranks and ceiling are freed; the baselines' object reads the caches
     subjects = [int(s) for s in eeg_scores[families[0]][0].attrs["subjects"]]
+
+    def baseline_benchmark():
+        if "baselines" not in eeg_objects:
+            eeg_objects["baselines"] = load_benchmark(eeg_id, root=str(data), score_subjects=subjects,
+                                                      **{"match_subject": False, **options})
+        return eeg_objects["baselines"]
+
     for baseline in baselines:
         fp = _digest([eeg_inputs, model_identity(baseline), subjects])
-        eeg_scores[baseline] = scored_part(f"eeg_{baseline}", baseline, eeg_id, fp, root=str(data),
-                                           score_subjects=subjects, **{"match_subject": False, **options})
+        eeg_scores[baseline] = scored_part(f"eeg_{baseline}", baseline, eeg_id, fp, build=baseline_benchmark)
+    eeg_objects.clear()
     for name, (result, fp) in eeg_scores.items():
         rows.append(score_row(result))
         figure_part(f"eeg_{name}", _digest(["time course", fp]),

@@ -313,6 +313,67 @@ class RankedRDMs:
         self._set(method, undefined, name, shape, prepared, bad.reshape(shape[:-1]), self, ())
         self.stimulus_ids: tuple[str, ...] | None = stimulus_ids  # the stimuli of every row, in pair order
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """What was prepared, as plain arrays (e.g. for a disk cache; :meth:`from_arrays` rebuilds the object):
+        ``'prepared_0'`` (standardised rows float64, or tau-a's dense codes), for tau-a ``'prepared_1'`` (tied
+        pair counts), and ``'undefined_rows'`` (bool, the leading shape)."""
+        arrays = {f"prepared_{i}": np.asarray(part) for i, part in enumerate(self._prepared)}
+        arrays["undefined_rows"] = np.asarray(self.undefined_rows, dtype=bool)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays, method: str = "spearman", *, undefined: str = "raise", name: str = "rdms",
+                    stimulus_ids: StimulusIds | None = None) -> RankedRDMs:
+        """The :class:`RankedRDMs` that :meth:`to_arrays` gave (same values, nothing ranked again).
+
+        Checked before use (``ValueError`` naming ``name`` and what differs): the arrays present, their shapes and
+        dtypes, undefined rows all NaN, and for Spearman / Pearson every other row finite with zero mean and unit
+        norm (to 1e-9; standardised ranks of the right RDMs cannot be told from others: pass only arrays of the
+        same RDMs, e.g. from a content-keyed cache); for tau-a codes >= 1 and tie counts >= 0. The arrays are used
+        as they are (not copied) and made read-only."""
+        check_choice(method, "method", METHODS)
+        check_choice(undefined, "undefined", UNDEFINED)
+        names = ["prepared_0", "prepared_1"] if method == "kendall_tau_a" else ["prepared_0"]
+        missing = [key for key in (*names, "undefined_rows") if key not in arrays]
+        if missing:
+            raise ValueError(f"{name}: prepared arrays {missing} missing (have {sorted(arrays)})")
+        first, bad = np.asarray(arrays["prepared_0"]), np.asarray(arrays["undefined_rows"])
+        if first.ndim not in (1, 2, 3) or bad.dtype != bool or bad.shape != first.shape[:-1]:
+            raise ValueError(f"{name}: prepared rows of shape {first.shape} with undefined rows of shape {bad.shape} "
+                             f"({bad.dtype}); expected (*lead, n_pairs) and bool (*lead,)")
+        n_images_from_pairs(first.shape[-1], name)
+        if undefined == "raise" and bad.any():
+            raise ValueError(f"{name} holds an undefined row; it was prepared with undefined='nan'")
+        if method == "kendall_tau_a":
+            ties = np.asarray(arrays["prepared_1"])
+            if first.dtype.kind != "i" or ties.dtype != np.int64 or ties.shape != bad.shape:
+                raise ValueError(f"{name}: tau-a codes {first.dtype} {first.shape} / tie counts {ties.dtype} "
+                                 f"{ties.shape}; expected integer codes and int64 counts of shape {bad.shape}")
+            if (first < 1).any() or (ties < 0).any():
+                raise ValueError(f"{name}: tau-a codes must be >= 1 and tie counts >= 0")
+            prepared: tuple = (np.asarray(first, dtype=np.intp), ties)
+        else:
+            if first.dtype != np.float64:
+                raise ValueError(f"{name}: standardised rows are {first.dtype}; expected float64")
+            rows, flags = first.reshape(-1, first.shape[-1]), bad.reshape(-1)
+            if not np.isnan(rows[flags]).all() or not np.isfinite(rows[~flags]).all():
+                raise ValueError(f"{name}: undefined rows must be NaN and every other row finite")
+            defined = rows[~flags]
+            if defined.size and (np.abs(defined.mean(axis=1)).max() > 1e-9
+                                 or np.abs(np.einsum("ij,ij->i", defined, defined) - 1.0).max() > 1e-9):
+                raise ValueError(f"{name}: prepared rows are not standardised (zero mean, unit norm)")
+            prepared = (first,)
+        for part in prepared:
+            part.flags.writeable = False
+        if stimulus_ids is not None:
+            stimulus_ids = tuple(str(i) for i in stimulus_ids)
+            if len(stimulus_ids) * (len(stimulus_ids) - 1) // 2 != first.shape[-1]:
+                raise ValueError(f"{name}: {len(stimulus_ids)} stimulus ids do not fit {first.shape[-1]} pairs")
+        ranked = object.__new__(cls)
+        ranked._set(method, undefined, name, first.shape, prepared, bad, ranked, ())
+        ranked.stimulus_ids = stimulus_ids
+        return ranked
+
     def _set(self, method, undefined, name, shape, prepared, bad, root, index) -> None:
         self.stimulus_ids = getattr(root, "stimulus_ids", None)
         self.method, self.undefined, self.name = method, undefined, name

@@ -9,13 +9,27 @@ ranks for Spearman / tau-a, of z-scores for Pearson), with which the single-set 
 Undefined RDMs (``undefined='nan'``): where any subject's RDM at a time point is undefined (NaN entries, or constant
 under Spearman / Pearson), both bounds are NaN at that time point (the pooled RDMs would otherwise mix subjects);
 every other time point is computed as usual. With the default ``undefined='raise'`` such an RDM is an error.
+
+Cost (Spearman / Pearson, several time points): every subject RDM is standardised (ranked) once for both bounds,
+or not at all when the caller passes its :class:`~benchmarks.rsa.compare.RankedRDMs` (``ranked=``, e.g. a
+benchmark's ranked EEG RDMs); the leave-one-out means once per subject and time point, the all-subject mean once
+per time point. The results are those of :func:`~benchmarks.rsa.compare.compare_rowwise` on the same rows, to the
+last bit.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from benchmarks.rsa._validation import as_float_array, check_choice, n_images_from_pairs
-from benchmarks.rsa.compare import METHODS, UNDEFINED, compare_rowwise, rank_rdms, undefined_rows
+from benchmarks.rsa.compare import (
+    METHODS,
+    UNDEFINED,
+    RankedRDMs,
+    _standardised,
+    compare_rowwise,
+    rank_rdms,
+    undefined_rows,
+)
 
 POOLINGS = ("mean", "rsatoolbox")
 
@@ -31,12 +45,17 @@ def _pool_ready(rdms: np.ndarray, method: str, pooling: str) -> np.ndarray:
 
 
 def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean", *,
-                  undefined: str = "raise") -> tuple[np.ndarray, np.ndarray]:
+                  undefined: str = "raise", ranked: RankedRDMs | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper noise-ceiling bounds.
 
     subject_rdms: ``(n_subjects, n_times, n_pairs)`` (time-resolved EEG) -> ``(lower (n_times,), upper (n_times,))``,
     or ``(n_subjects, n_pairs)`` (one RDM per subject, e.g. an fMRI ROI) -> two floats.
     Needs at least 2 subjects. undefined: ``'raise'`` or ``'nan'`` (module docstring).
+    ranked: optionally ``RankedRDMs(subject_rdms, method, ...)`` made by the caller from these same RDMs (its
+    standardised rows are reused instead of ranking the subject RDMs again; Spearman / Pearson with several time
+    points; checked and otherwise unused). Raises
+    ``ValueError`` when its shape or method differ from ``subject_rdms`` / ``method``, or, with
+    ``undefined='raise'``, when it marks an undefined row.
     """
     check_choice(method, "method", METHODS)
     check_choice(pooling, "pooling", POOLINGS)
@@ -46,6 +65,7 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
     if np.isinf(rdms).any():
         raise ValueError("subject_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
     n_images_from_pairs(rdms.shape[-1], "subject_rdms")
+    given_shape = rdms.shape
     single = rdms.ndim == 2
     if single:
         rdms = rdms[:, None, :]
@@ -61,13 +81,44 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
         pooled_inputs = _pool_ready(rdms, method, pooling)
     total = pooled_inputs.sum(axis=1, keepdims=True)
     others = (total - pooled_inputs) / (n_subjects - 1)
-    everyone = np.broadcast_to(total / n_subjects, rdms.shape)
+    everyone = total / n_subjects  # (n_times, 1, n_pairs)
     n_times, _, n_pairs = rdms.shape
-    flat = rdms.reshape(-1, n_pairs)
-    lower = compare_rowwise(flat, others.reshape(-1, n_pairs), method, undefined=undefined)
-    upper = compare_rowwise(flat, everyone.reshape(-1, n_pairs), method, undefined=undefined)
+    if ranked is not None:
+        _check_ranked(ranked, given_shape, method, undefined)
+    if method == "kendall_tau_a" or n_times == 1:  # tau-a: no per-row preparation serves two comparisons (see
+        # RankedRDMs); one time point (a single set, e.g. an fMRI ROI): nothing worth reusing, compare_rowwise as is
+        flat = rdms.reshape(-1, n_pairs)
+        lower = compare_rowwise(flat, others.reshape(-1, n_pairs), method, undefined=undefined)
+        upper = compare_rowwise(flat, np.broadcast_to(everyone, rdms.shape).reshape(-1, n_pairs), method,
+                                undefined=undefined)
+    else:  # compare_rowwise's arithmetic, each side standardised once (rows in (time, subject) order)
+        if ranked is None:
+            units = _standardised(rdms.reshape(-1, n_pairs), method, "rdms_a", undefined)
+        else:  # the caller's standardised rows, (subject, time) -> (time, subject) order
+            units = np.ascontiguousarray(ranked.values.transpose(1, 0, 2)).reshape(-1, n_pairs)
+        del rdms, pooled_inputs  # (each full-size stack freed as soon as it is used: bounded peak memory)
+        left_out = _standardised(others.reshape(-1, n_pairs), method, "rdms_b", undefined)
+        del others
+        lower = np.clip(np.einsum("ij,ij->i", units, left_out), -1.0, 1.0)
+        del left_out
+        pooled = np.repeat(_standardised(everyone.reshape(-1, n_pairs), method, "rdms_b", undefined), n_subjects,
+                           axis=0)
+        upper = np.clip(np.einsum("ij,ij->i", units, pooled), -1.0, 1.0)
     lower, upper = (bound.reshape(n_times, n_subjects).mean(axis=1) for bound in (lower, upper))
     lower[bad_times], upper[bad_times] = np.nan, np.nan
     if single:
         return float(lower[0]), float(upper[0])
     return lower, upper
+
+
+def _check_ranked(ranked: RankedRDMs, shape: tuple, method: str, undefined: str) -> None:
+    """``TypeError`` / ``ValueError`` unless ``ranked`` is a :class:`RankedRDMs` of the subject RDMs' ``shape``
+    prepared for ``method`` (with ``undefined='raise'``: without undefined rows)."""
+    if not isinstance(ranked, RankedRDMs):
+        raise TypeError(f"ranked must be a RankedRDMs of the subject RDMs, got {type(ranked).__name__}")
+    if ranked.method != method or tuple(ranked.shape) != tuple(shape):
+        raise ValueError(f"ranked was prepared for method {ranked.method!r} with shape {ranked.shape}; the noise "
+                         f"ceiling needs method {method!r} and the subject RDMs' shape {tuple(shape)}")
+    if undefined == "raise" and np.any(ranked.undefined_rows):
+        raise ValueError(f"{ranked.name} holds an undefined RDM (NaN, or constant under {method}); pass "
+                         "undefined='nan' to leave its time points out")

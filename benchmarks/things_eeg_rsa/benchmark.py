@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,7 +54,8 @@ from brainscore_core.metrics import Score
 
 from model_registry.catalog import REALNET_ID
 from model_registry.stimuli import Stimuli
-from model_registry.storage.array_cache import ArrayCache
+from model_registry.storage.array_cache import ArrayCache, array_cache_key
+from model_registry.storage.cleanup import DiskFullError
 from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
@@ -75,6 +77,7 @@ from ..rsa.compare import METHODS as COMPARISONS
 from ..rsa.compare import RankedRDMs, undefined_rows
 from ..rsa.decoding_plan import check_protocol
 
+logger = logging.getLogger(__name__)
 BIBTEX = """@article{lu2024realnet,
   title={Achieving more human brain-like vision via human EEG representational alignment},
   author={Lu, Zitong and Wang, Yile and Golomb, Julie D}, journal={arXiv preprint arXiv:2401.17231}, year={2024}}
@@ -83,7 +86,13 @@ BIBTEX = """@article{lu2024realnet,
   author={Gifford, Alessandro T and Dwivedi, Kshitij and Roig, Gemma and Cichy, Radoslaw M},
   journal={NeuroImage}, volume={264}, pages={119754}, year={2022}}"""
 DEFAULT_METHOD = "decoding-svm"
-KEEP_VALIDATED_BYTES = 2 << 30  # validated EEG kept in memory between validate() and eeg() on RDM cache misses
+# validated EEG kept in memory between validate() and eeg() on RDM cache misses: one release-sized subject (218 MB),
+# not all of them (re-reading a file costs well under a second; ten held files cost 2 GB of peak memory)
+KEEP_VALIDATED_BYTES = 256 << 20
+# the EEG RDMs' ranks and noise ceiling in the RDM cache (keyed by the RDMs' content): bump when the numerics of
+# RankedRDMs or noise_ceiling change
+PREPARED_EEG_CODE_VERSION = 1
+_ranked_from_arrays = RankedRDMs.from_arrays  # a cached entry back as a RankedRDMs
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -501,29 +510,78 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
     def _prepared_eeg(self) -> tuple[RankedRDMs, np.ndarray, np.ndarray]:
         """The EEG RDMs ranked once (:class:`RankedRDMs` for ``comparison``, carrying the test images' stimulus
         ids) and the noise ceiling ``(lower, upper)`` (NaN with one subject), kept and reused for every model this
-        benchmark scores; redone when the EEG RDMs or ``comparison`` change."""
+        benchmark scores; redone when the EEG RDMs or ``comparison`` change. With ``cache`` on, both are read from
+        the RDM cache when another benchmark object (or an earlier run) prepared the same EEG RDMs (see
+        :meth:`_rank_and_ceiling`)."""
         with self._lock:
             subjects, rdms, times = self.eeg()
             kept = self._ranked_eeg
             if kept is None or kept[0] is not rdms or kept[1] != self.comparison:
-                lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan") if len(subjects) > 1 else (
-                    np.full(len(times), np.nan), np.full(len(times), np.nan))
-                ranked = RankedRDMs(rdms, self.comparison, undefined="nan", name="EEG RDMs",
-                                    stimulus_ids=self._stimuli.ids)
+                ranked, lower, upper = self._rank_and_ceiling(rdms)
                 self._ranked_eeg = kept = (rdms, self.comparison, ranked, lower, upper)
                 self._family_ceilings = {}
         return kept[2], kept[3].copy(), kept[4].copy()  # copies: the scores' attrs must not share the kept ceiling
 
+    def _rank_and_ceiling(self, rdms: np.ndarray) -> tuple[RankedRDMs, np.ndarray, np.ndarray]:
+        """``(RankedRDMs, lower, upper)`` of the EEG RDMs ``rdms`` ``(n_subjects, n_times, n_pairs)`` (undefined
+        rows already NaN) under ``comparison``: the ceiling reuses the ranks (one ranking of each EEG RDM).
+
+        With ``cache`` on, the ranks and the ceiling are an entry of the RDM cache (``$REALNET_HOME/cache/rdms``)
+        keyed by the content of ``rdms`` itself (every value, NaN marks included), the comparison and
+        :data:`PREPARED_EEG_CODE_VERSION`: any other EEG RDMs (another file, method, parameter, channel or subject
+        set) give another key, so a stale entry is never served; a damaged one (checksum, shapes, rows not
+        standardised, undefined rows other than the RDMs') is removed and recomputed."""
+        n_subjects, n_times, _ = rdms.shape
+
+        def compute() -> tuple[RankedRDMs, np.ndarray, np.ndarray]:
+            ranked = RankedRDMs(rdms, self.comparison, undefined="nan", name="EEG RDMs",
+                                stimulus_ids=self._stimuli.ids)
+            if n_subjects > 1:
+                lower, upper = noise_ceiling(rdms, self.comparison, undefined="nan", ranked=ranked)
+            else:
+                lower, upper = np.full(n_times, np.nan), np.full(n_times, np.nan)
+            return ranked, np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+        if not self.cache:
+            return compute()
+        parts = {"kind": "ranked EEG RDMs and noise ceiling", "eeg_rdms": rdms, "comparison": self.comparison,
+                 "undefined": "nan", "pooling": "mean", "code_version": PREPARED_EEG_CODE_VERSION}
+        cache, key = ArrayCache("rdms"), array_cache_key(parts)
+        found: list = []
+
+        def check(arrays: dict) -> None:
+            bounds = [np.asarray(arrays[name]) for name in ("ceiling_lower", "ceiling_upper")]
+            if any(b.shape != (n_times,) or b.dtype != np.float64 for b in bounds):
+                raise ValueError(f"noise ceiling of shape {[b.shape for b in bounds]}; expected ({n_times},)")
+            ranked = _ranked_from_arrays(arrays, self.comparison, undefined="nan", name="EEG RDMs",
+                                            stimulus_ids=self._stimuli.ids)
+            if ranked.shape != rdms.shape or not np.array_equal(ranked.undefined_rows,
+                                                                np.isnan(rdms).any(axis=-1)):
+                raise ValueError(f"ranks of shape {ranked.shape} or undefined rows differ from the EEG RDMs' "
+                                 f"{rdms.shape}")
+            found.append((ranked, *bounds))
+
+        if cache.load(key, check) is not None:
+            return found[-1]
+        ranked, lower, upper = compute()
+        try:
+            cache.store(key, {**ranked.to_arrays(), "ceiling_lower": lower, "ceiling_upper": upper}, parts)
+        except DiskFullError as error:  # caching is optional: the computed value is used anyway
+            logger.warning("%s; the ranked EEG RDMs are used without caching them", error)
+        return ranked, lower, upper
+
     def _subset_ceiling(self, scored: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The noise ceiling ``(lower, upper)`` over the subjects ``scored`` (indices), computed once per subset."""
+        """The noise ceiling ``(lower, upper)`` over the subjects ``scored`` (indices), computed once per subset
+        (reusing the kept ranks of those subjects' EEG RDMs)."""
         subjects, rdms, times = self.eeg()
-        _, lower, upper = self._prepared_eeg()
+        ranked, lower, upper = self._prepared_eeg()
         if scored == list(range(len(subjects))):
             return lower, upper
         key = (tuple(scored), self.comparison)
         with self._lock:
             if key not in self._family_ceilings:
-                self._family_ceilings[key] = (noise_ceiling(rdms[scored], self.comparison, undefined="nan")
+                reuse = {"ranked": ranked[scored]} if self.comparison != "kendall_tau_a" else {}
+                self._family_ceilings[key] = (noise_ceiling(rdms[scored], self.comparison, undefined="nan", **reuse)
                                               if len(scored) > 1 else (np.full(len(times), np.nan),
                                                                        np.full(len(times), np.nan)))
             lower, upper = self._family_ceilings[key]
