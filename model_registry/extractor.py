@@ -216,7 +216,7 @@ class _Batch:
     pixels: torch.Tensor
     features: list[torch.Tensor]
     late: list[tuple[str, torch.Tensor, int]]
-    staged: tuple[list[torch.Tensor], object] | None = None  # CUDA: pinned host copies in flight, and their event
+    staged: tuple[list[torch.Tensor | None], object] | None = None  # CUDA: pinned copies in flight, their event
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -389,6 +389,9 @@ class _Run:
         hosts = []
         with torch.cuda.stream(self.copy_stream):
             for tensor in batch.features:
+                if tensor.device.type != "cuda":  # a module that returns CPU tensors: copied in write()
+                    hosts.append(None)
+                    continue
                 tensor.record_stream(self.copy_stream)  # its memory is not reused before the copy is done
                 host = torch.empty(tuple(tensor.shape), dtype=torch.float32, pin_memory=True)
                 host.copy_(tensor if tensor.dtype == torch.float32 else tensor.float(), non_blocking=True)
@@ -404,10 +407,8 @@ class _Run:
         if batch.staged is not None:
             batch.staged[1].synchronize()
         for index, (block, tensor) in enumerate(zip(self.blocks, batch.features, strict=True)):
-            if batch.staged is not None:
-                values = batch.staged[0][index].numpy()
-            else:
-                values = tensor.to("cpu", torch.float32).numpy()
+            host = batch.staged[0][index] if batch.staged is not None else None
+            values = (host if host is not None else tensor.to("cpu", torch.float32)).numpy()
             if values.shape != (n, block.stop - block.start):
                 raise RuntimeError(f"layer {block.layer!r}: rows {batch.start}..{stop - 1} got values of shape "
                                    f"{values.shape}, expected {(n, block.stop - block.start)}")
