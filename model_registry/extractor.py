@@ -237,6 +237,11 @@ def _not_batch_first(layer: str, module: str, shape: tuple[int, ...], n: int, wh
             f"the ModelSpec or ActivationsExtractor, one letter per axis and 'N' for the images (e.g. {example!r})")
 
 
+# Overlapped feature copies on CUDA (_Run.stage) stay off until perf/gpu_check.py has shown, on a GPU, that they give
+# the synchronous copy's values (it times and compares both); the synchronous path is the one measured on an H200.
+STAGE_CUDA_COPIES = False
+
+
 class _Run:
     """One extraction over all batches: forward, layout plan, in-place checks, writes, checksum, row coverage.
 
@@ -381,7 +386,7 @@ class _Run:
         the next batch's forward pass; :meth:`write` waits for it. A feature rewritten by a later forward pass while
         it is copied is caught by the version check in :meth:`finish`, as for the synchronous copy."""
         device = self.extractor.device
-        if device.type != "cuda":
+        if device.type != "cuda" or not STAGE_CUDA_COPIES:
             return
         if self.copy_stream is None:
             self.copy_stream = torch.cuda.Stream(device=device)

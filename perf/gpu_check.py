@@ -119,10 +119,23 @@ def extraction_stage(device: torch.device, n_images: int, batch_size: int) -> No
         synchronize(on)
         return time.perf_counter() - began, np.asarray(values)
 
+    import model_registry.extractor as extractor_module
+
     network.to(device)
     bare(False)  # warm-up
     timings = [(bare(False), ours(device)[0]) for _ in range(3)]
     bare_seconds, ours_seconds = min(t[0] for t in timings), min(t[1] for t in timings)
+    if device.type == "cuda":  # the overlapped copies (off by default until this comparison has passed on a GPU)
+        _, synchronous = ours(device)
+        extractor_module.STAGE_CUDA_COPIES = True
+        try:
+            staged_seconds = min(ours(device)[0] for _ in range(3))
+            _, staged = ours(device)
+        finally:
+            extractor_module.STAGE_CUDA_COPIES = False
+        print(f"  overlapped copies (STAGE_CUDA_COPIES): ours {staged_seconds:.2f} s, ratio ours/bare = "
+              f"{staged_seconds / bare_seconds:.3f}; values equal to the synchronous copy: "
+              f"{np.array_equal(staged, synchronous)} (must be True before it is switched on)")
     half_seconds = min(bare(device.type == "cuda") for _ in range(2))
     tf32_seconds = min(bare(False, tf32=True) for _ in range(2))
     print(f"extraction cornet_s, {n_images} images, batch {batch_size}, on {device}: bare {bare_seconds:.2f} s, "
