@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -54,8 +53,7 @@ from brainscore_core.metrics import Score
 
 from model_registry.catalog import REALNET_ID
 from model_registry.stimuli import Stimuli
-from model_registry.storage.array_cache import ArrayCache, array_cache_key
-from model_registry.storage.cleanup import DiskFullError
+from model_registry.storage.array_cache import ArrayCache
 from model_registry.storage.file_identity import file_stamp, stamped_digest
 
 from .. import options as opt
@@ -77,7 +75,6 @@ from ..rsa.compare import METHODS as COMPARISONS
 from ..rsa.compare import RankedRDMs, undefined_rows
 from ..rsa.decoding_plan import check_protocol
 
-logger = logging.getLogger(__name__)
 BIBTEX = """@article{lu2024realnet,
   title={Achieving more human brain-like vision via human EEG representational alignment},
   author={Lu, Zitong and Wang, Yile and Golomb, Julie D}, journal={arXiv preprint arXiv:2401.17231}, year={2024}}
@@ -92,7 +89,8 @@ KEEP_VALIDATED_BYTES = 256 << 20
 # the EEG RDMs' ranks and noise ceiling in the RDM cache (keyed by the RDMs' content): bump when the numerics of
 # RankedRDMs or noise_ceiling change
 PREPARED_EEG_CODE_VERSION = 1
-_ranked_from_arrays = RankedRDMs.from_arrays  # a cached entry back as a RankedRDMs
+# a cache entry back as a RankedRDMs (bound here: the tests count rankings by replacing the name RankedRDMs)
+_ranked_from_arrays = RankedRDMs.from_arrays
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
 
@@ -546,29 +544,26 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
             return compute()
         parts = {"kind": "ranked EEG RDMs and noise ceiling", "eeg_rdms": rdms, "comparison": self.comparison,
                  "undefined": "nan", "pooling": "mean", "code_version": PREPARED_EEG_CODE_VERSION}
-        cache, key = ArrayCache("rdms"), array_cache_key(parts)
         found: list = []
 
-        def check(arrays: dict) -> None:
+        def check(arrays: dict) -> None:  # a cached or fresh entry, rebuilt as the RankedRDMs it holds
             bounds = [np.asarray(arrays[name]) for name in ("ceiling_lower", "ceiling_upper")]
             if any(b.shape != (n_times,) or b.dtype != np.float64 for b in bounds):
                 raise ValueError(f"noise ceiling of shape {[b.shape for b in bounds]}; expected ({n_times},)")
             ranked = _ranked_from_arrays(arrays, self.comparison, undefined="nan", name="EEG RDMs",
-                                            stimulus_ids=self._stimuli.ids)
+                                         stimulus_ids=self._stimuli.ids)
             if ranked.shape != rdms.shape or not np.array_equal(ranked.undefined_rows,
                                                                 np.isnan(rdms).any(axis=-1)):
                 raise ValueError(f"ranks of shape {ranked.shape} or undefined rows differ from the EEG RDMs' "
                                  f"{rdms.shape}")
             found.append((ranked, *bounds))
 
-        if cache.load(key, check) is not None:
-            return found[-1]
-        ranked, lower, upper = compute()
-        try:
-            cache.store(key, {**ranked.to_arrays(), "ceiling_lower": lower, "ceiling_upper": upper}, parts)
-        except DiskFullError as error:  # caching is optional: the computed value is used anyway
-            logger.warning("%s; the ranked EEG RDMs are used without caching them", error)
-        return ranked, lower, upper
+        def arrays() -> dict:
+            ranked, lower, upper = compute()
+            return {**ranked.to_arrays(), "ceiling_lower": lower, "ceiling_upper": upper}
+
+        ArrayCache("rdms").get_or_compute(parts, arrays, check=check)
+        return found[-1]
 
     def _subset_ceiling(self, scored: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The noise ceiling ``(lower, upper)`` over the subjects ``scored`` (indices), computed once per subset
