@@ -40,21 +40,12 @@ def ieee_float32(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9: per-backend settings
-        settings = [conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul]
-        saved = [setting.fp32_precision for setting in settings]
-        try:
-            for setting in settings:
-                setting.fp32_precision = "ieee"
-            yield
-        finally:
-            for setting, value in zip(settings, saved, strict=True):
-                setting.fp32_precision = value
-        return
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    settings = [torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul]  # torch >= 2.9
+    saved = [setting.fp32_precision for setting in settings]
     try:
+        for setting in settings:
+            setting.fp32_precision = "ieee"
         yield
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        for setting, value in zip(settings, saved, strict=True):
+            setting.fp32_precision = value

@@ -74,9 +74,6 @@ class _ChunkSizer:
     CUDA_MAX_CHUNK = 8192
 
     def __init__(self, device, cpu_chunk: int):
-        import torch
-
-        self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
         self.size = self.CUDA_FIRST_CHUNK if self.cuda else cpu_chunk
@@ -90,7 +87,9 @@ class _ChunkSizer:
             return function
 
         def measured(part: DecodingPlan) -> np.ndarray:
-            cuda = self.torch.cuda
+            import torch
+
+            cuda = torch.cuda
             if self.measured:
                 return function(part)
             cuda.synchronize(self.device)
