@@ -125,8 +125,8 @@ def extraction_stage(device: torch.device, n_images: int, batch_size: int) -> No
     bare(False)  # warm-up
     timings = [(bare(False), ours(device)[0]) for _ in range(3)]
     bare_seconds, ours_seconds = min(t[0] for t in timings), min(t[1] for t in timings)
+    _, on_device = ours(device)
     if device.type == "cuda":  # the overlapped copies (off by default until this comparison has passed on a GPU)
-        _, synchronous = ours(device)
         extractor_module.STAGE_CUDA_COPIES = True
         try:
             staged_seconds = min(ours(device)[0] for _ in range(3))
@@ -135,13 +135,12 @@ def extraction_stage(device: torch.device, n_images: int, batch_size: int) -> No
             extractor_module.STAGE_CUDA_COPIES = False
         print(f"  overlapped copies (STAGE_CUDA_COPIES): ours {staged_seconds:.2f} s, ratio ours/bare = "
               f"{staged_seconds / bare_seconds:.3f}; values equal to the synchronous copy: "
-              f"{np.array_equal(staged, synchronous)} (must be True before it is switched on)")
+              f"{np.array_equal(staged, on_device)} (must be True before it is switched on)")
     half_seconds = min(bare(device.type == "cuda") for _ in range(2))
     tf32_seconds = min(bare(False, tf32=True) for _ in range(2))
     print(f"extraction cornet_s, {n_images} images, batch {batch_size}, on {device}: bare {bare_seconds:.2f} s, "
           f"ours {ours_seconds:.2f} s, ratio ours/bare = {ours_seconds / bare_seconds:.3f} (target <= 1.05); "
           f"bare autocast fp16 {half_seconds:.2f} s, bare with TF32 {tf32_seconds:.2f} s")
-    _, on_device = ours(device)
     network.to("cpu")
     _, on_cpu = ours(torch.device("cpu"))
     scale = np.abs(on_cpu).max()

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,21 +47,15 @@ def _realnet_loss() -> Callable:
     """``realnet_plugin.training.losses.realnet_loss``. Importing ``realnet_plugin`` installs our ids into
     brainscore_vision, whose pinned stack (numpy<2, xarray<2022.6) a GPU machine's image lacks; the loss module needs
     only torch, so where brainscore_vision is missing it is loaded from its file alone."""
-    import importlib.util
-
     try:
         from realnet_plugin.training.losses import realnet_loss
         return realnet_loss
     except ImportError as error:
         if "brainscore" not in str(error) and "xarray" not in str(error) and "brainio" not in str(error):
             raise
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[1] / "realnet_plugin" / "training" / "losses.py"
     spec = importlib.util.spec_from_file_location("_realnet_losses", path)
     module = importlib.util.module_from_spec(spec)
-    import sys
-
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module.realnet_loss
