@@ -6,14 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from benchmarks.datasets.things_fmri import data as things
-from benchmarks.datasets.things_fmri.pandas_hdf import open_frame, write_frame
 from benchmarks.datasets.things_fmri.synth import write_synthetic_things_fmri
 from model_registry.storage.array_cache import ArrayCache
+from tests.benchmarks.datasets.things_fmri.test_things_fmri_data import rewrite_responses
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +65,7 @@ def test_a_changed_response_file_with_the_same_size_and_mtime_is_not_served_stal
     _assert_expected(_load(copy), written)
     path = things.subject_files(copy, "01")["ResponseData"]
     stat = path.stat()
-    with h5py.File(path) as handle:
-        frame = open_frame(handle, path)
-        labels = [c for c in frame.columns if c != "voxel_id"]
-        values, positions = frame.block_holding(labels)
-        responses = values[()][:, positions]
-        voxel_ids = frame.column("voxel_id")
-    trials = list(range(responses.shape[1]))
-    write_frame(path, "ResponseData", [(trials, responses + 1.0), (["voxel_id"], voxel_ids[:, None])],
-                columns=["voxel_id", *trials])
+    rewrite_responses(copy, "01", lambda responses: responses + 1.0)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # e.g. a copy that preserves times
     assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
     _assert_expected(_load(copy), written, offset=1.0)
