@@ -82,25 +82,28 @@ def _build_pseudo_trials(data, first, second, order, n_pseudo, navg, begin, end,
 
 
 @njit(**_KERNEL)
+def _bracket_row(v, y, upper, i, lo, hi):
+    """Widen each lane's bracket [lo, hi] of the multiplier by row i's breakpoints (rows with upper 0 are
+    padding and do not count). Branch-free over the lanes."""
+    for l in range(v.shape[1]):
+        positive = y[i, l] > _F0
+        used = upper[i, l] > _F0
+        low_i = v[i, l] - upper[i, l] if positive else -v[i, l]
+        high_i = v[i, l] if positive else upper[i, l] - v[i, l]
+        lower = lo[l] if lo[l] < low_i else low_i
+        higher = hi[l] if hi[l] > high_i else high_i
+        lo[l] = lower if used else lo[l]
+        hi[l] = higher if used else hi[l]
+
+
+@njit(**_KERNEL)
 def _project(v, y, upper, lam, tol, out, lo, hi, active, g0, g1, n0, n1):
     """Per lane: lam with g(lam) = sum_i y_i clip(v_i - lam y_i, 0, upper_i) = 0 (g non-increasing, piecewise
     linear). Safeguarded Newton inside a bracket [lo, hi] with g(lo) >= 0 >= g(hi), warm-started at ``lam`` (updated
     in place). Writes the clip into ``out``. v, y, upper, out ``(rows, lanes)``; the rest ``(lanes,)`` scratch.
-    The lane loops are branch-free (selects), so they vectorise."""
+    On entry lo / hi hold the bracket of all rows (``_bracket_row`` over every row, from +3e38 / -3e38), which the
+    caller accumulates while it writes v. The lane loops are branch-free (selects), so they vectorise."""
     rows, lanes = v.shape
-    for l in range(lanes):
-        lo[l] = np.float32(3.0e38)
-        hi[l] = np.float32(-3.0e38)
-    for i in range(rows):
-        for l in range(lanes):
-            positive = y[i, l] > _F0
-            used = upper[i, l] > _F0
-            low_i = v[i, l] - upper[i, l] if positive else -v[i, l]
-            high_i = v[i, l] if positive else upper[i, l] - v[i, l]
-            lower = lo[l] if lo[l] < low_i else low_i
-            higher = hi[l] if hi[l] > high_i else high_i
-            lo[l] = lower if used else lo[l]
-            hi[l] = higher if used else hi[l]
     n_active = 0
     for l in range(lanes):
         empty = lo[l] > hi[l]  # no training row in this lane: any lam works
@@ -128,6 +131,8 @@ def _project(v, y, upper, lam, tol, out, lo, hi, active, g0, g1, n0, n1):
                 shifted = v[i + 1, l] - lam[l] * y[i + 1, l]
                 shifted = shifted if shifted > _F0 else _F0
                 value1 = shifted if shifted < upper[i + 1, l] else upper[i + 1, l]
+                out[i, l] = value0
+                out[i + 1, l] = value1
                 g0[l] += y[i, l] * value0
                 g1[l] += y[i + 1, l] * value1
                 n0[l] += _F1 if (value0 > _F0) & (value0 < upper[i, l]) else _F0
@@ -138,6 +143,7 @@ def _project(v, y, upper, lam, tol, out, lo, hi, active, g0, g1, n0, n1):
                 shifted = v[i, l] - lam[l] * y[i, l]
                 shifted = shifted if shifted > _F0 else _F0
                 value = shifted if shifted < upper[i, l] else upper[i, l]
+                out[i, l] = value
                 g0[l] += y[i, l] * value
                 n0[l] += _F1 if (value > _F0) & (value < upper[i, l]) else _F0
         n_active = 0
@@ -157,6 +163,8 @@ def _project(v, y, upper, lam, tol, out, lo, hi, active, g0, g1, n0, n1):
             active[l] = still
             n_active += still
         step += 1
+    if step > 0 and n_active == 0:
+        return  # the last pass changed no lam, so it wrote the final clip
     for i in range(rows):
         for l in range(lanes):
             shifted = v[i, l] - lam[l] * y[i, l]
@@ -256,12 +264,14 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
         momentum[l] = _F1
     alpha[:] = _F0
     z[:] = _F0
+    zs[:] = _F0  # z / L
+    lo, hi = lane[7], lane[8]
     tol = np.float32(1e-5) * c_value
     for iteration in range(n_iter + 1):
-        # v = z - (Q z - 1) / L
-        for i in range(n):
-            for l in range(lanes):
-                zs[i, l] = z[i, l] * inv_l[l]
+        # v = z - (Q z - 1) / L, each row's breakpoints added to the projection's bracket as it is written
+        for l in range(lanes):
+            lo[l] = np.float32(3.0e38)
+            hi[l] = np.float32(-3.0e38)
         for i in range(n):
             for l in range(lanes):
                 v[i, l] = z[i, l] + inv_l[l]
@@ -275,7 +285,8 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
                 for l in range(lanes):
                     v[i, l] -= gram[i, j, l] * zs[j, l]
                 j += 1
-        _project(v, y, upper, lam, tol, nxt, lane[7], lane[8], active, lane[9], lane[10], lane[11], lane[12])
+            _bracket_row(v, y, upper, i, lo, hi)
+        _project(v, y, upper, lam, tol, nxt, lo, hi, active, lane[9], lane[10], lane[11], lane[12])
         if iteration == n_iter:
             break
         break_restart = iteration == n_iter - 1
@@ -292,7 +303,9 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
             momentum[l] = _F1 if reset else following
         for i in range(n):
             for l in range(lanes):
-                z[i, l] = nxt[i, l] + lane[6, l] * (nxt[i, l] - alpha[i, l])
+                following_z = nxt[i, l] + lane[6, l] * (nxt[i, l] - alpha[i, l])
+                z[i, l] = following_z
+                zs[i, l] = following_z * inv_l[l]
                 alpha[i, l] = nxt[i, l]
     # the last pass was a plain projected-gradient step from alpha, so nxt and lam are consistent
 
@@ -320,17 +333,25 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
     train_max, test_max = _plan_sizes(n_pseudo, n_folds)
     n_fits = n_repeats * n_times * n_folds
     flat = data.reshape(n_images, n_reps, n_times * n_features)
+    width = n_times * n_features
+    zero_row = n_repeats * rows_all * width  # offset of a row of zeros after the pseudo-trials
     for p in prange(n_pairs):
-        pseudo = np.empty((n_repeats, rows_all, n_times * n_features), dtype=np.float32)
+        # the pseudo-trials, then one row of zeros that padding rows and unused lanes read
+        storage = np.empty(zero_row + n_features, dtype=np.float32)
+        storage[zero_row:] = _F0
+        pseudo = storage[:zero_row].reshape(n_repeats, rows_all, width)
         members = np.empty(navg, dtype=np.int64)
-        centre = np.empty(n_times * n_features, dtype=np.float32)
-        x_test = np.zeros((test_max, n_features, LANES), dtype=np.float32)
-        y_test = np.zeros((test_max, LANES), dtype=np.float32)
+        centre = np.empty(width, dtype=np.float32)
+        x_test = np.empty((test_max, n_features, LANES), dtype=np.float32)
+        y_test = np.empty((test_max, LANES), dtype=np.float32)
+        decision = np.empty((test_max, LANES), dtype=np.float32)
         w = np.empty((n_features, LANES), dtype=np.float32)
         weight = np.empty(LANES, dtype=np.float32)
         x = np.empty((train_max, n_features, LANES), dtype=np.float32)
         y = np.empty((train_max, LANES), dtype=np.float32)
         upper = np.empty((train_max, LANES), dtype=np.float32)
+        source = np.empty((train_max, LANES), dtype=np.int64)  # offset of each lane's row i in storage
+        test_source = np.empty((test_max, LANES), dtype=np.int64)
         gram = np.empty((train_max, train_max, LANES), dtype=np.float32)
         m = np.empty((n_features, n_features, LANES), dtype=np.float32)
         square = np.empty((n_features, n_features, LANES), dtype=np.float32)
@@ -345,43 +366,53 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
         active = np.empty(LANES, dtype=np.bool_)
         n_test = np.zeros(LANES, dtype=np.int64)
         lane_time = np.zeros(LANES, dtype=np.int64)
-        _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, 0, n_times * n_features,
+        _build_pseudo_trials(flat, pairs[p, 0], pairs[p, 1], trial_order[p], n_pseudo, navg, 0, width,
                              pseudo, members, centre)
         out = accuracy[p]
         out[:] = 0.0
         for start in range(0, n_fits, LANES):
-            x[:] = _F0
-            upper[:] = _F0
-            y[:] = _F1
+            # which pseudo-trial each lane's training / test row i is (its offset in storage); padding rows
+            # (upper 0, label +1) and the lanes past the last fit read the zero row
             for l in range(LANES):
                 fit = start + l
-                n_test[l] = 0
-                lane_time[l] = 0
-                if fit >= n_fits:
-                    continue
                 fold = fit % n_folds
                 t = (fit // n_folds) % n_times
                 r = fit // (n_folds * n_times)
                 t_fold = t if n_fold_times > 1 else 0
                 n_tr = 0
                 n_te = 0
-                for row in range(rows_all):
-                    label = _F1 if row < n_pseudo else -_F1
-                    c = 0 if row < n_pseudo else 1
-                    base = t * n_features
-                    if fold_of[p, r, t_fold, c, row - c * n_pseudo] == fold:
-                        for q in range(n_features):
-                            x_test[n_te, q, l] = pseudo[r, row, base + q]
-                        y_test[n_te, l] = label
-                        n_te += 1
-                    else:
-                        for q in range(n_features):
-                            x[n_tr, q, l] = pseudo[r, row, base + q]
-                        y[n_tr, l] = label
-                        upper[n_tr, l] = c_value
-                        n_tr += 1
+                if fit < n_fits:
+                    for row in range(rows_all):
+                        label = _F1 if row < n_pseudo else -_F1
+                        c = 0 if row < n_pseudo else 1
+                        offset = (r * rows_all + row) * width + t * n_features
+                        if fold_of[p, r, t_fold, c, row - c * n_pseudo] == fold:
+                            test_source[n_te, l] = offset
+                            y_test[n_te, l] = label
+                            n_te += 1
+                        else:
+                            source[n_tr, l] = offset
+                            y[n_tr, l] = label
+                            upper[n_tr, l] = c_value
+                            n_tr += 1
+                for i in range(n_tr, train_max):
+                    source[i, l] = zero_row
+                    y[i, l] = _F1
+                    upper[i, l] = _F0
+                for j in range(n_te, test_max):
+                    test_source[j, l] = zero_row
+                    y_test[j, l] = _F1
                 n_test[l] = n_te
-                lane_time[l] = t
+                lane_time[l] = t if fit < n_fits else 0
+            # the copies into the lane layout write contiguously (lanes innermost)
+            for i in range(train_max):
+                for q in range(n_features):
+                    for l in range(LANES):
+                        x[i, q, l] = storage[source[i, l] + q]
+            for j in range(test_max):
+                for q in range(n_features):
+                    for l in range(LANES):
+                        x_test[j, q, l] = storage[test_source[j, l] + q]
             _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, lam, lipschitz, lane, active)
             w[:] = _F0
             for i in range(train_max):
@@ -390,16 +421,21 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
                 for q in range(n_features):
                     for l in range(LANES):
                         w[q, l] += weight[l] * x[i, q, l]
+            # decision = intercept + sum_q w_q x_q, summed in feature order for every lane at once
+            for l in range(LANES):
+                weight[l] = lam[l] * lipschitz[l]
+            for j in range(test_max):
+                for l in range(LANES):
+                    decision[j, l] = weight[l]
+                for q in range(n_features):
+                    for l in range(LANES):
+                        decision[j, l] += w[q, l] * x_test[j, q, l]
             for l in range(LANES):
                 if n_test[l] == 0:
                     continue
-                intercept = lam[l] * lipschitz[l]
                 correct = 0
                 for j in range(n_test[l]):
-                    decision = intercept
-                    for q in range(n_features):
-                        decision += w[q, l] * x_test[j, q, l]
-                    if decision * y_test[j, l] > _F0:
+                    if decision[j, l] * y_test[j, l] > _F0:
                         correct += 1
                 out[lane_time[l]] += correct / n_test[l]
         for t in range(n_times):
