@@ -15,6 +15,7 @@ in a batch there is no mismatched pair; the mismatched mean is then taken as 0.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,18 +50,27 @@ def pearson_matrix(pred: torch.Tensor, target: torch.Tensor, eps: float = PEARSO
     return pred @ target.T
 
 
+@functools.lru_cache(maxsize=16)
+def _pair_weights(batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(B, B) weights with ``(r * W).sum() = -mean_i r_ii + mean_{i != j} r_ij``: -1/B on the diagonal and
+    1/(B(B-1)) off it. Built once per batch size and device, so a step adds one product, not a diagonal and four
+    reductions (fewer kernel launches on a GPU)."""
+    weights = torch.full((batch, batch), 1.0 / (batch * (batch - 1)) if batch > 1 else 0.0, dtype=torch.float64)
+    weights.fill_diagonal_(-1.0 / batch)
+    return weights.to(device=device, dtype=dtype)
+
+
 def correlation_term(pred: torch.Tensor, target: torch.Tensor, differentiable: bool = True) -> torch.Tensor:
     """``1 - mean_i r(pred_i, target_i) + mean_{i != j} r(pred_i, target_j)`` over the batch; a scalar.
 
-    ``differentiable=False`` returns the same value detached (the authors' code).
+    ``differentiable=False`` returns the same value detached (the authors' code). Computed as one weighted sum
+    ``1 + sum_ij W_ij r_ij`` (see :func:`_pair_weights`).
     """
     r = pearson_matrix(_at_least_float32(pred), _at_least_float32(target))  # (B, B)
     if not differentiable:
         r = r.detach()
-    batch = r.shape[0]
-    matched = r.diagonal().mean()
-    mismatched = (r.sum() - r.diagonal().sum()) / (batch * (batch - 1)) if batch > 1 else r.new_zeros(())
-    return 1 - matched + mismatched
+    weights = _pair_weights(r.shape[0], r.device, r.dtype)
+    return 1 + torch.dot(r.reshape(-1), weights.reshape(-1))
 
 
 def generation_loss(pred: torch.Tensor, target: torch.Tensor, differentiable: bool = True) -> torch.Tensor:

@@ -33,6 +33,22 @@ def test_correlation_term_is_the_documented_formula():
     assert float(generation_loss(pred, target)) == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_correlation_term_gradient_equals_the_explicit_diagonal_and_off_diagonal_means(batch):
+    # second path: the term written out with a diagonal mean and an off-diagonal mean, in float64
+    pred, target = (values.double() for values in _pairs(3, batch=batch, dim=9))
+    pred.requires_grad_(True)
+    ours = correlation_term(pred, target)
+    assert ours.dtype == torch.float64
+    (grad_ours,) = torch.autograd.grad(ours, pred)
+    r = pearson_matrix(pred, target)
+    off = ~torch.eye(batch, dtype=torch.bool)
+    explicit = 1 - r.diagonal().mean() + (r[off].mean() if batch > 1 else 0)
+    (grad_explicit,) = torch.autograd.grad(explicit, pred)
+    assert ours.item() == pytest.approx(explicit.item(), abs=1e-12)
+    np.testing.assert_allclose(grad_ours.numpy(), grad_explicit.numpy(), atol=1e-12)
+
+
 def test_paper_exact_term_has_the_same_value_but_no_gradient():
     pred, target = _pairs(2)
     pred.requires_grad_(True)
