@@ -292,9 +292,10 @@ class ReAlnet(nn.Module):
         return x, self.fc(torch.cat(codes, dim=1))
 
 
-def load_realnet_weights(model: ReAlnet, path) -> ReAlnet:
+def load_realnet_weights(model: ReAlnet, path, *, assign: bool = False) -> ReAlnet:
     """Load our checkpoints or the authors' (``module.`` anywhere in keys, ``realnet.module.*``, ``fc_*``) strictly
-    into ``model`` (:func:`model_registry.weights.load_weights`).
+    into ``model`` (:func:`model_registry.weights.load_weights`; ``assign``: the file's tensors become the model's,
+    as a model built on the meta device needs).
 
     Raises :class:`~model_registry.weights.WeightsFileError` (a ``ValueError``), one line naming the file and the
     first key / tensor that does not fit; for an EEG head whose input size differs it names the image size the
@@ -304,7 +305,27 @@ def load_realnet_weights(model: ReAlnet, path) -> ReAlnet:
     return load_weights(model, path, rename=lambda key: key.replace("module.", ""),
                         model_name=f"ReAlnet (image_size {model.config.image_size}, layers "
                                    f"{'/'.join(model.config.layers)}, n_output {model.config.n_output})",
-                        explain=lambda key, found, expected: _explain_shape(model.config, key, found, expected))
+                        explain=lambda key, found, expected: _explain_shape(model.config, key, found, expected),
+                        assign=assign)
+
+
+def loaded_realnet(config: ReAlnetConfig, path) -> ReAlnet:
+    """A ReAlnet of ``config`` holding the weights in ``path`` (checked as :func:`load_realnet_weights` does).
+
+    A CORnet-S ReAlnet is built on the meta device and the file's tensors assigned to it: its 57 M parameters are
+    not randomly initialised first only to be overwritten (~0.4-0.6 s per build). Other backbones run a probe
+    forward and may hold seeded projections that are not in the file, so they are built normally.
+    """
+    if not config.is_cornet:
+        return load_realnet_weights(ReAlnet(config), path)
+    with torch.device("meta"):
+        model = ReAlnet(config)
+    load_realnet_weights(model, path, assign=True)
+    unset = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
+    if unset:  # a tensor the state dict does not hold (none in a CORnet-S ReAlnet today)
+        raise RuntimeError(f"ReAlnet loaded from {path} left {unset[0]!r} unset; build it with ReAlnet(config) "
+                           "and load_realnet_weights instead")
+    return model
 
 
 def _explain_shape(config: ReAlnetConfig, key: str, found: tuple, expected: tuple) -> str | None:
@@ -521,10 +542,25 @@ def _read_run(folder: Path, identifier: str) -> TrainedRun:
     return run
 
 
+_HASHED: dict[tuple, str] = {}  # (path, device, inode, size, mtime_ns, ctime_ns) -> sha256, this process only
+
+
+def _weights_sha256(path: Path) -> str:
+    """sha256 of a weights file, hashed once per process while the file stays the same file: its inode, size,
+    modification and status-change times (any write, replacement or touch changes one of them) are the key."""
+    state = path.stat()
+    key = (str(path.resolve()), state.st_dev, state.st_ino, state.st_size, state.st_mtime_ns, state.st_ctime_ns)
+    if key not in _HASHED:
+        if len(_HASHED) > 256:
+            _HASHED.clear()
+        _HASHED[key] = file_sha256(path)
+    return _HASHED[key]
+
+
 def check_trained_weights(folder: str | Path, run: TrainedRun) -> None:
     """Raise :class:`TrainedModelError` unless ``folder/model.pt``'s sha256 equals ``run.weights_sha256``."""
     weights = Path(folder) / "model.pt"
-    actual = file_sha256(weights)
+    actual = _weights_sha256(weights)
     if actual != run.weights_sha256:
         raise TrainedModelError(
             f"{weights}: sha256 {actual[:16]}... differs from {str(run.weights_sha256)[:16]}... recorded in its "
@@ -559,18 +595,17 @@ def _local_folder(identifier: str) -> Path | None:
 
 
 def _local_backbone(folder: Path, run: TrainedRun, pretrained: bool) -> nn.Module:
-    model = ReAlnet(run.config)
-    if pretrained:
-        check_trained_weights(folder, run)
-        load_realnet_weights(model, folder / "model.pt")
-    return model.realnet
+    if not pretrained:
+        return ReAlnet(run.config).realnet
+    check_trained_weights(folder, run)
+    return loaded_realnet(run.config, folder / "model.pt").realnet
 
 
 def _published_backbone(subject: int, pretrained: bool) -> nn.Module:
-    model = ReAlnet(ReAlnetConfig())
-    if pretrained:  # fetched by the one downloader, checked against the record's sha1
-        load_realnet_weights(model, PUBLISHED_WEIGHTS[subject].fetch())
-    return model.realnet
+    if not pretrained:
+        return ReAlnet(ReAlnetConfig()).realnet
+    # fetched by the one downloader, checked against the record's sha1
+    return loaded_realnet(ReAlnetConfig(), PUBLISHED_WEIGHTS[subject].fetch()).realnet
 
 
 def _spec(identifier: str, builder, preprocessing: Preprocessing, description: str, *, subject: int, beta: float,

@@ -335,7 +335,7 @@ def check_state_dict(network: nn.Module, state: Mapping[str, torch.Tensor], *, s
 def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, torch.Tensor] | WeightsRecord, *,
                  source: str | None = None, key: str | None = "state_dict", model_name: str | None = None,
                  rename: Callable[[str], str] | None = None,
-                 explain: Callable[[str, tuple, tuple], str | None] | None = None) -> nn.Module:
+                 explain: Callable[[str, tuple, tuple], str | None] | None = None, assign: bool = False) -> nn.Module:
     """Load weights strictly into ``network`` (in place) and return it.
 
     ``path_or_state``: a :class:`WeightsRecord` (its file fetched and hash-checked by :meth:`WeightsRecord.fetch`),
@@ -343,7 +343,9 @@ def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, to
     unwrapped) or a state dict ``{name: tensor}`` already in memory. ``source`` names it in messages (default:
     the path, else ``'state dict'``); ``model_name`` names the architecture (default: the network's class).
     ``rename`` maps each key (default: remove one leading ``module.``). ``explain(key, found_shape,
-    expected_shape)`` may return a hint added to a shape error.
+    expected_shape)`` may return a hint added to a shape error. ``assign=True`` makes the file's tensors the
+    network's (``nn.Module.load_state_dict(assign=True)``; parameters keep their ``requires_grad``), for a network
+    built on the meta device.
 
     Every check (:func:`read_state_dict`, :func:`check_state_dict`) runs before any value is copied, so on error
     the network is unchanged. Raises :class:`WeightsFileError` (a ``ValueError``), one line naming the file and
@@ -362,5 +364,8 @@ def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, to
         state = read_state_dict(path_or_state, key=key)
     state = _strip(state, rename, label)
     check_state_dict(network, state, source=label, model_name=model_name, explain=explain)
-    network.load_state_dict(state, strict=True)
+    if assign:  # the network's dtypes, as a copy into its tensors would give
+        expected = network.state_dict()
+        state = {name: value.to(expected[name].dtype) for name, value in state.items()}
+    network.load_state_dict(state, strict=True, assign=assign)
     return network

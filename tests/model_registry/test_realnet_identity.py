@@ -127,3 +127,47 @@ def test_save_refuses_a_run_whose_config_is_not_the_models():
     with pytest.raises(ValueError, match="differs from the model's config"):
         save_trained(model, TrainedRun(1, 100.0, ReAlnetConfig(image_size=64)))
     assert not models_dir().exists() or not any(models_dir().iterdir())
+
+
+def test_a_byte_changed_in_place_after_a_checked_build_is_still_refused(saved):
+    # the sha256 of a checked file is remembered for this process; an in-place change of one byte that keeps the
+    # size and the modification time must still be caught (the status-change time is part of the key)
+    import os
+
+    folder = _install(saved)
+    spec = get_spec("realnet_s01_b100")
+    spec.build(True)
+    weights = folder / "model.pt"
+    before = weights.stat()
+    content = bytearray(weights.read_bytes())
+    content[-100] ^= 0xFF
+    with open(weights, "r+b") as handle:
+        handle.write(bytes(content))
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert weights.stat().st_size == before.st_size and weights.stat().st_mtime_ns == before.st_mtime_ns
+    with pytest.raises(TrainedModelError, match="differs from"):
+        get_spec("realnet_s01_b100").build(True)
+
+
+def test_a_realnet_built_for_loading_equals_one_built_and_then_loaded(saved, tmp_path):
+    from model_registry.realnet import load_realnet_weights, loaded_realnet
+
+    folder, _ = saved
+    reference = load_realnet_weights(ReAlnet(CONFIG), folder / "model.pt")
+    ours = loaded_realnet(CONFIG, folder / "model.pt")
+    tensors = dict((*ours.named_parameters(), *ours.named_buffers()))
+    assert not any(tensor.is_meta for tensor in tensors.values())
+    assert all(parameter.requires_grad for parameter in ours.parameters())
+    expected = reference.state_dict()
+    assert ours.state_dict().keys() == expected.keys()
+    for name, tensor in ours.state_dict().items():
+        assert tensor.dtype == expected[name].dtype and torch.equal(tensor, expected[name]), name
+    images = torch.randn(2, 3, 32, 32)
+    for left, right in zip(ours.eval()(images), reference.eval()(images)):
+        assert torch.equal(left, right)
+    # a file saved in float64 still gives float32 tensors, as a copy into a normally built model would
+    doubled = tmp_path / "double.pt"
+    torch.save({name: value.double() if value.is_floating_point() else value for name, value in expected.items()},
+               doubled)
+    assert all(tensor.dtype == expected[name].dtype
+               for name, tensor in loaded_realnet(CONFIG, doubled).state_dict().items())
