@@ -144,7 +144,8 @@ def test_bibtex_is_one_entry_citing_the_paper(identifier, surname, year):
 # --- every family's builder goes through load_weights ----------------------------------------------------------
 def _count_load_weights(monkeypatch, *, load: bool) -> list:
     """Replace ``load_weights`` wherever a model_registry module holds it; returns the list of calls. With
-    ``load=False`` the call is recorded and the network returned untouched (no file content needed)."""
+    ``load=False`` the call is recorded and the network returned with its values untouched (no file content
+    needed; a network built on the meta device for ``assign`` gets uninitialised storage)."""
     from model_registry import clip_models, cornet, efficientnet, realnet, timm_models, torchvision_models  # noqa
     from model_registry import weights
 
@@ -152,7 +153,11 @@ def _count_load_weights(monkeypatch, *, load: bool) -> list:
 
     def counting(network, path_or_state, **options):
         calls.append((type(network).__name__, path_or_state))
-        return original(network, path_or_state, **options) if load else network
+        if load:
+            return original(network, path_or_state, **options)
+        if options.get("assign"):  # built on the meta device for loading: storage, as the assigned file would give
+            network.to_empty(device="cpu")
+        return network
 
     patched = [name for name, module in list(sys.modules.items())
                if name.startswith("model_registry") and getattr(module, "load_weights", None) is original]
