@@ -88,22 +88,27 @@ def test_svm_protocol_agrees_with_neurora_with_independent_draws(neurora_case):
     assert np.abs(ours[:, index].mean(axis=1) - reference.mean(axis=0)).mean() <= 0.02
 
 
-def test_svm_with_more_iterations_equals_sklearn_svc_fit_by_fit(small_eeg):
-    plan = draw_plan(5, 20, 7, navg=2, n_folds=3, n_repeats=2, seed=3)
-    fast = svm_decoding_rdms(small_eeg, navg=2, n_folds=3, n_repeats=2, seed=3, smooth_window=1)
-    precise = svm_decoding_rdms(small_eeg, plan=plan, smooth_window=1, n_iter=300)
+# (images, repetitions, navg, folds): 2 x 10 pseudo-trials in 3 folds train on 13 or 14 rows (the generic loops);
+# 2 x 16 in 4 folds train on 24 rows, THINGS-EEG2's default protocol, which has the kernel's fast FISTA product
+@pytest.mark.parametrize("n_images, n_reps, navg, n_folds", [(5, 20, 2, 3), (3, 16, 1, 4)])
+def test_svm_with_more_iterations_equals_sklearn_svc_fit_by_fit(make_eeg, n_images, n_reps, navg, n_folds):
+    n_times = 7
+    data = make_eeg(n_images=n_images, n_reps=n_reps, n_channels=6, n_times=n_times, seed=1)
+    plan = draw_plan(n_images, n_reps, n_times, navg=navg, n_folds=n_folds, n_repeats=2, seed=3)
+    fast = svm_decoding_rdms(data, navg=navg, n_folds=n_folds, n_repeats=2, seed=3, smooth_window=1)
+    precise = svm_decoding_rdms(data, plan=plan, smooth_window=1, n_iter=300)
     expected = np.zeros_like(precise)
     for p, (a, b) in enumerate(plan.pairs):
         for r in range(plan.n_repeats):
-            sets = [small_eeg[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, 2, 6, 7).mean(axis=1)
+            sets = [data[image][plan.trial_order[p, r, c]].reshape(plan.n_pseudo, navg, 6, n_times).mean(axis=1)
                     for c, image in enumerate((a, b))]
             x = np.concatenate(sets)
             y = np.repeat([0, 1], plan.n_pseudo)
-            for t in range(7):
+            for t in range(n_times):
                 folds = plan.fold_of[p, r, t].reshape(-1)
                 for fold in range(plan.n_folds):
                     model = SVC(kernel="linear", C=1.0, tol=1e-6).fit(x[folds != fold, :, t], y[folds != fold])
-                    expected[t, p] += model.score(x[folds == fold, :, t], y[folds == fold]) / 6
+                    expected[t, p] += model.score(x[folds == fold, :, t], y[folds == fold]) / (2 * n_folds)
     np.testing.assert_allclose(precise, expected, atol=1e-9)
     assert np.abs(fast - expected).mean() <= 0.01
 
