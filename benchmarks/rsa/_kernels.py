@@ -303,22 +303,21 @@ def _solve(x, y, upper, c_value, n_iter, gram, m, square, alpha, z, zs, v, nxt, 
             lo[l] = np.float32(3.0e38)
             hi[l] = np.float32(-3.0e38)
         for i in range(n):
-            if n == 24:
+            if n == ROWS_24:
                 _v_row_24(gram, zs, z, inv_l, v, i)
-                _bracket_row(v, y, upper, i, lo, hi)
-                continue
-            for l in range(lanes):
-                v[i, l] = z[i, l] + inv_l[l]
-            j = 0
-            while j + 4 <= n:
+            else:
                 for l in range(lanes):
-                    v[i, l] = (v[i, l] - gram[i, j, l] * zs[j, l] - gram[i, j + 1, l] * zs[j + 1, l]
-                               - gram[i, j + 2, l] * zs[j + 2, l] - gram[i, j + 3, l] * zs[j + 3, l])
-                j += 4
-            while j < n:
-                for l in range(lanes):
-                    v[i, l] -= gram[i, j, l] * zs[j, l]
-                j += 1
+                    v[i, l] = z[i, l] + inv_l[l]
+                j = 0
+                while j + 4 <= n:
+                    for l in range(lanes):
+                        v[i, l] = (v[i, l] - gram[i, j, l] * zs[j, l] - gram[i, j + 1, l] * zs[j + 1, l]
+                                   - gram[i, j + 2, l] * zs[j + 2, l] - gram[i, j + 3, l] * zs[j + 3, l])
+                    j += 4
+                while j < n:
+                    for l in range(lanes):
+                        v[i, l] -= gram[i, j, l] * zs[j, l]
+                    j += 1
             _bracket_row(v, y, upper, i, lo, hi)
         _project(v, y, upper, lam, tol, nxt, lo, hi, active, lane[9], lane[10], lane[11], lane[12])
         if iteration == n_iter:
