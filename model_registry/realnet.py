@@ -580,7 +580,7 @@ def seal_trained(folder: str | Path) -> TrainedRun:
     if run.weights_sha256 is not None:
         check_trained_weights(folder, run)
         return run
-    load_realnet_weights(ReAlnet(run.config), folder / "model.pt")
+    loaded_realnet(run.config, folder / "model.pt")  # the weights fit the config (raises otherwise)
     sealed = dataclasses.replace(run, weights_sha256=file_sha256(folder / "model.pt"))
     with atomic_path(folder / "config.json") as tmp:
         tmp.write_text(sealed.to_json())
