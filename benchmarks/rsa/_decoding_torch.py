@@ -100,7 +100,7 @@ def svm_accuracies(data: torch.Tensor, plan: DecodingPlan, c_value: float, n_ite
         alpha = following_alpha
     weights = (following_alpha * y).transpose(-1, -2) @ x  # (P, R, T, F, d)
     decision = x @ weights.transpose(-1, -2) + (lam * lipschitz)[..., None, :]  # (P, R, T, n, F)
-    correct = ((decision * y) > 0) & test
+    correct = ((decision >= 0) == (y > 0)) & test  # a tie (decision 0) is the first image, as sklearn predicts
     fold_accuracy = correct.sum(dim=-2).double() / test.sum(dim=-2).double()  # (P, R, T, F)
     return fold_accuracy.mean(dim=(1, 3))
 
@@ -118,6 +118,6 @@ def lda_accuracies(data: torch.Tensor, plan: DecodingPlan) -> torch.Tensor:
     direction = means[0] - means[1]
     offset = 0.5 * (means[0].square().sum(-1) - means[1].square().sum(-1))
     decision = x @ direction.transpose(-1, -2) - offset[..., None, :]  # (P, R, T, n, F)
-    correct = torch.where(is_first[:, None], decision > 0, decision < 0) & test
+    correct = torch.where(is_first[:, None], decision >= 0, decision < 0) & test  # tie: first image
     fold_accuracy = correct.sum(dim=-2).double() / test.sum(dim=-2).double()
     return fold_accuracy.mean(dim=(1, 3))

@@ -468,7 +468,7 @@ def svm_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, c_value, n_i
                     continue
                 correct = 0
                 for j in range(n_test[l]):
-                    if decision[j, l] * y_test[j, l] > _F0:
+                    if (decision[j, l] >= _F0) == (y_test[j, l] > _F0):  # a tie is the first image, as in sklearn
                         correct += 1
                 out[lane_time[l]] += correct / n_test[l]
         for t in range(n_times):
@@ -538,7 +538,7 @@ def lda_pair_accuracies(data, pairs, trial_order, fold_of, n_folds, accuracy):
                                 decision = -offset
                                 for q in range(n_features):
                                     decision += direction[q] * np.float64(values[q])
-                                if (decision > 0.0) if c == 0 else (decision < 0.0):
+                                if (decision >= 0.0) if c == 0 else (decision < 0.0):  # tie: first image
                                     correct += 1
                                 n_test += 1
                         out[t] += correct / n_test

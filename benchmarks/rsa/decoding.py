@@ -141,6 +141,19 @@ def _prepare(data, navg, n_folds, n_repeats, smooth_window, plan):
     return data
 
 
+def _check_float32_range(layout: np.ndarray, n_reps: int) -> None:
+    """``ValueError`` unless the SVM's float32 sums stay finite: with |x| <= s, centred pseudo-trials are within 2s,
+    M = X'X over at most 2 x n_reps rows within 2 n_reps (2s)^2, and the bound's M^2 within n_features times the
+    square of that; beyond ~1e38 they overflow and the accuracies come out as 0 instead of an error."""
+    peak = max(float(layout.max(initial=0.0)), -float(layout.min(initial=0.0)))
+    n_features = layout.shape[-1]
+    limit = (1e38 / (n_features * (2 * n_reps * 4) ** 2)) ** 0.25
+    if peak > limit:
+        raise ValueError(f"data: largest |value| {peak:.3g} exceeds {limit:.3g}, beyond which the SVM's float32 "
+                         "sums overflow; rescale the data (e.g. noise-normalise it, as THINGS-EEG2's preprocessed "
+                         "files are)")
+
+
 def svm_decoding_rdms(
     data: np.ndarray,
     *,
@@ -165,7 +178,9 @@ def svm_decoding_rdms(
     where it runs; ``n_threads`` bounds the numba backend's threads (default: all allowed cores).
 
     Returns ``(n_times, n_pairs)`` accuracies in condensed-RDM pair order (``plan.pairs`` order with a plan),
-    smoothed over time by ``smooth_window`` points (1 = no smoothing).
+    smoothed over time by ``smooth_window`` points (1 = no smoothing). A test trial whose decision value is exactly 0
+    counts as the first image, as sklearn's ``SVC.predict`` has it. Raises ``ValueError`` for non-finite data and
+    for values so large that the solver's float32 sums would overflow (see ``_check_float32_range``).
     """
     data = _prepare(data, navg, n_folds, n_repeats, smooth_window, plan)
     if not (isinstance(c, (int, float)) and not isinstance(c, bool) and c > 0):
@@ -174,6 +189,7 @@ def svm_decoding_rdms(
     n_images, n_reps, _, n_times = data.shape
     layout = _kernel_layout(data)
     ensure_finite(layout.sum(axis=(1, 3)), data, "data")
+    _check_float32_range(layout, n_reps)
     chosen, torch_device = _resolve_backend(backend, device)
 
     def draw(part: slice) -> DecodingPlan:

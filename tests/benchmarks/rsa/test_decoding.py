@@ -280,3 +280,22 @@ def test_plan_errors(small_eeg):
         lda_decoding_rdms(small_eeg, plan=wrong_pairs)
     with pytest.raises(ValueError, match="pair_slice must be contiguous"):
         draw_plan(5, 20, 7, navg=2, n_folds=3, pair_slice=slice(0, 6, 2))
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_a_zero_decision_counts_as_the_first_image_as_sklearn_predicts(backend):
+    # constant EEG: every decision is a tie; sklearn's SVC predicts its first class for all test trials, so half are
+    # right (accuracy 0.5), where counting a tie as wrong for both images gave 0.0
+    flat = np.ones((3, 8, 4, 3))
+    x, y = np.ones((12, 4)), np.repeat([0, 1], 6)
+    expected = SVC(kernel="linear", C=1.0).fit(x, y).score(np.ones((4, 4)), np.repeat([0, 1], 2))
+    ours = svm_decoding_rdms(flat, navg=1, n_folds=4, smooth_window=1, backend=backend)
+    np.testing.assert_array_equal(ours, np.full_like(ours, expected))
+    assert expected == 0.5
+
+
+def test_values_whose_float32_sums_would_overflow_are_refused(make_eeg):
+    data = make_eeg(n_images=3, n_reps=8, n_channels=4, n_times=3)
+    assert svm_decoding_rdms(data * 1e6, navg=2, n_folds=2, smooth_window=1).shape == (3, 3)
+    with pytest.raises(ValueError, match=r"largest \|value\| .* float32 sums overflow; rescale"):
+        svm_decoding_rdms(data * 1e15, navg=2, n_folds=2, smooth_window=1)
