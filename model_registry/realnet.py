@@ -483,7 +483,8 @@ def _section(payload: dict, name: str, types: dict, kind_of: type) -> dict:
 
 def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None) -> Path:
     """Register a trained ReAlnet: atomically write ``model.pt`` and then ``config.json`` (with ``model.pt``'s
-    sha256) into ``<root>/<model id>/`` (root default ``$REALNET_HOME/models``). Returns the folder.
+    sha256) into ``<root>/<model id>/`` (root default ``$REALNET_HOME/models``). Returns the folder. Equal weights
+    give a byte-identical ``model.pt`` (so the same sha256) wherever and however often they are saved.
 
     Raises ``ValueError`` when ``run.config`` is not the model's own config.
     """
@@ -492,7 +493,8 @@ def save_trained(model: ReAlnet, run: TrainedRun, root: str | Path | None = None
     folder = Path(root or models_dir()) / run.model_id
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+        with open(tmp, "wb") as handle:  # to a handle: torch names the archive 'archive', not after the temporary
+            torch.save(model.state_dict(), handle)  # file, so equal weights give equal bytes and the same sha256
         sha = file_sha256(tmp)
     with atomic_path(folder / "config.json") as tmp:
         tmp.write_text(dataclasses.replace(run, weights_sha256=sha).to_json())
@@ -565,7 +567,9 @@ def check_trained_weights(folder: str | Path, run: TrainedRun) -> None:
         raise TrainedModelError(
             f"{weights}: sha256 {actual[:16]}... differs from {str(run.weights_sha256)[:16]}... recorded in its "
             f"config.json for {run.model_id} (subject {run.subject}, beta {run.beta:g}); the "
-            "weights were replaced or damaged: restore them or retrain")
+            "weights were replaced or damaged: restore them or retrain (equal weights saved again by torch.save to a "
+            "path also change the sha256, as torch names the archive after the file; model_registry.realnet."
+            "save_trained writes equal weights as equal bytes)")
 
 
 def seal_trained(folder: str | Path) -> TrainedRun:

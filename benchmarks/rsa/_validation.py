@@ -61,6 +61,17 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_seed(value, name: str = "seed", allow_none: bool = False) -> int | None:
+    """A random seed: an integer in [0, 2**32) (the range every numpy generator accepts), or None if allowed."""
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 0 <= int(value) < 2**32):
+        expected = "an integer in [0, 2**32)" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
 def check_probability(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")

@@ -24,10 +24,12 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks.rsa import _native
-from benchmarks.rsa._validation import check_choice, check_eeg_data, check_positive_int, ensure_finite
+from benchmarks.rsa._validation import check_choice, check_eeg_data, check_positive_int, check_seed, ensure_finite
 from benchmarks.rsa.decoding_plan import DecodingPlan, check_protocol, draw_plan, smooth_over_time
 
 BACKENDS = ("auto", "numba", "torch")
+_F32_TINY = float(np.finfo(np.float32).tiny) / 1e-5  # C's tolerance 1e-5 C stays a normal float32
+_F32_HUGE = float(np.finfo(np.float32).max) / 1e5
 
 
 def _resolve_backend(backend: str, device) -> tuple[str, object]:
@@ -183,8 +185,13 @@ def svm_decoding_rdms(
     for values so large that the solver's float32 sums would overflow (see ``_check_float32_range``).
     """
     data = _prepare(data, navg, n_folds, n_repeats, smooth_window, plan)
-    if not (isinstance(c, (int, float)) and not isinstance(c, bool) and c > 0):
-        raise ValueError(f"c must be a positive number, got {c!r}")
+    # the kernels take C as float32 (its box bound and the projection's tolerance 1e-5 C): inf, NaN, or a value that
+    # rounds to 0 or overflows there would decode with no error and wrong accuracies
+    if (isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating))
+            or not _F32_TINY <= c <= _F32_HUGE):
+        raise ValueError(f"c must be a finite positive number in [{_F32_TINY:.3g}, {_F32_HUGE:.3g}] (the float32 range "
+                         f"of the solver), got {c!r}")
+    check_seed(seed)
     n_iter = check_positive_int(n_iter, "n_iter")
     n_images, n_reps, _, n_times = data.shape
     layout = _kernel_layout(data)
@@ -282,6 +289,7 @@ def lda_decoding_rdms(
     ``(n_times, n_pairs)``.
     """
     data = _prepare(data, navg, n_folds, n_repeats, smooth_window, plan)
+    check_seed(seed)
     n_images, n_reps, _, n_times = data.shape
     whitening = whitening_matrices(noise_covariances(data, shrinkage))  # checks finiteness of data
     whitened = np.einsum("irct,tdc->irtd", data, whitening, optimize=True).astype(np.float32)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.rsa import _native
-from benchmarks.rsa._validation import check_positive_int
+from benchmarks.rsa._validation import check_positive_int, check_seed
 
 PLAN_BLOCK = 64  # pairs per seeded generator block
 
@@ -131,6 +131,7 @@ def draw_plan(
     slice gives exactly the rows the full plan would have.
     """
     n_pseudo = check_protocol(n_repetitions, navg, n_folds, n_repeats)
+    seed = check_seed(seed)
     pairs = all_pairs(n_images)
     start, stop, step = (pair_slice or slice(None)).indices(len(pairs))
     if step != 1:

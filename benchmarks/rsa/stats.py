@@ -32,6 +32,7 @@ from benchmarks.rsa._validation import (
     check_choice,
     check_positive_int,
     check_probability,
+    check_seed,
     n_images_from_pairs,
 )
 from benchmarks.rsa.compare import UNDEFINED, RankedRDMs, compare, rank_rdms, undefined_rows
@@ -84,6 +85,7 @@ def _tail_code(tail: str) -> int:
 
 def _sign_patterns(n_subjects: int, n_permutations: int, tail: int, seed: int | None) -> tuple[np.ndarray, bool]:
     """Sign-flip patterns ``(n_patterns, n_subjects)`` of +-1 (the identity excluded, MNE's choice and order)."""
+    seed = check_seed(seed, "seed", allow_none=True)
     max_patterns = 2 ** (n_subjects - (tail == 0)) - 1
     if n_permutations > max_patterns:
         codes = np.arange(1, max_patterns + 1)
@@ -377,7 +379,7 @@ def bootstrap_similarity(
     set_of_rdm = np.repeat(np.arange(n_subjects) if models.ndim == 3 else np.zeros(n_subjects, np.int64), n_times)
     flat_eeg = eeg.reshape(n_subjects * n_times, n_pairs)
     rows, cols = np.triu_indices(n_images, k=1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
 
     # per (subject, time, model) similarity on the original images
     per_subject = np.stack(

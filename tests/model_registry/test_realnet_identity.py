@@ -129,6 +129,25 @@ def test_save_refuses_a_run_whose_config_is_not_the_models():
     assert not models_dir().exists() or not any(models_dir().iterdir())
 
 
+def test_equal_weights_saved_again_keep_their_sha256_and_still_load(saved, tmp_path):
+    """A load / save_trained round trip into another root writes the same bytes (torch.save to a path would name its
+    archive after the temporary file), so the re-saved folder is accepted; the refusal of torch.save's own bytes
+    names that cause."""
+    folder, _ = saved
+    loaded = ReAlnet(CONFIG)
+    loaded.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    run = TrainedRun(subject=1, beta=100.0, config=CONFIG, preprocessing=Preprocessing(32))
+    again = save_trained(loaded, run, root=tmp_path / "again")
+    assert (again / "model.pt").read_bytes() == (folder / "model.pt").read_bytes()
+    recorded = json.loads((again / "config.json").read_text())["weights_sha256"]
+    assert recorded == hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
+    installed = _install(saved)
+    torch.save(torch.load(installed / "model.pt", weights_only=True), installed / "model.pt")  # equal, other bytes
+    with pytest.raises(TrainedModelError, match=r"torch names the archive after the file; .*save_trained writes "
+                                                r"equal weights as equal bytes"):
+        get_spec("realnet_s01_b100").build(True)
+
+
 def test_a_byte_changed_in_place_after_a_checked_build_is_still_refused(saved):
     # the sha256 of a checked file is remembered for this process; an in-place change of one byte that keeps the
     # size and the modification time must still be caught (the status-change time is part of the key)

@@ -240,6 +240,9 @@ def test_smoothing_is_a_centred_window_that_shrinks_at_the_edges():
         (dict(backend="gpu"), ValueError, "unknown backend 'gpu'; expected one of 'auto', 'numba', 'torch'"),
         (dict(backend="native"), ValueError, "unknown backend 'native'; expected one of 'auto', 'numba', 'torch'"),
         (dict(backend="numba", device="cuda"), ValueError, "backend='numba' runs on the CPU"),
+        (dict(seed="a"), ValueError, r"seed must be an integer in \[0, 2\*\*32\), got 'a'"),
+        (dict(seed=-1), ValueError, r"seed must be an integer in \[0, 2\*\*32\), got -1"),
+        (dict(seed=1.5), ValueError, r"seed must be an integer in \[0, 2\*\*32\), got 1.5"),
     ],
 )
 @pytest.mark.parametrize("function", [svm_decoding_rdms, lda_decoding_rdms])
@@ -256,8 +259,11 @@ def test_decoding_data_errors(small_eeg):
     for function in (svm_decoding_rdms, lda_decoding_rdms):
         with pytest.raises(ValueError, match=r"data contains 1 non-finite value.*\(1, 2, 3, 4\)"):
             function(bad, navg=2)
-    with pytest.raises(ValueError, match="c must be a positive number"):
-        svm_decoding_rdms(small_eeg, navg=2, c=0)
+    # C reaches the kernels as float32: inf / NaN, or values that round to 0 or overflow there, would give wrong
+    # accuracies with no error
+    for c in (0, -1.0, float("inf"), float("nan"), 1e-40, 1e39, True, "1"):
+        with pytest.raises(ValueError, match=r"c must be a finite positive number in \[.*\] \(the float32 range"):
+            svm_decoding_rdms(small_eeg, navg=2, c=c)
     with pytest.raises(ValueError, match="n_iter must be an integer >= 1"):
         svm_decoding_rdms(small_eeg, navg=2, n_iter=0)
     with pytest.raises(ValueError, match="shrinkage must be 'ledoit-wolf' or a number in"):

@@ -72,6 +72,9 @@ def test_no_cluster_gives_empty_results():
         (lambda x: cluster_permutation_test(np.where(x > 2, np.nan, x)), "x contains .* non-finite"),
         (lambda x: cluster_permutation_test(np.ones_like(x)), "identical across subjects at time index 0"),
         (lambda x: paired_cluster_test(x, x[:, :10]), r"a has shape \(8, 60\) but b has \(8, 10\)"),
+        (lambda x: cluster_permutation_test(x, n_permutations=50, seed="a"), r"seed must be an integer in .* or None"),
+        (lambda x: bootstrap_similarity(np.abs(x[:, None, :10]) + 0.1, np.arange(10.0)[None], seed=-2),
+         r"seed must be an integer in \[0, 2\*\*32\), got -2"),
     ],
 )
 def test_cluster_test_errors(call, message):
