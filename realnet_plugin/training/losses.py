@@ -39,10 +39,17 @@ class LossTerms:
 
 
 def pearson_matrix(pred: torch.Tensor, target: torch.Tensor, eps: float = PEARSON_EPS) -> torch.Tensor:
-    """``r[i, j]`` = Pearson correlation of ``pred[i]`` and ``target[j]``: (B, D), (B, D) -> (B, B)."""
+    """``r[i, j]`` = Pearson correlation of ``pred[i]`` and ``target[j]``: (B, D), (B, D) -> (B, B).
+
+    ``eps`` is added to each row's norm (as the authors' code does), so a constant row, whose Pearson r is undefined,
+    gets r = 0 and its gradient stays finite. Raises ``ValueError`` for mismatched shapes, an empty batch, or D < 2.
+    """
     if pred.ndim != 2 or pred.shape != target.shape:
         raise ValueError(f"pred and target must both be (batch, n_output), got {tuple(pred.shape)} and "
                          f"{tuple(target.shape)}")
+    if pred.shape[0] < 1 or pred.shape[1] < 2:
+        raise ValueError(f"pred and target have shape {tuple(pred.shape)}; a correlation needs a batch of at least 1 "
+                         "row and at least 2 outputs per row")
     pred = pred - pred.mean(dim=1, keepdim=True)
     target = target - target.mean(dim=1, keepdim=True)
     pred = pred / (pred.norm(dim=1, keepdim=True) + eps)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -90,3 +92,18 @@ def test_beta_zero_is_plain_distillation_and_leaves_the_eeg_module_without_gradi
     assert terms.total.item() == pytest.approx(terms.task.item() + 10 * terms.generation.item(), rel=1e-6)
     terms.total.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for head in heads for p in head.parameters())
+
+
+def test_a_constant_row_gets_r_zero_and_empty_or_one_output_batches_are_refused():
+    pred = torch.tensor([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]], requires_grad=True)
+    target = torch.tensor([[0.5, 1.0, 3.0], [2.0, 1.0, 0.0]])
+    r = pearson_matrix(pred, target)
+    expected = np.corrcoef(pred.detach().numpy()[0], target.numpy()[1])[0, 1]
+    assert float(r[0, 1]) == pytest.approx(expected, abs=1e-6)
+    assert torch.equal(r[1], torch.zeros(2))  # constant row: r undefined, taken as 0 (eps in the norm)
+    correlation_term(pred, target).backward()
+    assert torch.isfinite(pred.grad).all()
+    for shape in ((0, 5), (4, 1)):
+        message = re.escape(f"have shape {tuple(shape)}; a correlation needs a batch of at least 1")
+        with pytest.raises(ValueError, match=message):
+            correlation_term(torch.zeros(shape), torch.zeros(shape))
