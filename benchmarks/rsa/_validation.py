@@ -49,6 +49,34 @@ def n_images_from_pairs(n_pairs: int, name: str) -> int:
     return n
 
 
+def _looks_square(blocks: np.ndarray) -> bool:
+    """Whether every ``(m, m)`` block on the last two axes is symmetric with a zero diagonal (NaN equal to NaN)."""
+    diagonal = np.diagonal(blocks, axis1=-2, axis2=-1)
+    return bool((diagonal == 0).all()) and np.array_equal(blocks, np.swapaxes(blocks, -1, -2), equal_nan=True)
+
+
+def n_images_of(rdms: np.ndarray, name: str) -> int:
+    """Number of images of condensed RDMs ``(..., n_pairs)`` (:func:`n_images_from_pairs`), refusing square RDMs.
+
+    A square ``(n, n)`` RDM, a stack of them, or one flattened to ``n * n`` entries, has as many entries on its
+    last axis as a condensed RDM of other images whenever that count is triangular (n = 3, 6, 10, 15, 21, ...), and
+    would be read silently as other RDMs over other pairs. Trailing ``(m, m)`` blocks (or rows of ``m * m``
+    entries) that are all symmetric with a zero diagonal are therefore a ``ValueError`` naming ``name``: no real
+    stack of condensed RDMs has that structure.
+    """
+    shape = rdms.shape
+    hint = ("this function takes condensed RDMs (..., n_pairs), the upper triangle in scipy squareform order: "
+            "convert with scipy.spatial.distance.squareform(rdm, checks=False)")
+    if len(shape) >= 2 and shape[-1] == shape[-2] >= 2 and _looks_square(rdms):
+        raise ValueError(f"{name} has shape {shape}: its last two axes hold symmetric ({shape[-1]}, {shape[-1]}) "
+                         f"matrices with a zero diagonal, i.e. square RDMs; {hint}")
+    side = int(round(np.sqrt(shape[-1]))) if shape else 0
+    if side >= 3 and side * side == shape[-1] and _looks_square(rdms.reshape(*shape[:-1], side, side)):
+        raise ValueError(f"{name} has {shape[-1]} entries per RDM that form symmetric ({side}, {side}) matrices "
+                         f"with a zero diagonal, i.e. flattened square RDMs; {hint}")
+    return n_images_from_pairs(shape[-1], name)
+
+
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(repr(c) for c in choices)}")

@@ -35,7 +35,13 @@ except ImportError:  # pragma: no cover - depends on the scipy build
     _kendall_dis = None
 
 from benchmarks.rsa._native import tie_marked_orders
-from benchmarks.rsa._validation import as_float_array, check_choice, check_positive_int, n_images_from_pairs
+from benchmarks.rsa._validation import (
+    as_float_array,
+    check_choice,
+    check_positive_int,
+    n_images_from_pairs,
+    n_images_of,
+)
 
 METHODS = ("spearman", "pearson", "kendall_tau_a")
 UNDEFINED = ("raise", "nan")
@@ -90,7 +96,7 @@ def _as_rdm_stack(rdms, name: str, undefined: str = "raise") -> np.ndarray:
         bad = tuple(int(i) for i in np.argwhere(np.isinf(array))[0])
         raise ValueError(f"{name} holds infinite values, first at index {bad}; RDM entries must be finite or NaN")
     array = np.atleast_2d(array).astype(np.float64, copy=False)
-    n_images_from_pairs(array.shape[1], name)
+    n_images_of(array, name)
     return array
 
 
@@ -112,10 +118,14 @@ def rank_rdms(rdms: np.ndarray, n_threads: int | None = None) -> np.ndarray:
     """Average ranks (1 = smallest, ties share their mean rank) along the last axis, float64, same shape.
 
     Same values as ``scipy.stats.rankdata(rdms, axis=-1)``: one quicksort per row, ties resolved in vector form.
+    ``ValueError`` for NaN (scipy gives NaN ranks; here ranks are never silently made of them).
     Blocks of rows are ranked on ``n_threads`` threads (default: the cores this process may use; numpy releases
     the GIL while sorting and gathering); the result does not depend on the thread count.
     """
     values = np.asarray(rdms, dtype=np.float64)
+    if np.isnan(values).any():  # scipy's rankdata gives NaN for such a row; a sort would place NaN last instead
+        bad = tuple(int(i) for i in np.argwhere(np.isnan(values))[0])
+        raise ValueError(f"rdms holds NaN (first at index {bad}); ranks are undefined there")
     rows = values.reshape(-1, values.shape[-1])
     ranks = np.empty_like(rows)
     starts = range(0, rows.shape[0], _RANK_BLOCK)
@@ -160,13 +170,18 @@ def _unit_rows(values: np.ndarray, name: str, in_place: bool = False, undefined:
     ``undefined='nan'`` a row of NaN."""
     scale = np.abs(values).max(axis=-1)
     centred = values if in_place else values.copy()
+    # each row scaled by the power of two nearest its largest |value| (exact: the result is bit-identical), so the
+    # sum of squares neither overflows (|values| ~ 1e155 gave r = 0 before) nor underflows
+    exponent = np.frexp(np.where(scale > 0, scale, 1.0))[1]
+    centred = np.ldexp(centred, -exponent[..., None], out=centred)
     centred -= centred.mean(axis=-1, keepdims=True)
     norms = np.sqrt(np.einsum("...i,...i->...", centred, centred))
-    is_flat = norms <= 1e-12 * np.sqrt(values.shape[-1]) * np.maximum(scale, 1e-300)
+    is_flat = norms <= 1e-12 * np.sqrt(values.shape[-1]) * np.ldexp(np.maximum(scale, 1e-300), -exponent)
     if is_flat.any():
         if undefined == "raise":
             flat = np.argwhere(is_flat)[0]
-            raise ValueError(f"{name}[{', '.join(str(i) for i in flat)}] is constant; its correlation is undefined")
+            raise ValueError(f"{name}[{', '.join(str(i) for i in flat)}] is constant (its spread is below 1e-12 of "
+                             "its largest |value|, float64's precision there); its correlation is undefined")
         norms = np.where(is_flat, np.nan, norms)
     centred /= norms[..., None]
     return centred
@@ -183,6 +198,13 @@ def _standardised(rdms: np.ndarray, method: str, name: str, undefined: str = "ra
         unit = _unit_rows(rdms, name, undefined=undefined)
     unit[missing] = np.nan
     return unit
+
+
+def _check_tau_pairs(n_pairs: int, name: str) -> None:
+    """tau-a counts pairs of entries: an RDM of one pair (2 images) has none, so its tau-a is 0 / 0."""
+    if n_pairs < 2:
+        raise ValueError(f"{name} has {n_pairs} pair (2 images); Kendall's tau-a compares pairs of entries and needs "
+                         "an RDM of at least 3 images")
 
 
 def _tau_codes(rdms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,9 +311,10 @@ class RankedRDMs:
             bad = tuple(int(i) for i in np.argwhere(np.isinf(given))[0])
             raise ValueError(f"{name} holds infinite values, first at index {bad}; RDM entries must be finite or NaN")
         shape = given.shape
-        n_images_from_pairs(shape[-1], name)
+        n_images_of(given, name)
         flat = given.reshape(-1, shape[-1]).astype(np.float64, copy=False)
         if method == "kendall_tau_a":
+            _check_tau_pairs(shape[-1], name)
             codes, ties = _tau_codes(flat)
             bad = ~np.isfinite(flat).all(axis=1)
             prepared: tuple = (codes.reshape(shape), ties.reshape(shape[:-1]))
@@ -423,6 +446,32 @@ class RankedRDMs:
             self._orders.flags.writeable = False
         return self._orders
 
+    def check_made_from(self, rdms: np.ndarray, name: str = "rdms") -> None:
+        """``ValueError`` unless this object could be the preparation of ``rdms`` (same shape and undefined rows,
+        and on up to 256 fixed entry pairs per row the same order of entries): a cheap guard, O(n_rdms), that a
+        caller passing both did not pair these RDMs with the ranks of others (another subject order, another
+        dataset). Prepared values are a non-decreasing map of each row, strictly increasing for ranks and codes."""
+        given = np.asarray(rdms, dtype=np.float64)
+        if given.shape != tuple(self.shape):
+            raise ValueError(f"{self.name} has shape {self.shape} but {name} has {given.shape}; pass the RankedRDMs "
+                             f"of these RDMs")
+        n_pairs = self.shape[-1]
+        flat, values = given.reshape(-1, n_pairs), self.values.reshape(-1, n_pairs)
+        undefined = np.asarray(self.undefined_rows).reshape(-1)
+        differs = undefined != undefined_rows(flat, self.method)
+        rng = np.random.default_rng(0)
+        first, second = rng.integers(0, n_pairs, 256), rng.integers(0, n_pairs, 256)
+        with np.errstate(invalid="ignore"):
+            sign_given = np.sign(flat[:, first] - flat[:, second])
+            sign_prepared = np.sign(values[:, first] - values[:, second])
+        reversed_ = (sign_given * sign_prepared < 0) | ((sign_given == 0) & (sign_prepared != 0))
+        differs |= ~undefined & reversed_.any(axis=1)
+        if differs.any():
+            where = ", ".join(str(int(i)) for i in np.unravel_index(int(np.flatnonzero(differs)[0]), self.shape[:-1]))
+            raise ValueError(f"{self.name} was not prepared from {name}: at [{where}] the order of entries (or "
+                             "whether the RDM is defined) differs; pass RankedRDMs(<these RDMs>, ...) made from the "
+                             "same array, in the same subject and time order")
+
     def _rows(self, name: str, undefined: str, method: str) -> tuple:
         """The prepared rows as 2-D stacks for a comparison under ``method`` / ``undefined`` (checked)."""
         if method != self.method:
@@ -442,6 +491,13 @@ class RankedRDMs:
         return (self._prepared[0].reshape(-1, n_pairs),)
 
 
+def _check_ids_fit(ids: StimulusIds | None, n_pairs: int, name: str) -> None:
+    """``ValueError`` unless ``ids`` (if given) name as many stimuli as RDMs of ``n_pairs`` pairs have."""
+    if ids is not None and len(ids) * (len(ids) - 1) // 2 != n_pairs:
+        raise ValueError(f"{name} names {len(ids)} stimuli ({len(ids) * (len(ids) - 1) // 2} pairs) but its RDMs have "
+                         f"{n_pairs} pairs")
+
+
 def _ids_of(rdms, given: StimulusIds | None) -> StimulusIds | None:
     """The stimulus order of one side: ``given``, else a :class:`RankedRDMs`' own ``stimulus_ids``."""
     return given if given is not None else getattr(rdms, "stimulus_ids", None)
@@ -453,6 +509,7 @@ def _ready(rdms, name: str, method: str, undefined: str) -> tuple:
         return rdms._rows(name, undefined, method)
     array = _as_rdm_stack(rdms, name, undefined)
     if method == "kendall_tau_a":
+        _check_tau_pairs(array.shape[1], name)
         codes, ties = _tau_codes(array)
         return codes, ties, ~np.isfinite(array).all(axis=1)
     return (_standardised(array, method, name, undefined),)
@@ -474,6 +531,8 @@ def compare(rdms_a, rdms_b, method: str = "spearman", *, undefined: str = "raise
                          getattr(rdms_b, "name", "rdms_b"))
     a = _ready(rdms_a, "rdms_a", method, undefined)
     b = _ready(rdms_b, "rdms_b", method, undefined)
+    _check_ids_fit(ids_a, a[0].shape[1], "ids_a")
+    _check_ids_fit(ids_b, b[0].shape[1], "ids_b")
     if a[0].shape[1] != b[0].shape[1]:
         raise ValueError(f"rdms_a has {a[0].shape[1]} pairs per RDM but rdms_b has {b[0].shape[1]}; they must match")
     if method == "kendall_tau_a":
@@ -491,6 +550,8 @@ def compare_rowwise(rdms_a, rdms_b, method: str = "spearman", *, undefined: str 
                          getattr(rdms_b, "name", "rdms_b"))
     a = _ready(rdms_a, "rdms_a", method, undefined)
     b = _ready(rdms_b, "rdms_b", method, undefined)
+    _check_ids_fit(ids_a, a[0].shape[1], "ids_a")
+    _check_ids_fit(ids_b, b[0].shape[1], "ids_b")
     if a[0].shape != b[0].shape:
         raise ValueError(f"rdms_a has shape {a[0].shape} but rdms_b has {b[0].shape}; rowwise comparison needs "
                          "equal shapes")

@@ -41,7 +41,7 @@ from benchmarks.rsa._validation import (
     check_choice,
     check_positive_int,
     check_probability,
-    n_images_from_pairs,
+    n_images_of,
 )
 from benchmarks.rsa.compare import METHODS, UNDEFINED, RankedRDMs, compare
 from benchmarks.rsa.stats import (
@@ -120,7 +120,7 @@ def cross_temporal_similarity(model_rdms: ArrayLike, eeg_rdms: ArrayLike | Ranke
         eeg = RankedRDMs(array, method, undefined=undefined, name="eeg_rdms")
     n_subjects, _, n_pairs = eeg.shape
     models = as_float_array(model_rdms, "model_rdms", (2, 3), "(n_steps, n_pairs) or (n_subjects, n_steps, n_pairs)")
-    n_images_from_pairs(models.shape[-1], "model_rdms")
+    n_images_of(models, "model_rdms")
     if models.shape[-1] != n_pairs:
         raise ValueError(f"model_rdms has {models.shape[-1]} pairs per RDM but eeg_rdms has {n_pairs}; both must "
                          "cover the same images in the same order")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.rsa._validation import as_float_array, check_choice, n_images_from_pairs
+from benchmarks.rsa._validation import as_float_array, check_choice, n_images_of
 from benchmarks.rsa.compare import (
     METHODS,
     UNDEFINED,
@@ -53,9 +53,9 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
     Needs at least 2 subjects. undefined: ``'raise'`` or ``'nan'`` (module docstring).
     ranked: optionally ``RankedRDMs(subject_rdms, method, ...)`` made by the caller from these same RDMs (its
     standardised rows are reused instead of ranking the subject RDMs again; Spearman / Pearson with several time
-    points; checked and otherwise unused). Raises
-    ``ValueError`` when its shape or method differ from ``subject_rdms`` / ``method``, or, with
-    ``undefined='raise'``, when it marks an undefined row.
+    points). Raises ``ValueError`` when its shape or method differ from ``subject_rdms`` / ``method``, when it was
+    not made from these RDMs (:meth:`RankedRDMs.check_made_from`), or, with ``undefined='raise'``, when it marks an
+    undefined row.
     """
     check_choice(method, "method", METHODS)
     check_choice(pooling, "pooling", POOLINGS)
@@ -64,7 +64,7 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
     rdms = as_float_array(subject_rdms, "subject_rdms", (2, 3), dims, finite=undefined == "raise")
     if np.isinf(rdms).any():
         raise ValueError("subject_rdms holds infinite values; RDM entries must be finite (or NaN where undefined)")
-    n_images_from_pairs(rdms.shape[-1], "subject_rdms")
+    n_images_of(rdms, "subject_rdms")
     given_shape = rdms.shape
     single = rdms.ndim == 2
     if single:
@@ -85,6 +85,7 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
     n_times, _, n_pairs = rdms.shape
     if ranked is not None:
         _check_ranked(ranked, given_shape, method, undefined)
+        ranked.check_made_from(subject_rdms, "subject_rdms")
     if method == "kendall_tau_a" or n_times == 1:  # tau-a: no per-row preparation serves two comparisons (see
         # RankedRDMs); one time point (a single set, e.g. an fMRI ROI): nothing worth reusing, compare_rowwise as is
         flat = rdms.reshape(-1, n_pairs)

@@ -17,7 +17,7 @@ from benchmarks.rsa._validation import (
     check_eeg_data,
     check_finite,
     ensure_finite,
-    n_images_from_pairs,
+    n_images_of,
 )
 
 _FEATURE_CHUNK = 8192  # feature columns per Gram-matrix block (bounds float64 working memory)
@@ -31,7 +31,7 @@ def pair_indices(n_images: int) -> tuple[np.ndarray, np.ndarray]:
 def to_matrix(rdms: np.ndarray) -> np.ndarray:
     """Condensed ``(..., n_pairs)`` RDMs to symmetric square ``(..., n_images, n_images)`` with a zero diagonal."""
     rdms = as_float_array(rdms, "rdms", (1, 2, 3), "(..., n_pairs)")
-    n = n_images_from_pairs(rdms.shape[-1], "rdms")
+    n = n_images_of(rdms, "rdms")
     rows, cols = pair_indices(n)
     square = np.zeros(rdms.shape[:-1] + (n, n), dtype=rdms.dtype)
     square[..., rows, cols] = rdms
@@ -215,6 +215,6 @@ def crossnobis_rdms(data: np.ndarray, noise_precision: np.ndarray | None = None)
 def check_rdms(rdms, name: str = "rdms", ndim: int = 2, dims: str = "(n_rdms, n_pairs)") -> np.ndarray:
     """Validate condensed RDMs (last axis = pairs) and return them as float64."""
     array = as_float_array(rdms, name, ndim, dims)
-    n_images_from_pairs(array.shape[-1], name)
+    n_images_of(array, name)
     check_finite(array, name)
     return array.astype(np.float64, copy=False)

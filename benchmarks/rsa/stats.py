@@ -33,7 +33,7 @@ from benchmarks.rsa._validation import (
     check_positive_int,
     check_probability,
     check_seed,
-    n_images_from_pairs,
+    n_images_of,
 )
 from benchmarks.rsa.compare import UNDEFINED, RankedRDMs, compare, rank_rdms, undefined_rows
 
@@ -243,7 +243,9 @@ class BootstrapResult:
     """Bootstrap of the subject-mean similarity between EEG and model RDMs.
 
     estimate ``(n_models, n_times)`` (on the original data); samples ``(n_bootstrap, n_models, n_times)`` (NaN where
-    a resample leaves a constant RDM); lower / upper ``(n_models, n_times)``: percentile interval at ``confidence``.
+    a resample leaves a constant RDM); lower / upper ``(n_models, n_times)``: percentile interval at ``confidence``
+    over the defined samples; n_defined ``(n_models, n_times)``: how many samples the interval rests on (fewer than
+    ``n_bootstrap`` only when resamples were undefined, which :func:`bootstrap_similarity` warns about).
     """
 
     estimate: np.ndarray
@@ -251,6 +253,7 @@ class BootstrapResult:
     lower: np.ndarray
     upper: np.ndarray
     confidence: float
+    n_defined: np.ndarray | None = None
 
 
 def _pair_weights(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -367,7 +370,8 @@ def bootstrap_similarity(
     models = as_float_array(model_rdms, "model_rdms", (2, 3), "(n_models, n_pairs) or (n_subjects, n_models, n_pairs)")
     models = models.astype(np.float64)
     n_subjects, n_times, n_pairs = eeg.shape
-    n_images = n_images_from_pairs(n_pairs, "eeg_rdms")
+    n_images = n_images_of(eeg, "eeg_rdms")
+    n_images_of(models, "model_rdms")
     if models.shape[-1] != n_pairs:
         raise ValueError(f"model_rdms has {models.shape[-1]} pairs per RDM but eeg_rdms has {n_pairs}")
     if models.ndim == 3 and models.shape[0] != n_subjects:
@@ -397,8 +401,13 @@ def bootstrap_similarity(
         def similarities(weights: np.ndarray) -> np.ndarray:
             return _weighted_spearman(eeg_orders, set_of_rdm, model_orders, weights, n_models, n_threads)
     else:
+        # centred once (Pearson ignores a shift): the weighted moments E[x^2] - E[x]^2 of each resample then do not
+        # cancel catastrophically when an RDM's offset dwarfs its spread (an offset of 1e8 lost every digit before)
+        centred_eeg = flat_eeg - flat_eeg.mean(axis=1, keepdims=True)
+        centred_models = model_sets - model_sets.mean(axis=-1, keepdims=True)
+
         def similarities(weights: np.ndarray) -> np.ndarray:
-            return _weighted_pearson(flat_eeg, set_of_rdm, model_sets, weights)
+            return _weighted_pearson(centred_eeg, set_of_rdm, centred_models, weights)
 
     samples = np.empty((n_bootstrap, n_models, n_times))
     for b in range(n_bootstrap):
@@ -413,11 +422,20 @@ def bootstrap_similarity(
         else:
             chosen = rng.integers(0, n_subjects, n_subjects)
         samples[b] = table[chosen].mean(axis=0).T
-    samples[:, :, bad_rows.any(axis=0)] = np.nan  # undefined for some subject: undefined for the subject mean
+    undefined_times = bad_rows.any(axis=0)
+    samples[:, :, undefined_times] = np.nan  # undefined for some subject: undefined for the subject mean
+    n_defined = np.isfinite(samples).sum(axis=0)
+    dropped = n_defined[:, ~undefined_times] < n_bootstrap
+    if dropped.any():
+        warnings.warn(
+            f"{int(n_bootstrap - n_defined[:, ~undefined_times].min())} of {n_bootstrap} resamples gave an undefined "
+            f"similarity (a resampled image set whose RDM is constant, e.g. too few distinct images) at "
+            f"{int(dropped.any(axis=0).sum())} time point(s); the intervals there rest on the remaining samples "
+            "(BootstrapResult.n_defined)", RuntimeWarning, stacklevel=2)
     tail = (1 - confidence) / 2 * 100
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (undefined time points) give NaN
         lower = np.nanpercentile(samples, tail, axis=0)
         upper = np.nanpercentile(samples, 100 - tail, axis=0)
-    return BootstrapResult(estimate, samples, lower, upper, confidence)
+    return BootstrapResult(estimate, samples, lower, upper, confidence, n_defined)
 
