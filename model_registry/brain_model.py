@@ -65,7 +65,7 @@ from .reduction import Reduction
 from .registry import ModelSpec, get_spec
 from .stimuli import SCREEN_VERSION, Stimuli, as_stimuli
 
-FINGERPRINT_VERSION = 1  # bump when the fingerprint's facts change
+FINGERPRINT_VERSION = 2  # bump when the fingerprint's facts change (2: the module structure, attributes and hooks)
 DEFAULT_TIME_BIN = (70, 170)
 TimeBin = tuple[float, float]
 TASKS = (BrainModel.Task.passive, BrainModel.Task.label, BrainModel.Task.probabilities, BrainModel.Task.odd_one_out)
@@ -128,20 +128,22 @@ class RegisteredModel(BrainModel):
 
     def fingerprint(self) -> str:
         """sha256 (hex) of what this model computes: the weights
-        (:func:`~model_registry.storage.fingerprint.weights_hash`) and network class, the preprocessing descriptor,
+        (:func:`~model_registry.storage.fingerprint.weights_hash`), the module structure, plain attributes and hooks
+        (:func:`~model_registry.storage.fingerprint.structure_digest`) and network class, the preprocessing descriptor,
         default layers, region->layer map, layer layouts, visual degrees, logits layer, the spec's typed metadata
         (recurrent steps, subject, beta, generation module, ...), and the versions of the extraction, extractor and
         screen-placement code. Two models with the same weights and any other difference here get different
         fingerprints. Builds the network if needed."""
         from .extractor import EXTRACTOR_VERSION
         from .storage.activation_cache import EXTRACTION_CODE_VERSION
-        from .storage.fingerprint import weights_hash
+        from .storage.fingerprint import structure_digest, weights_hash
 
         network = self.network
         spec = self.spec
         facts = {
             "fingerprint_version": FINGERPRINT_VERSION,
             "weights": weights_hash(network),
+            "structure": structure_digest(network),
             "network": f"{type(network).__module__}.{type(network).__qualname__}",
             "preprocessing": spec.preprocessing.descriptor(),
             "layers": list(spec.layers),

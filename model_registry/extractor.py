@@ -49,7 +49,7 @@ from .reduction import Reduction
 from .stimuli import Stimuli, as_stimuli
 from .storage.activation_cache import ActivationCache, RowHasher, cache_key
 from .storage.cleanup import DiskFullError, atomic_temps, format_size, hold, remove_stale_temps, reserve, sweep_once
-from .storage.fingerprint import weights_hash
+from .storage.fingerprint import structure_digest, weights_hash
 from .storage.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -482,21 +482,56 @@ class ActivationsExtractor:
             data, blocks = self._compute(stimuli, layers, reduction, building=None)
             return _assembly(data, blocks, stimuli, self.identifier)
         layouts = json.dumps({name: layout.descriptor() for name, layout in sorted(self.layer_layouts.items())})
-        key = cache_key(weights=weights_hash(self.network), preprocessing=self.preprocessing.descriptor(),
-                        layers=json.dumps(list(layers)), reduction=reduction.descriptor(),
-                        stimuli=stimuli.content_hash(), network=type(self.network).__qualname__,
-                        extractor=EXTRACTOR_VERSION, layouts=layouts)
+        key = cache_key(weights=weights_hash(self.network), structure=structure_digest(self.network),
+                        preprocessing=self.preprocessing.descriptor(), layers=json.dumps(list(layers)),
+                        reduction=reduction.descriptor(), stimuli=stimuli.content_hash(),
+                        network=type(self.network).__qualname__, extractor=EXTRACTOR_VERSION, layouts=layouts)
         with self.cache.lock(key):
             cached = self.cache.load(key)
-            if cached is None:
-                data, blocks = self._compute_cached(key, stimuli, layers, reduction)
-            else:
+            if cached is not None:
                 data, meta = cached
                 blocks = [LayerBlock(**{**b, "shape": tuple(b["shape"])}) for b in meta["blocks"]]
                 if meta["stimulus_ids"] != list(stimuli.ids):
                     raise RuntimeError(f"activation cache entry {self.cache.entry_dir(key)} holds other stimulus "
                                        "ids than its key says; delete it")
+                if not self._entry_agrees(data, blocks, stimuli, layers, reduction, key):
+                    del data
+                    shutil.rmtree(self.cache.entry_dir(key), ignore_errors=True)
+                    cached = None
+            if cached is None:
+                data, blocks = self._compute_cached(key, stimuli, layers, reduction)
         return _assembly(data, blocks, stimuli, self.identifier)
+
+    def _entry_agrees(self, data: np.ndarray, blocks: list[LayerBlock], stimuli: Stimuli, layers: Sequence[str],
+                      reduction: Reduction, key: str) -> bool:
+        """Whether a cache entry still holds this network's outputs: its first and last rows recomputed (a forward
+        pass of up to 2 images) agree to 1e-4 of each layer's largest |value|. The key covers the weights and the
+        module structure; this catches what neither shows (a forward that changed through a global flag, a hook
+        closure over an object without a stable description, ...). A disagreement is logged as a warning and the
+        entry recomputed."""
+        rows = sorted({0, len(stimuli) - 1})
+        progress, self.progress = self.progress, False
+        try:
+            fresh, fresh_blocks = self._compute(stimuli.subset(rows), layers, reduction, building=None)
+        finally:
+            self.progress = progress
+        if [b.__dict__ for b in fresh_blocks] != [b.__dict__ for b in blocks] or fresh.shape[1] != data.shape[1]:
+            agrees = False
+        else:
+            cached = np.asarray(data[rows], dtype=np.float64)
+            fresh = np.asarray(fresh, dtype=np.float64)
+            agrees = True
+            for block in blocks:
+                columns = slice(block.start, block.stop)
+                scale = max(float(np.abs(cached[:, columns]).max(initial=0.0)), 1e-30)
+                if not np.allclose(fresh[:, columns], cached[:, columns], rtol=0, atol=1e-4 * scale, equal_nan=True):
+                    agrees = False
+                    break
+        if not agrees:
+            logger.warning("activation cache entry %s of %s disagrees with the network's own outputs on stimuli %s "
+                           "(its forward computation changed although weights and modules did not); recomputing",
+                           self.cache.entry_dir(key), self.identifier, [stimuli.ids[i] for i in rows])
+        return agrees
 
     def _batches(self, stimuli: Stimuli):
         """Yield ``(start, pixels (B, 3, H, W))``, preparing the next batch in a thread while the model runs."""

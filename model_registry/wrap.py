@@ -72,7 +72,8 @@ def wrap(module: torch.nn.Module, identifier: str | None = None, *, layers: Sequ
 
     - ``identifier``: default ``'module:<ClassName>-<first 12 hex of the weights' sha256>'``
       (:func:`~model_registry.storage.fingerprint.weights_hash` over every parameter and buffer), so two modules with
-      different weights never share a name. The activation cache is keyed by the weights hash whatever the name.
+      different weights never share a name. The activation cache and the leaderboard key on the weights and on how
+      the module computes (its structure, plain attributes and hooks) whatever the name.
     - ``layers``: module names (``dict(module.named_modules())``; ``name-tK`` for call K of a module run several
       times) the benchmarks read by default; default: the top-level children, block containers expanded
       (as for ``torchvision:<name>``).
