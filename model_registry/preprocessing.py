@@ -22,8 +22,12 @@ class Preprocessing:
     """Turns a PIL image into a normalised ``(3, image_size, image_size)`` float tensor.
 
     ``resize='resize'`` squashes the whole image to ``image_size`` (the ReAlnet protocol);
-    ``resize='resize_crop'`` resizes the short side to ``round(image_size / crop_fraction)`` then centre-crops
-    (torchvision/Brain-Score style).
+    ``resize='resize_crop'`` resizes the short side to ``resize_size`` (default ``round(image_size /
+    crop_fraction)``) then centre-crops (torchvision/Brain-Score style; timm's ``crop_mode='center'`` with
+    ``resize_size = floor(image_size / crop_pct)``); ``resize='squash_crop'`` squashes the whole image to
+    ``resize_size`` x ``resize_size`` then centre-crops (timm's ``crop_mode='squash'``).
+    ``crop_fraction`` must be in (0, 1] and ``resize_size`` at least ``image_size``: a larger crop than the resized
+    image would pad it with black (``ValueError``).
     """
 
     image_size: int = 224
@@ -32,12 +36,27 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     interpolation: str = "bilinear"
+    resize_size: int | None = None
 
     def __post_init__(self):
-        if self.resize not in ("resize", "resize_crop"):
-            raise ValueError(f"resize must be 'resize' or 'resize_crop', got {self.resize!r}")
+        if self.resize not in ("resize", "resize_crop", "squash_crop"):
+            raise ValueError(f"resize must be 'resize', 'resize_crop' or 'squash_crop', got {self.resize!r}")
         if self.image_size < 8:
             raise ValueError(f"image_size must be >= 8 pixels, got {self.image_size}")
+        if isinstance(self.crop_fraction, bool) or not 0 < self.crop_fraction <= 1:
+            raise ValueError(f"crop_fraction must be in (0, 1] (the crop's share of the resized image, e.g. 224 / 256 "
+                             f"= 0.875), got {self.crop_fraction!r}")
+        if self.resize_size is not None and (isinstance(self.resize_size, bool) or not isinstance(self.resize_size, int)
+                                             or self.resize_size < self.image_size):
+            raise ValueError(f"resize_size must be an integer >= image_size={self.image_size} (the crop is taken "
+                             f"from the resized image), got {self.resize_size!r}")
+        if self.resize == "squash_crop" and self.resize_size is None:
+            raise ValueError("resize='squash_crop' needs resize_size (the square the image is squashed to)")
+
+    @property
+    def scale_size(self) -> int:
+        """The resized short side (``resize_crop``) or square side (``squash_crop``) the crop is taken from."""
+        return self.resize_size if self.resize_size is not None else round(self.image_size / self.crop_fraction)
 
     def to_pixels(self, image: Image.Image) -> torch.Tensor:
         """Decode (:func:`~.image_decoding.decode_image`), resize (and crop) to ``(3, image_size, image_size)``
@@ -52,7 +71,8 @@ class Preprocessing:
         if self.resize == "resize":
             image = F.resize(image, [self.image_size, self.image_size], interpolation=mode)
         else:
-            image = F.resize(image, round(self.image_size / self.crop_fraction), interpolation=mode)
+            size = self.scale_size
+            image = F.resize(image, size if self.resize == "resize_crop" else [size, size], interpolation=mode)
             image = F.center_crop(image, [self.image_size, self.image_size])
         return F.to_tensor(image)
 
@@ -73,4 +93,6 @@ class Preprocessing:
         from .image_decoding import DECODING_VERSION
 
         fields = {**asdict(self), "decoding": DECODING_VERSION}
+        if self.resize_size is None:  # descriptors of specs without it stay as they were (their caches too)
+            del fields["resize_size"]
         return ",".join(f"{key}={value}" for key, value in sorted(fields.items()))

@@ -14,16 +14,31 @@ from .weights import WeightsFileError, WeightsRecord, load_weights, read_state_d
 
 
 def timm_preprocessing(name: str) -> Preprocessing:
-    """The input size, crop and normalisation of timm's pretrained config for ``name``."""
+    """The input size, crop and normalisation of timm's pretrained config for ``name``, as timm's own eval transform
+    (``timm.data.create_transform(**resolve_data_config(...))``) applies them: ``crop_mode='center'`` resizes the
+    short side to ``floor(size / crop_pct)`` and centre-crops (also at ``crop_pct=1``: a crop, never a squash);
+    ``'squash'`` squashes to that square and centre-crops. Raises ``ValueError`` for configs it cannot reproduce
+    (``crop_mode='border'`` pads to a square; a non-square input size)."""
+    import math
+
     import timm
 
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None:
         return Preprocessing(resize="resize_crop")
-    crop = cfg.crop_pct or 1.0
-    return Preprocessing(image_size=cfg.input_size[-1], resize="resize_crop" if crop < 1 else "resize",
-                         crop_fraction=crop, mean=tuple(cfg.mean), std=tuple(cfg.std),
-                         interpolation=cfg.interpolation if cfg.interpolation == "bicubic" else "bilinear")
+    crop = cfg.crop_pct or 0.875  # timm's DEFAULT_CROP_PCT
+    height, width = cfg.input_size[-2:]
+    mode = cfg.crop_mode or "center"
+    if height != width or mode not in ("center", "squash"):
+        raise ValueError(f"timm:{name}: its pretrained config preprocesses with input size {height} x {width} and "
+                         f"crop_mode={mode!r}, which realnet-plugin's Preprocessing does not reproduce (square "
+                         "inputs, crop_mode 'center' or 'squash' only)")
+    common = dict(image_size=width, crop_fraction=min(crop, 1.0), mean=tuple(cfg.mean), std=tuple(cfg.std),
+                  interpolation=cfg.interpolation if cfg.interpolation == "bicubic" else "bilinear",
+                  resize_size=math.floor(width / crop))
+    if mode == "squash" and common["resize_size"] == width:
+        return Preprocessing(resize="resize", **{**common, "resize_size": None})  # squash to the size itself
+    return Preprocessing(resize="resize_crop" if mode == "center" else "squash_crop", **common)
 
 
 def weights_url(name: str) -> str | None:
