@@ -234,9 +234,18 @@ class RegisteredModel(BrainModel):
 
     def look_at(self, stimuli, number_of_trials: int = 1, require_variance: bool = False):
         """Recorded region responses ``NeuroidAssembly (presentation, neuroid, time_bin)``, one presentation per
-        stimulus row, or the running task's behaviour (see the module docstring)."""
+        stimulus row, or the running task's behaviour (see the module docstring).
+
+        Responses are deterministic: ``require_variance=True`` (trial-to-trial variability, which Brain-Score's own
+        model wrappers produce with microsaccade shifts, e.g. for Malania2007's thresholds) raises
+        ``NotImplementedError`` before any image is processed, rather than returning identical trials."""
         if int(number_of_trials) < 1:
             raise ValueError(f"number_of_trials must be >= 1, got {number_of_trials}")
+        if require_variance:
+            raise NotImplementedError(
+                f"model {self.identifier}: look_at(require_variance=True) asks for responses that vary across trials "
+                "(Brain-Score adds microsaccade shifts); this adapter's responses are deterministic, so identical "
+                "trials would be returned: score this benchmark through a Brain-Score ModelCommitment instead")
         if self._recording is None:
             task, state = self._task
             if task == BrainModel.Task.label:

@@ -78,10 +78,12 @@ def translate_preprocessing(function) -> Preprocessing | None:
     if kind == "imagenet":
         return Preprocessing(image_size=size, resize="resize",
                              mean=tuple(float(v) for v in keywords.get("normalize_mean", IMAGENET_MEAN)),
-                             std=tuple(float(v) for v in keywords.get("normalize_std", IMAGENET_STD)))
-    if kind == "inception":  # int(), not round(): crop_fraction chosen so that round(S / fraction) == int(S*256/224)
+                             std=tuple(float(v) for v in keywords.get("normalize_std", IMAGENET_STD)),
+                             decoder="brainscore")
+    if kind == "inception":  # Resize(int(S * 256 / 224)) of the short side, exactly
         return Preprocessing(image_size=size, resize="resize_crop", crop_fraction=size / int(size * 256 / 224),
-                             mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+                             resize_size=int(size * 256 / 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                             decoder="brainscore")
     return None
 
 

@@ -371,7 +371,10 @@ class _Run:
                 raise ValueError(f"layer {plan.layer!r}: output shape {shape} on rows {start}..{start + n - 1} "
                                  f"({n} images) does not follow the first batch's layout (expected "
                                  f"{plan.output_shape(n)}, images on axis {plan.axis})")
-            reduced = self.reduction.apply(tensor.movedim(plan.axis, 0) if plan.axis else tensor, plan.layer)
+            declared = self.extractor.layer_layouts.get(plan.module)
+            axes = declared.axes if declared is not None and declared.axes else None
+            axes = "N" + axes.replace("N", "") if axes and len(axes) == tensor.ndim else None  # images moved first
+            reduced = self.reduction.apply(tensor.movedim(plan.axis, 0) if plan.axis else tensor, plan.layer, axes)
             width = None if self.blocks is None else self.blocks[index].stop - self.blocks[index].start
             if reduced.ndim != 2 or reduced.shape[0] != n or (width is not None and reduced.shape[1] != width):
                 raise RuntimeError(f"layer {plan.layer!r}: reduced features of rows {start}..{start + n - 1} have "
@@ -539,7 +542,8 @@ class ActivationsExtractor:
 
         def load(start: int) -> torch.Tensor:
             stop = min(start + self.batch_size, len(stimuli))
-            return torch.stack([self.preprocessing(stimuli.image(i)) for i in range(start, stop)])
+            decoder = self.preprocessing.decoder
+            return torch.stack([self.preprocessing(stimuli.image(i, decoder)) for i in range(start, stop)])
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(load, starts[0])

@@ -83,6 +83,31 @@ def decode_image(source: str | os.PathLike | np.ndarray | Image.Image, stimulus_
     raise TypeError(f"{where}: cannot decode a {type(source).__name__}; expected a path, an array or a PIL image")
 
 
+def decode_like_brainscore(source: str | os.PathLike | np.ndarray | Image.Image, stimulus_id: str | None = None
+                           ) -> Image.Image:
+    """Decode one stimulus as Brain-Score's ``load_image`` (``brainscore_vision.model_helpers.activations.pytorch``)
+    does, for models whose preprocessing is Brain-Score's ``load_preprocess_images``: the file opened by PIL, and a
+    grey, alpha or palette mode converted with ``Image.convert('RGB')`` (alpha dropped, not composited; no EXIF
+    rotation). Files go through Brain-Score's own function. Raises :class:`ImageDecodingError` when the file cannot
+    be read or the result is not RGB (e.g. CMYK or 16-bit modes, which Brain-Score passes on unconverted)."""
+    where = _where(stimulus_id, source)
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            from brainscore_vision.model_helpers.activations.pytorch import load_image
+
+            image = load_image(str(source))
+        else:
+            image = source if isinstance(source, Image.Image) else Image.fromarray(array_to_rgb8(source, stimulus_id))
+            mode = image.mode.upper()
+            image = image.convert("RGB") if ("L" in mode or "A" in mode or "P" in mode) else image.copy()
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageDecodingError(f"{where}: cannot be read as Brain-Score reads images ({error})") from None
+    if image.mode != "RGB":
+        raise ImageDecodingError(f"{where}: Brain-Score's loader leaves it in mode {image.mode!r}, not RGB; its "
+                                 "pixels cannot be reproduced")
+    return image
+
+
 def array_to_rgb8(array: np.ndarray, stimulus_id: str | None = None) -> np.ndarray:
     """An image array ``(H, W)``, ``(H, W, 1|2|3|4)`` -> ``(H, W, 3)`` uint8 RGB, by this module's rules.
 

@@ -38,3 +38,30 @@ def spread_regions(network: torch.nn.Module, layers: tuple[str, ...]) -> dict[st
     n = len(body)
     return {region: body[min(n - 1, max(0, int((i + 1) * n / len(BRAIN_REGIONS) + 0.5) - 1))]
             for i, region in enumerate(BRAIN_REGIONS)}
+
+
+def channel_last_layouts(skeleton: torch.nn.Module, image_size: int) -> dict[str, str]:
+    """``{module: 'NHWC'}`` for the modules of ``skeleton`` (on the meta device: shapes only, no arithmetic) whose
+    4-D output on a square ``image_size`` input is channel-last, e.g. torchvision's / timm's Swin stages: output
+    ``(N, H, W, C)`` with ``H == W != C``. Pooling reductions (``Reduction('avgpool')``) then pool over H and W
+    instead of W and C. Outputs with ``H == W == C``, or a forward that cannot run on the meta device, are left
+    undeclared (taken as ``(N, C, H, W)``)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    modules = dict(skeleton.named_modules())
+    def record(layer: str):
+        def hook(module, inputs, output) -> None:  # returns None: the output is left as it is
+            if isinstance(output, torch.Tensor):
+                shapes.setdefault(layer, tuple(output.shape))
+        return hook
+
+    handles = [modules[layer].register_forward_hook(record(layer)) for layer in modules if layer]
+    try:
+        with torch.no_grad():
+            skeleton(torch.empty(2, 3, image_size, image_size, device="meta"))
+    except Exception:  # noqa: BLE001 - any failure only means: nothing declared
+        return {}
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {layer: "NHWC" for layer, shape in shapes.items()
+            if len(shape) == 4 and shape[1] == shape[2] != shape[3] and shape[2] != shape[3]}

@@ -27,7 +27,10 @@ class Preprocessing:
     ``resize_size = floor(image_size / crop_pct)``); ``resize='squash_crop'`` squashes the whole image to
     ``resize_size`` x ``resize_size`` then centre-crops (timm's ``crop_mode='squash'``).
     ``crop_fraction`` must be in (0, 1] and ``resize_size`` at least ``image_size``: a larger crop than the resized
-    image would pad it with black (``ValueError``).
+    image would pad it with black (``ValueError``). ``decoder``: ``'realnet'`` (:func:`~.image_decoding.decode_image`:
+    transparency onto grey, EXIF rotation, 16-bit scaling) or ``'brainscore'``
+    (:func:`~.image_decoding.decode_like_brainscore`, for Brain-Score's ``load_preprocess_images``: alpha dropped,
+    no rotation).
     """
 
     image_size: int = 224
@@ -37,6 +40,7 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     interpolation: str = "bilinear"
     resize_size: int | None = None
+    decoder: str = "realnet"
 
     def __post_init__(self):
         if self.resize not in ("resize", "resize_crop", "squash_crop"):
@@ -50,6 +54,8 @@ class Preprocessing:
                                              or self.resize_size < self.image_size):
             raise ValueError(f"resize_size must be an integer >= image_size={self.image_size} (the crop is taken "
                              f"from the resized image), got {self.resize_size!r}")
+        if self.decoder not in ("realnet", "brainscore"):
+            raise ValueError(f"decoder must be 'realnet' or 'brainscore', got {self.decoder!r}")
         if self.resize == "squash_crop" and self.resize_size is None:
             raise ValueError("resize='squash_crop' needs resize_size (the square the image is squashed to)")
 
@@ -64,10 +70,10 @@ class Preprocessing:
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as F
 
-        from .image_decoding import decode_image
+        from .image_decoding import decode_image, decode_like_brainscore
 
         mode = InterpolationMode(self.interpolation)
-        image = decode_image(image)
+        image = decode_image(image) if self.decoder == "realnet" else decode_like_brainscore(image)
         if self.resize == "resize":
             image = F.resize(image, [self.image_size, self.image_size], interpolation=mode)
         else:
@@ -93,6 +99,7 @@ class Preprocessing:
         from .image_decoding import DECODING_VERSION
 
         fields = {**asdict(self), "decoding": DECODING_VERSION}
-        if self.resize_size is None:  # descriptors of specs without it stay as they were (their caches too)
-            del fields["resize_size"]
+        for name, default in (("resize_size", None), ("decoder", "realnet")):  # unchanged descriptors (and caches)
+            if fields[name] == default:  # for specs that keep the default
+                del fields[name]
         return ",".join(f"{key}={value}" for key, value in sorted(fields.items()))

@@ -37,9 +37,15 @@ class Reduction:
             return f"project(dim={self.dim},seed={self.seed})"
         return f"{self.kind}(size={self.size})"
 
-    def apply(self, output: torch.Tensor, layer: str) -> torch.Tensor:
-        """Reduce one layer's batch output to ``(B, n_features)``."""
+    def apply(self, output: torch.Tensor, layer: str, axes: str | None = None) -> torch.Tensor:
+        """Reduce one layer's batch output to ``(B, n_features)``.
+
+        ``axes``: the output's declared layout with the images first (e.g. ``'NHWC'`` for a channel-last
+        transformer stage, from ``layer_layouts``); pooling then runs over its ``H`` and ``W`` axes. Undeclared 4-D
+        outputs are taken as ``(B, C, H, W)``."""
         if self.kind in ("avgpool", "maxpool") and output.ndim == 4:
+            if axes is not None and set("CHW") <= set(axes) and len(axes) == 4:
+                output = output.permute(*(axes.index(a) for a in "NCHW"))
             pool = F.adaptive_avg_pool2d if self.kind == "avgpool" else F.adaptive_max_pool2d
             output = pool(output, self.size)
         flat = output.flatten(1)

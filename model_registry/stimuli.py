@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .image_decoding import check_image_array, decode_image, image_size
+from .image_decoding import check_image_array, decode_image, decode_like_brainscore, image_size
 
 ImageSource = Path | np.ndarray | Image.Image
 # version of the placement rule (part of model fingerprints): bump it whenever placed pixels change
@@ -134,14 +134,18 @@ class Stimuli:
         """File path of each stimulus, ``None`` for in-memory images."""
         return [s if isinstance(s, Path) else None for s in self.sources]
 
-    def image(self, index: int) -> Image.Image:
-        """Stimulus ``index`` as the 8-bit RGB PIL image the model sees (:func:`~.image_decoding.decode_image`).
+    def image(self, index: int, decoder: str = "realnet") -> Image.Image:
+        """Stimulus ``index`` as the 8-bit RGB PIL image the model sees (:func:`~.image_decoding.decode_image`, or
+        with ``decoder='brainscore'`` :func:`~.image_decoding.decode_like_brainscore`).
 
         Placed on the screen (:func:`place_image`) when :attr:`screen_degrees` is set and differs from the image's
         degrees. Raises ``ValueError`` (one line naming the stimulus id and file) for unreadable or unsupported
         images.
         """
-        image = decode_image(self.sources[index], self.ids[index])
+        if decoder == "brainscore":
+            image = decode_like_brainscore(self.sources[index], self.ids[index])
+        else:
+            image = decode_image(self.sources[index], self.ids[index])
         if self._ratio(index) is None:
             return image
         return place_image(image, self.degrees[index], self.screen_degrees)

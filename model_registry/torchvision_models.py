@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .catalog import RESNET101_WEIGHTS, RESNET_BIBTEX, TORCHVISION_PREPROCESSING
-from .layer_choice import spread_regions, top_level_layers
+from .layer_choice import channel_last_layouts, spread_regions, top_level_layers
 from .registry import ModelSpec, UnknownModelError
 from .storage.download import name_hash_prefix
 from .weights import WeightsRecord, load_weights
@@ -63,7 +63,8 @@ def resolve(identifier: str) -> ModelSpec:
                      family="torchvision", layers=layers, region_layer_map=spread_regions(skeleton, layers),
                      preprocessing=TORCHVISION_PREPROCESSING, weights=record,
                      num_params=sum(p.numel() for p in skeleton.parameters()), logits_layer=layers[-1],
-                     bibtex=record.bibtex if record is not None else "", description=f"torchvision.models.{name}")
+                     bibtex=record.bibtex if record is not None else "", description=f"torchvision.models.{name}",
+                     layer_layouts=channel_last_layouts(skeleton, TORCHVISION_PREPROCESSING.image_size))
 
 
 def list_ids() -> list[str]:

@@ -42,7 +42,7 @@ def as_preprocessing(preprocessing, owner: str = "preprocessing") -> Preprocessi
             return Preprocessing(**preprocessing)
         except TypeError as error:
             raise TypeError(f"{owner}: {error}; expected the fields of model_registry.Preprocessing (image_size, "
-                            "resize, crop_fraction, mean, std, interpolation)") from None
+                            "resize, crop_fraction, mean, std, interpolation, resize_size, decoder)") from None
     raise TypeError(f"{owner} must be a model_registry.Preprocessing or a dict of its fields (image_size, resize, "
                     f"crop_fraction, mean, std, interpolation), got {type(preprocessing).__name__}")
 

@@ -136,6 +136,9 @@ def test_squeezed_and_unsqueezed_time_bins_give_the_same_responses(tmp_path):
         assert response.dims == ("presentation", "neuroid", "time_bin")
         assert response["time_bin_start"].values.tolist() == [70] and response["time_bin_end"].values.tolist() == [170]
         np.testing.assert_array_equal(response.values, responses[0].values)
+    refusal = r"require_variance=True\) asks for responses that vary across trials .* identical trials would be"
+    with pytest.raises(NotImplementedError, match=refusal):
+        model.look_at(stimulus_set, number_of_trials=5, require_variance=True)  # deterministic: never fake trials
     with pytest.raises(ValueError, match="starts after it ends"):
         model.start_recording("IT", [(170, 70)])
     with pytest.raises(ValueError, match=r"time bin \(1, 2, 3\) is not a \(start, end\) pair"):
@@ -209,3 +212,34 @@ def test_odd_one_out_matches_brainscore(tmp_path):
     a, b, c = triplet_ids[:3]
     similarities = {c: features[a] @ features[b], b: features[a] @ features[c], a: features[b] @ features[c]}
     assert mine.values[0][0] == max(similarities, key=similarities.get)
+
+
+def test_a_commitment_reads_rgba_grey_alpha_and_rotated_files_as_brainscore_does(tmp_path):
+    """A commitment whose preprocessing is Brain-Score's load_preprocess_images sees the pixels Brain-Score's own
+    wrapper computes from (alpha dropped, no EXIF rotation), not our decoding rules."""
+    from PIL import ExifTags
+
+    from model_registry.brainscore_models import commitment_model
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for mode, suffix in (("RGBA", "png"), ("LA", "png"), ("RGB", "jpg")):
+        pixels = rng.integers(0, 256, (40, 30, 4), dtype=np.uint8)
+        pixels[..., 3] = np.where(pixels[..., 3] > 128, 255, 0)  # half the pixels fully transparent
+        image = Image.fromarray(pixels, "RGBA").convert(mode)
+        path = tmp_path / f"image_{mode}.{suffix}"
+        if suffix == "jpg":
+            exif = Image.Exif()
+            exif[ExifTags.Base.Orientation] = 6  # rotated: Brain-Score does not apply it
+            image.save(path, exif=exif, quality=95)
+        else:
+            image.save(path)
+        paths.append(str(path))
+    network = _network()
+    commitment = _brainscore(network)
+    ours = commitment_model(commitment, progress=False, cache=False)
+    assert ours.spec.preprocessing.decoder == "brainscore"
+    expected = commitment.activations_model.get_activations(
+        load_preprocess_images(paths, image_size=IMAGE_SIZE), ["3"])["3"].reshape(len(paths), -1)
+    got = ours.activations(paths, ["3"])
+    np.testing.assert_allclose(got.values, expected, atol=1e-5)

@@ -258,3 +258,27 @@ def test_an_output_with_n_rows_by_chance_is_not_read_as_one_row_per_image(tmp_pa
     with pytest.raises(ValueError, match="pos") as error:
         extractor(paths, ["pos"])
     assert "\n" not in str(error.value)
+
+
+def test_pooling_a_channel_last_stage_pools_height_and_width(image_files):
+    """torchvision's Swin stages return (N, H, W, C): avgpool must give the C channel means over H and W (as our own
+    hooked forward computes them), not means over W and C."""
+    from model_registry import load_model
+    from model_registry.reduction import Reduction
+
+    model = load_model("torchvision:swin_t", pretrained=False, seed=0, progress=False)
+    assert model.spec.layer_layouts["features.1"].axes == "NHWC" and "features.0.0" not in model.spec.layer_layouts
+    pooled = model.activations(image_files[:2], ["features.1", "features.0.0"], reduction=Reduction("avgpool"))
+    seen = {}
+    network = model.network
+    modules = dict(network.named_modules())
+    hooks = [modules[name].register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.clone()}))
+             for name in ("features.1", "features.0.0")]
+    with torch.no_grad():
+        network(torch.stack([model.spec.preprocessing(Image.open(path)) for path in image_files[:2]]))
+    for hook in hooks:
+        hook.remove()
+    channel_last, channel_first = seen["features.1"], seen["features.0.0"]  # (2, 56, 56, 96) and (2, 96, 56, 56)
+    expected = torch.cat([channel_last.mean(dim=(1, 2)), channel_first.mean(dim=(2, 3))], dim=1).numpy()
+    np.testing.assert_allclose(pooled.values, expected, atol=1e-5)
+    assert pooled.values.shape == (2, 96 + 96)
