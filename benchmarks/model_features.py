@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_registry.extractor import layer_blocks
+from model_registry.extractor import layer_blocks, parse_layer
 from model_registry.registry import BRAIN_REGIONS
 from model_registry.stimuli import Stimuli
 
@@ -42,7 +42,26 @@ class LayerFeatures(Mapping):
     blocks: Mapping[str, np.ndarray]
 
     def __getitem__(self, layer: str) -> np.ndarray:
+        if layer not in self.blocks:
+            raise KeyError(f"no features of layer {layer!r}; these features hold {list(self.blocks)} (a module "
+                           "called several times per image gives '<module>-t0', '<module>-t1', ...: see expand())")
         return self.blocks[layer]
+
+    def expand(self, layers: Sequence[str]) -> list[str]:
+        """The feature names of ``layers`` in order: a layer itself, or, for a module called several times per image
+        and asked for without a step, each of its steps (``'c2'`` -> ``'c2-t0', 'c2-t1'``). ``KeyError`` naming a
+        layer with no features."""
+        names: list[str] = []
+        for layer in layers:
+            steps = [name for name in self.blocks if name != layer and parse_layer(name)[0] == layer
+                     and parse_layer(name)[1] is not None]
+            if layer in self.blocks:
+                names.append(layer)
+            elif steps:
+                names.extend(steps)
+            else:
+                self[layer]  # raises, naming what there is
+        return names
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.blocks)
@@ -221,4 +240,5 @@ def candidate_rdms(candidate, stimuli, stimulus_set, layers: Sequence[str], benc
         return ModelRDMs(candidate.rdms_for(list(stimuli.ids), layers, benchmark), tuple(layers),
                          tuple(str(i) for i in stimuli.ids), identifier)
     features = layer_features(candidate, stimuli, stimulus_set, layers)
-    return ModelRDMs(layer_rdms(features, layers, identifier), tuple(layers), features.stimulus_ids, identifier)
+    names = features.expand(layers)  # a module run several times: one RDM per step
+    return ModelRDMs(layer_rdms(features, names, identifier), tuple(names), features.stimulus_ids, identifier)

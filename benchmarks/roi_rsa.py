@@ -25,7 +25,7 @@ from brainscore_core.metrics import Score
 
 from . import options as opt
 from .model_features import ModelRDMs, candidate_rdms, check_headers, default_layers, model_visual_degrees, shown_at
-from .rsa import bootstrap_similarity, compare, model_rdms, noise_ceiling
+from .rsa import bootstrap_similarity, compare, model_rdm, noise_ceiling
 from .rsa.compare import METHODS as COMPARISONS
 from .rsa.rdm import pair_indices
 
@@ -41,9 +41,20 @@ OPTIONS: dict[str, opt.Option] = {
 """Options of :class:`RoiRsaBenchmark` (the dataset benchmarks add ``root``: :func:`dataset_options`)."""
 
 
-def dataset_options(root_expected: str) -> dict[str, opt.Option]:
-    """:data:`OPTIONS` plus ``root`` (``root_expected`` says which folder) for a dataset's benchmark factory."""
-    return {"root": opt.Option(root_expected, "/data/folder", opt.optional(opt.path)), **OPTIONS}
+DATA_POLICY_OPTIONS: dict[str, opt.Option] = {
+    "nan_policy": opt.Option("'raise' (a voxel with NaN responses is an error) or 'drop_voxels'", "drop_voxels",
+                             opt.choice(("raise", "drop_voxels"))),
+    "require_equal_repetitions": opt.Option("true (every test image repeated equally often, else an error) or false",
+                                            False, opt.boolean),
+}
+"""The fMRI loaders' data policies (THINGS-fMRI, Shen 2019), which their error messages name."""
+
+
+def dataset_options(root_expected: str, data_policies: bool = False) -> dict[str, opt.Option]:
+    """:data:`OPTIONS` plus ``root`` (``root_expected`` says which folder) for a dataset's benchmark factory, and
+    with ``data_policies`` the loader's :data:`DATA_POLICY_OPTIONS`."""
+    return {"root": opt.Option(root_expected, "/data/folder", opt.optional(opt.path)), **OPTIONS,
+            **(DATA_POLICY_OPTIONS if data_policies else {})}
 
 
 @dataclass(frozen=True)
@@ -76,10 +87,19 @@ def condensed(square: np.ndarray) -> np.ndarray:
 def patterns_to_rdms(patterns, stimulus_degrees: float | None = None) -> RoiRdms:
     """A :class:`benchmarks.datasets.fmri_common.RoiPatterns` -> 1 - Pearson RDMs per ROI and subject;
     ``stimulus_degrees``: the visual angle the images were shown at (for ``place_on_screen``)."""
-    rdms = {roi: np.stack([model_rdms([patterns.pattern(s, roi)])[0] for s in patterns.subjects])
-            for roi in patterns.rois}
+    rdms = {roi: np.stack([_roi_rdm(patterns, s, roi) for s in patterns.subjects]) for roi in patterns.rois}
     return RoiRdms(patterns.dataset, tuple(patterns.subjects), rdms, patterns.stimuli(), patterns.stimulus_set,
                    stimulus_degrees)
+
+
+def _roi_rdm(patterns, subject: str, roi: str) -> np.ndarray:
+    """1 - Pearson RDM of one subject's ROI pattern ``(n_images, n_voxels)``; errors name the dataset, subject and
+    ROI (an ROI of one voxel has no Pearson correlation between images)."""
+    try:
+        return model_rdm(patterns.pattern(subject, roi))
+    except (ValueError, TypeError) as error:
+        message = str(error).replace("feature(s) per image", "voxel(s)").replace("features", "the pattern")
+        raise type(error)(f"{patterns.dataset} subject {subject} ROI {roi}: {message}") from None
 
 
 class RoiRsaBenchmark(BenchmarkBase):

@@ -311,7 +311,14 @@ class _Run:
         for name, (module, step) in zip(self.names, self.requested):
             calls = outputs[module]
             if not calls:
-                raise RuntimeError(f"module {module!r} was not called during the forward pass")
+                hint = ""
+                if module.startswith("_orig_mod.") or hasattr(self.network, "_orig_mod"):
+                    hint = ("; the network is a torch.compile() wrapper, whose compiled graph bypasses module hooks: "
+                            "pass the original module (compiled._orig_mod) instead")
+                else:
+                    hint = (" (extraction runs the network in eval mode, where some modules, e.g. auxiliary "
+                            "classifiers, are skipped)")
+                raise RuntimeError(f"module {module!r} was not called during the forward pass{hint}")
             if step is not None and step >= len(calls):
                 raise ValueError(f"layer {name!r}: module {module!r} is called {len(calls)} times per forward pass "
                                  f"(steps t0..t{len(calls) - 1})")

@@ -40,28 +40,46 @@ def spread_regions(network: torch.nn.Module, layers: tuple[str, ...]) -> dict[st
             for i, region in enumerate(BRAIN_REGIONS)}
 
 
-def channel_last_layouts(skeleton: torch.nn.Module, image_size: int) -> dict[str, str]:
-    """``{module: 'NHWC'}`` for the modules of ``skeleton`` (on the meta device: shapes only, no arithmetic) whose
-    4-D output on a square ``image_size`` input is channel-last, e.g. torchvision's / timm's Swin stages: output
-    ``(N, H, W, C)`` with ``H == W != C``. Pooling reductions (``Reduction('avgpool')``) then pool over H and W
-    instead of W and C. Outputs with ``H == W == C``, or a forward that cannot run on the meta device, are left
-    undeclared (taken as ``(N, C, H, W)``)."""
+def meta_output_shapes(skeleton: torch.nn.Module, image_size: int) -> dict[str, tuple[int, ...]] | None:
+    """``{module: output shape}`` of every module of ``skeleton`` (on the meta device: shapes only, no arithmetic)
+    that runs in an eval-mode forward pass of two square ``image_size`` images (tensor outputs only); ``None`` when
+    the forward cannot run on the meta device."""
     shapes: dict[str, tuple[int, ...]] = {}
     modules = dict(skeleton.named_modules())
+
     def record(layer: str):
         def hook(module, inputs, output) -> None:  # returns None: the output is left as it is
-            if isinstance(output, torch.Tensor):
-                shapes.setdefault(layer, tuple(output.shape))
+            shapes.setdefault(layer, tuple(output.shape) if isinstance(output, torch.Tensor) else ())
         return hook
 
     handles = [modules[layer].register_forward_hook(record(layer)) for layer in modules if layer]
+    training = skeleton.training
     try:
+        skeleton.eval()
         with torch.no_grad():
             skeleton(torch.empty(2, 3, image_size, image_size, device="meta"))
-    except Exception:  # noqa: BLE001 - any failure only means: nothing declared
-        return {}
+    except Exception:  # noqa: BLE001 - any failure only means: shapes unknown
+        return None
     finally:
+        skeleton.train(training)
         for handle in handles:
             handle.remove()
-    return {layer: "NHWC" for layer, shape in shapes.items()
-            if len(shape) == 4 and shape[1] == shape[2] != shape[3] and shape[2] != shape[3]}
+    return shapes
+
+
+def channel_last_layouts(shapes: dict[str, tuple[int, ...]] | None) -> dict[str, str]:
+    """``{module: 'NHWC'}`` for the modules whose 4-D output (from :func:`meta_output_shapes`) is channel-last,
+    e.g. torchvision's / timm's Swin stages: ``(N, H, W, C)`` with ``H == W != C``. Pooling reductions
+    (``Reduction('avgpool')``) then pool over H and W instead of W and C. Outputs with ``H == W == C``, or unknown
+    shapes, are left undeclared (taken as ``(N, C, H, W)``)."""
+    return {layer: "NHWC" for layer, shape in (shapes or {}).items()
+            if len(shape) == 4 and shape[1] == shape[2] != shape[3]}
+
+
+def called_layers(layers: tuple[str, ...], shapes: dict[str, tuple[int, ...]] | None) -> tuple[str, ...]:
+    """``layers`` without the modules an eval-mode forward never calls (e.g. GoogLeNet's auxiliary classifiers
+    ``aux1`` / ``aux2``, which run only in training), so that default layers can all be read; all of them when the
+    shapes are unknown."""
+    if not shapes:
+        return layers
+    return tuple(layer for layer in layers if layer in shapes)

@@ -48,7 +48,7 @@ class Reduction:
                 output = output.permute(*(axes.index(a) for a in "NCHW"))
             pool = F.adaptive_avg_pool2d if self.kind == "avgpool" else F.adaptive_max_pool2d
             output = pool(output, self.size)
-        flat = output.flatten(1)
+        flat = output.reshape(output.shape[0], -1)  # as flatten(1); a 1-D (B,) output is one feature per image
         if self.kind != "project" or flat.shape[1] <= self.dim:
             return flat
         buckets, signs = _sketch(flat.shape[1], self.dim, self.seed, layer, flat.device)

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from .layer_choice import channel_last_layouts, spread_regions, top_level_layers
+from .layer_choice import called_layers, channel_last_layouts, meta_output_shapes, spread_regions, top_level_layers
 from .preprocessing import Preprocessing
 from .registry import ModelSpec, UnknownModelError
 from .storage.download import name_hash_prefix
@@ -130,15 +130,16 @@ def resolve(identifier: str) -> ModelSpec:
         raise UnknownModelError(f"timm has no model {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
     with torch.device("meta"):
         skeleton = timm.create_model(name, pretrained=False)
-    layers = top_level_layers(skeleton)
-    record = timm_record(name)
     preprocessing = timm_preprocessing(name)
+    shapes = meta_output_shapes(skeleton, preprocessing.image_size)
+    layers = called_layers(top_level_layers(skeleton), shapes)
+    record = timm_record(name)
     return ModelSpec(identifier=identifier, builder=lambda pretrained: timm_network(name, pretrained, record),
                      family="timm", layers=layers, region_layer_map=spread_regions(skeleton, layers),
                      preprocessing=preprocessing, weights=record,
                      num_params=sum(p.numel() for p in skeleton.parameters()), logits_layer=layers[-1],
                      description=f"timm.create_model({name!r})",
-                     layer_layouts=channel_last_layouts(skeleton, preprocessing.image_size))
+                     layer_layouts=channel_last_layouts(shapes))
 
 
 def list_ids() -> list[str]:

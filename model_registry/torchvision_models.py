@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .catalog import RESNET101_WEIGHTS, RESNET_BIBTEX, TORCHVISION_PREPROCESSING
-from .layer_choice import channel_last_layouts, spread_regions, top_level_layers
+from .layer_choice import called_layers, channel_last_layouts, meta_output_shapes, spread_regions, top_level_layers
 from .registry import ModelSpec, UnknownModelError
 from .storage.download import name_hash_prefix
 from .weights import WeightsRecord, load_weights
@@ -57,14 +57,15 @@ def resolve(identifier: str) -> ModelSpec:
         raise UnknownModelError(f"torchvision has no model {name!r} (see torchvision.models.list_models())")
     with torch.device("meta"):
         skeleton = torchvision.models.get_model(name, weights=None)
-    layers = top_level_layers(skeleton)
+    shapes = meta_output_shapes(skeleton, TORCHVISION_PREPROCESSING.image_size)
+    layers = called_layers(top_level_layers(skeleton), shapes)
     record = torchvision_record(name)
     return ModelSpec(identifier=identifier, builder=lambda pretrained: torchvision_network(name, pretrained, record),
                      family="torchvision", layers=layers, region_layer_map=spread_regions(skeleton, layers),
                      preprocessing=TORCHVISION_PREPROCESSING, weights=record,
                      num_params=sum(p.numel() for p in skeleton.parameters()), logits_layer=layers[-1],
                      bibtex=record.bibtex if record is not None else "", description=f"torchvision.models.{name}",
-                     layer_layouts=channel_last_layouts(skeleton, TORCHVISION_PREPROCESSING.image_size))
+                     layer_layouts=channel_last_layouts(shapes))
 
 
 def list_ids() -> list[str]:

@@ -89,6 +89,7 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
         layers = [layer] if layer else default_layers(candidate)
         # the images in the EEG RDMs' order, as the benchmark shows them (place_on_screen); ids travel along
         features = layer_features(candidate, test.shown_stimuli, test.stimulus_set, layers)
+        layers = features.expand(layers)  # a module run several times: one RDM per step
         models = model_rdms([features[name] for name in layers])  # (n_layers, n_pairs)
         score = test.score_rdms(models, layers, getattr(candidate, "identifier", str(model)),
                                 subject=model_subject(candidate), stimulus_ids=features.stimulus_ids)
@@ -122,6 +123,7 @@ def rdm_view(model, benchmark: str, *, layer: str | None = None, time: float | N
         layers = [layer] if layer else default_layers(candidate)
         stimuli = shown_at(data.stimuli, data.stimulus_degrees, probe.place_on_screen, probe.identifier)
         features = layer_features(candidate, stimuli, data.stimulus_set, layers)
+        layers = features.expand(layers)  # a module run several times: one RDM per step
         # the model RDMs carry their stimulus ids: shown beside (and scored against) the ROI RDMs only in their order
         found = ModelRDMs(model_rdms([features[name] for name in layers]), tuple(layers), features.stimulus_ids,
                           str(getattr(candidate, "identifier", model)))

@@ -4,7 +4,7 @@ from ..registry import register_benchmark, register_benchmark_family
 from ..roi_rsa import dataset_options
 from .benchmark import shen2019_fmri_roi
 
-OPTIONS = dataset_options("the Shen 2019 folder (a path string)")
+OPTIONS = dataset_options("the Shen 2019 folder (a path string)", data_policies=True)
 register_benchmark("shen2019-fmri-roi", lambda **options: shen2019_fmri_roi("shen2019-fmri-roi", **options),
                    options=OPTIONS)
 register_benchmark_family(r"shen2019-fmri-roi\.[A-Za-z0-9_]+", shen2019_fmri_roi,

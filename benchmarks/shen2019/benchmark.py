@@ -17,7 +17,10 @@ BIBTEX = """@article{shen2019deep,
 
 
 def shen2019_fmri_roi(identifier: str = "shen2019-fmri-roi", root=None, **options) -> RoiRsaBenchmark:
-    """ROIs V1, V2, V3, V4, HVC (or one, ``shen2019-fmri-roi.<ROI>``)."""
+    """ROIs V1, V2, V3, V4, HVC (or one, ``shen2019-fmri-roi.<ROI>``); the data loader's ``nan_policy`` and
+    ``require_equal_repetitions`` are options too (see :func:`load_shen2019`)."""
     rois = [identifier.split(".", 1)[1]] if "." in identifier else list(DEFAULT_ROIS)
-    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_shen2019(root, rois=rois), STIMULUS_DEGREES),
-                           bibtex=BIBTEX, **options)
+    # the loader's data policies, named in its errors: NaN voxels, unequal repetition counts
+    data_options = {key: options.pop(key) for key in ("nan_policy", "require_equal_repetitions") if key in options}
+    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_shen2019(root, rois=rois, **data_options),
+                                                                STIMULUS_DEGREES), bibtex=BIBTEX, **options)

@@ -18,7 +18,10 @@ BIBTEX = """@article{hebart2023things,
 
 
 def things_fmri_roi(identifier: str = "things-fmri-roi", root=None, **options) -> RoiRsaBenchmark:
-    """All default ROIs, or one ROI for ``things-fmri-roi.<ROI>`` (options: ``layers``, ``method``, ...)."""
+    """All default ROIs, or one ROI for ``things-fmri-roi.<ROI>`` (options: ``layers``, ``method``, ...; the data
+    loader's ``nan_policy`` and ``require_equal_repetitions``, see :func:`load_things_fmri`)."""
     rois = [identifier.split(".", 1)[1]] if "." in identifier else list(DEFAULT_ROIS)
-    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_things_fmri(root, rois=rois), STIMULUS_DEGREES),
-                           bibtex=BIBTEX, **options)
+    # the loader's data policies, named in its errors: NaN voxels, unequal repetition counts
+    data_options = {key: options.pop(key) for key in ("nan_policy", "require_equal_repetitions") if key in options}
+    return RoiRsaBenchmark(identifier, lambda: patterns_to_rdms(load_things_fmri(root, rois=rois, **data_options),
+                                                                STIMULUS_DEGREES), bibtex=BIBTEX, **options)

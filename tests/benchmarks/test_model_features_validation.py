@@ -61,3 +61,34 @@ def test_roi_benchmark_refuses_a_non_positive_ceiling_before_the_model_runs():
                                          r"undefined: "):
         RoiRsaBenchmark("roi-test", lambda: flat, n_bootstrap=0).validate()
     RoiRsaBenchmark("roi-test", lambda: data, rois=["V1"], n_bootstrap=0).validate()
+
+
+def test_a_module_run_twice_is_scored_per_step_as_its_explicit_steps(tmp_path):
+    """Asking an ROI benchmark for a layer whose module runs twice per image scores each step: the same numbers
+    as naming the steps explicitly (a second path through the extractor's step names; was a bare KeyError)."""
+    import torch
+    from torch import nn
+
+    from benchmarks import load_benchmark
+    from benchmarks.datasets.shen2019.synth import write_synthetic_shen2019
+    from model_registry import Preprocessing, wrap
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+            self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c2(torch.relu(self.c2(torch.relu(self.c1(x)))))
+
+    torch.manual_seed(0)
+    network = Twice().eval()
+    data = write_synthetic_shen2019(tmp_path / "shen", n_subjects=3, n_images=8, n_repetitions=2, seed=7)
+    model = wrap(network, layers=["c1", "c2"], preprocessing=Preprocessing(image_size=12), progress=False)
+    options = dict(root=str(data.root), rois=["V1", "HVC"], n_bootstrap=0)
+    by_module = load_benchmark("shen2019-fmri-roi", layers=["c2"], **options)(model)
+    by_step = load_benchmark("shen2019-fmri-roi", layers=["c2-t0", "c2-t1"], **options)(model)
+    assert list(by_module.attrs["similarity"].layer.values) == ["c2-t0", "c2-t1"]
+    assert float(by_module) == float(by_step)
+    np.testing.assert_array_equal(by_module.attrs["similarity"].values, by_step.attrs["similarity"].values)

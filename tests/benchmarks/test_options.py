@@ -77,7 +77,9 @@ def test_direct_construction_checks_the_same_values():
                                                       "(below 0): expected an integer >= 0"),
     ("things-fmri-roi.V1", {"rois": "V1"}, "option rois='V1' for things-fmri-roi.V1 (a str): expected a list of ROI"),
     ("shen2019-fmri-roi", {"layer": ["IT"]}, "unknown option 'layer' for shen2019-fmri-roi; valid: layers, method, "
-                                             "n_bootstrap, place_on_screen, rois, root, seed (did you mean layers?)"),
+                                             "n_bootstrap, nan_policy, place_on_screen, require_equal_repetitions, "
+                                             "rois, root, seed (did you mean layers?)"),
+    ("things-fmri-roi", {"nan_policy": "drop"}, "option nan_policy='drop' for things-fmri-roi"),
     ("pgd-robustness", {"epsilons": 0.03}, "option epsilons=0.03 for pgd-robustness (a float): expected a non-empty"),
     ("fgsm-robustness", {"batch_size": 0}, "option batch_size=0 for fgsm-robustness (below 1): expected an integer"),
 ])

@@ -282,3 +282,42 @@ def test_pooling_a_channel_last_stage_pools_height_and_width(image_files):
     expected = torch.cat([channel_last.mean(dim=(1, 2)), channel_first.mean(dim=(2, 3))], dim=1).numpy()
     np.testing.assert_allclose(pooled.values, expected, atol=1e-5)
     assert pooled.values.shape == (2, 96 + 96)
+
+
+def test_a_one_dimensional_output_is_one_feature_per_image(image_files):
+    class Mean(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3))  # (N,)
+
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), Mean()).eval()
+    pixels = torch.stack([Preprocessing(32)(Image.open(path)) for path in image_files[:3]])
+    with torch.no_grad():
+        expected = network(pixels).numpy()[:, None]  # our own forward: the module's value per image
+    got = ActivationsExtractor(network, Preprocessing(32), cache=False, progress=False)(image_files[:3], ["1"])
+    np.testing.assert_allclose(got.values, expected, atol=1e-6)
+
+
+def test_default_layers_leave_out_modules_an_eval_forward_never_calls():
+    from model_registry.registry import get_spec
+
+    googlenet = get_spec("torchvision:googlenet")
+    assert "aux1" not in googlenet.layers and "aux2" not in googlenet.layers and "inception5b" in googlenet.layers
+    assert not {"aux1", "aux2"} & set(googlenet.region_layer_map.values())
+    assert "AuxLogits" not in get_spec("torchvision:inception_v3").layers
+
+
+def test_a_module_the_forward_never_calls_is_named_with_the_likely_cause(image_files):
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Conv2d(3, 4, 3)
+            self.aux = nn.Linear(4, 2)  # run only in training, as GoogLeNet's aux1 / aux2
+
+        def forward(self, x):
+            x = self.body(x)
+            return self.aux(x.mean(dim=(2, 3))) if self.training else x
+
+    extractor = ActivationsExtractor(WithAux(), Preprocessing(32), cache=False, progress=False)
+    with pytest.raises(RuntimeError, match=r"module 'aux' was not called during the forward pass \(extraction runs "
+                                           r"the network in eval mode"):
+        extractor(image_files[:2], ["aux"])

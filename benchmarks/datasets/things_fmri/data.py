@@ -165,6 +165,14 @@ def _load_subject(root: Path, subject: str, rois, require_equal_repetitions: boo
                                                len(trials), test, subject)
         stimulus_files = trials.loc[test, "stimulus"].astype(str).to_numpy()
         trial_ids = np.array([Path(name).stem for name in stimulus_files], dtype=object)
+        files_of_id: dict[str, set[str]] = {}
+        for stem, name in zip(trial_ids, stimulus_files):
+            files_of_id.setdefault(stem, set()).add(name)
+        shared = {stem: sorted(names) for stem, names in files_of_id.items() if len(names) > 1}
+        if shared:  # the id is the file stem: two images under one id would be averaged as repetitions
+            stem, names = next(iter(shared.items()))
+            raise DatasetFormatError(f"{files['StimulusMetadata']}: test images {names} share the stimulus id "
+                                     f"{stem!r} (the file name without extension); each test image needs its own")
         stimulus_ids = sorted(set(trial_ids))
         averager, counts = repetition_averager(trial_ids, stimulus_ids)  # (n_images, n_test), (n_images,)
         if require_equal_repetitions:

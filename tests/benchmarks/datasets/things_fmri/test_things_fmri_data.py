@@ -295,3 +295,52 @@ def test_layout_checks_run_even_when_the_cache_holds_the_means(copy):
     edit_csv(betas(copy, "01", "StimulusMetadata"), lambda table: table.iloc[:-1])
     with pytest.raises(DatasetFormatError, match="trial columns, but the StimulusMetadata of sub-01"):
         load(copy, subjects=("01",))
+
+
+def test_two_test_images_sharing_a_file_stem_are_refused(copy):
+    def rename(table):  # another file, same stem as dog_01s.jpg: its trials would average into dog_01s
+        table.loc[table["stimulus"] == "dog_02s.jpg", "stimulus"] = "dog_01s.png"
+        return table
+
+    for subject in ("01", "02"):
+        edit_csv(betas(copy, subject, "StimulusMetadata"), rename)
+    shutil.copyfile(copy / "images" / "dog" / "dog_02s.jpg", copy / "images" / "dog" / "dog_01s.png")
+    with pytest.raises(DatasetFormatError, match=r"test images \['dog_01s\.jpg', 'dog_01s\.png'\] share the stimulus "
+                                                  r"id 'dog_01s'"):
+        load(copy, require_equal_repetitions=False)
+
+
+def test_the_benchmark_passes_the_loaders_data_policies(copy):
+    """load_benchmark('things-fmri-roi', nan_policy=..., require_equal_repetitions=...) reaches the loader, as its
+    error messages suggest: the benchmark's ROI RDMs are those of the loader called with the same policy."""
+    from benchmarks import load_benchmark
+    from benchmarks.roi_rsa import patterns_to_rdms
+
+    stimulus = pd.read_csv(betas(copy, "01", "StimulusMetadata"))
+    first_test = int(np.flatnonzero(stimulus["trial_type"] == "test")[0])
+
+    def poison(responses):
+        responses[2, first_test] = np.nan
+        return responses
+
+    rewrite_responses(copy, "01", poison)
+    benchmark = load_benchmark("things-fmri-roi", root=str(copy), nan_policy="drop_voxels")
+    expected = patterns_to_rdms(load(copy, rois=things.DEFAULT_ROIS, nan_policy="drop_voxels"), 10.0)
+    got = benchmark.data
+    for roi in expected.rois:
+        np.testing.assert_array_equal(got.rdms[roi], expected.rdms[roi])
+
+
+def test_a_one_voxel_roi_is_named_as_the_roi_not_a_model_layer(copy):
+    from benchmarks import load_benchmark
+
+    def keep_one(table):
+        first = int(np.flatnonzero(table["V3"].to_numpy() == 1)[0])
+        table["V3"] = 0
+        table.loc[first, "V3"] = 1
+        return table
+
+    edit_csv(betas(copy, "01", "VoxelMetadata"), keep_one)
+    with pytest.raises(ValueError, match=r"subject sub-01 ROI V3: the pattern has 1 voxel\(s\); Pearson needs at "
+                                         r"least 2"):
+        _ = load_benchmark("things-fmri-roi.V3", root=str(copy)).data
