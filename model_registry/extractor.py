@@ -8,8 +8,9 @@ Results are ``NeuroidAssembly`` objects (presentation x neuroid) with ``stimulus
 What a layer's value is, for every model:
 
 - The module's own output at the time it returned, even when a later ``inplace=True`` op (AlexNet/VGG ReLUs after
-  ``features.0``, ResNet ``bn1``, CORnet-S ``V1.norm1``) rewrites that memory. Each output's in-place version counter
-  is recorded at hook time and compared after the forward pass and again after its rows are written; a module
+  ``features.0``, ResNet ``bn1``, CORnet-S ``V1.norm1``) or a write through ``.data`` rewrites that memory. Each
+  output's in-place version counter and two sums of its values are recorded at hook time and compared after the
+  forward pass and again after its rows are written; a module
   whose output changed is copied at hook time from then on and the batch is recomputed. Only those modules pay for
   a copy.
 - One row per image: the image axis is the declared one (``layer_layouts``, see :mod:`model_registry.layout`),
@@ -56,8 +57,8 @@ logger = logging.getLogger(__name__)
 STEP_SUFFIX = re.compile(r"^(?P<module>.+)-t(?P<step>\d+)$")
 DEFAULT_STREAM_THRESHOLD = 1 << 30  # bytes of output above which rows go to a memory-mapped file
 # part of the cache key; version 2 returns hook-time values under later in-place ops and finds the image axis
-# (entries of version 1 may hold outputs rewritten by an in-place ReLU)
-EXTRACTOR_VERSION = "2"
+# (entries of version 1 may hold outputs rewritten by an in-place ReLU); version 3 also catches writes through .data
+EXTRACTOR_VERSION = "3"
 # per network, the modules whose outputs were found rewritten in place: later extractions copy them from the start
 _REWRITTEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -115,12 +116,37 @@ def _pick_tensor(module_name: str, output, item: int | str | None) -> torch.Tens
     return output
 
 
+class _Stamp:
+    """What an output held at hook time: its in-place version counter and two sums of its values. A write through
+    ``tensor.data`` (``y.data.clamp_(min=0)``) rewrites the memory without bumping the counter; the sums see it.
+    Both sums are reductions in float64 over the same memory, so an unchanged output gives equal sums."""
+
+    __slots__ = ("version", "sums")
+
+    def __init__(self, tensor: torch.Tensor):
+        self.version = tensor._version
+        self.sums = _sums(tensor)
+
+    def changed(self, tensor: torch.Tensor) -> bool:
+        if tensor._version != self.version:
+            return True
+        now = _sums(tensor)
+        return not bool(((now == self.sums) | (now.isnan() & self.sums.isnan())).all())
+
+
+def _sums(tensor: torch.Tensor) -> torch.Tensor:
+    values = tensor if tensor.is_floating_point() or tensor.is_complex() else tensor.double()
+    return torch.stack([values.sum(dtype=torch.float64) if not values.is_complex() else values.abs().sum().double(),
+                        torch.linalg.vector_norm(values, 1, dtype=torch.float64)])
+
+
 class _Recorder:
     """Forward hooks that append every call's output per module (nothing is overwritten).
 
-    Each call is kept as ``(tensor, version, shape)``: ``version`` is the tensor's in-place version counter at hook
-    time (any later in-place write to it or to a view of it increments the counter), or ``None`` when the hook
-    stored a private copy (modules in ``clone``, and inference-mode tensors, which carry no counter).
+    Each call is kept as ``(tensor, stamp, shape)``: ``stamp`` (:class:`_Stamp`) holds the tensor's in-place version
+    counter at hook time (any later in-place write to it or to a view of it increments the counter) and two sums of
+    its values (a write through ``.data`` increments none), or ``None`` when the hook stored a private copy (modules
+    in ``clone``, and inference-mode tensors, which carry no counter).
     """
 
     def __init__(self, network: torch.nn.Module, modules: Sequence[str], layouts: Mapping[str, LayerLayout]):
@@ -143,12 +169,12 @@ class _Recorder:
             if module_name in self.clone or tensor.is_inference():
                 self.outputs[module_name].append((tensor.clone(), None, tuple(tensor.shape)))
             else:
-                self.outputs[module_name].append((tensor, tensor._version, tuple(tensor.shape)))
+                self.outputs[module_name].append((tensor, _Stamp(tensor), tuple(tensor.shape)))
 
         return record
 
     def take(self) -> dict[str, list[tuple]]:
-        """The calls recorded since the last ``take`` (``{module: [(tensor, version, shape), ...]}``)."""
+        """The calls recorded since the last ``take`` (``{module: [(tensor, stamp, shape), ...]}``)."""
         outputs, self.outputs = self.outputs, {m: [] for m in self.outputs}
         return outputs
 
@@ -209,13 +235,13 @@ class _Plan:
 
 @dataclass
 class _Batch:
-    """Reduced features ``(n, F)`` of rows ``start:start + n``; ``late`` lists ``(module, tensor, version)`` of
+    """Reduced features ``(n, F)`` of rows ``start:start + n``; ``late`` lists ``(module, tensor, stamp)`` of
     outputs the features still share memory with (they must stay unchanged until the rows are written)."""
 
     start: int
     pixels: torch.Tensor
     features: list[torch.Tensor]
-    late: list[tuple[str, torch.Tensor, int]]
+    late: list[tuple[str, torch.Tensor, _Stamp]]
     staged: tuple[list[torch.Tensor | None], object] | None = None  # CUDA: pinned copies in flight, their event
 
 
@@ -245,10 +271,11 @@ STAGE_CUDA_COPIES = False
 class _Run:
     """One extraction over all batches: forward, layout plan, in-place checks, writes, checksum, row coverage.
 
-    In-place guarantee: a layer's value is the module's output at hook time. Every recorded output's version counter
-    is compared right after the forward pass (and reduction) and again once its rows are written while no forward
-    runs; a module whose output changed is switched to copy-in-hook and the batch is recomputed, so a stale value is
-    never written (modules rewritten only on some batches included), and outputs nobody rewrites are never copied.
+    In-place guarantee: a layer's value is the module's output at hook time. Every recorded output's stamp (version
+    counter and sums, :class:`_Stamp`) is compared right after the forward pass (and reduction) and again once its
+    rows are written while no forward runs; a module whose output changed is switched to copy-in-hook and the batch
+    is recomputed, so a stale value is never written (modules rewritten only on some batches included), and outputs
+    nobody rewrites are never copied.
     """
 
     def __init__(self, extractor: ActivationsExtractor, recorder: _Recorder, names: Sequence[str],
@@ -283,7 +310,7 @@ class _Run:
             if self.plans is None:
                 self.plans = self._plan(outputs, pixels)
             features, watch = self._features(outputs, len(pixels), start)
-            changed = {module for module, tensor, version, _ in watch if tensor._version != version}
+            changed = {module for module, tensor, stamp, _ in watch if stamp.changed(tensor)}
             if not changed:
                 if self.blocks is None:
                     self.blocks = _layout(self.plans, features)
@@ -373,7 +400,7 @@ class _Run:
                 raise RuntimeError(f"module {plan.module!r} ran {len(calls)} times on rows {start}..{start + n - 1} "
                                    f"but {plan.calls} times on the first batch; extraction needs the same calls on "
                                    "every batch")
-            tensor, version, shape = calls[plan.step]
+            tensor, stamp, shape = calls[plan.step]
             if shape != plan.output_shape(n):
                 raise ValueError(f"layer {plan.layer!r}: output shape {shape} on rows {start}..{start + n - 1} "
                                  f"({n} images) does not follow the first batch's layout (expected "
@@ -387,8 +414,8 @@ class _Run:
                 raise RuntimeError(f"layer {plan.layer!r}: reduced features of rows {start}..{start + n - 1} have "
                                    f"shape {tuple(reduced.shape)}, expected ({n}, {width or 'F'})")
             features.append(reduced)
-            if version is not None:
-                watch.append((plan.module, tensor, version, _shares_memory(reduced, tensor)))
+            if stamp is not None:
+                watch.append((plan.module, tensor, stamp, _shares_memory(reduced, tensor)))
         return features, watch
 
     def stage(self, batch: _Batch) -> None:
@@ -435,7 +462,7 @@ class _Run:
         with was rewritten meanwhile, then checksum its rows (in order, in the writer thread)."""
         written.result()
         while True:
-            changed = {module for module, tensor, version in batch.late if tensor._version != version}
+            changed = {module for module, tensor, stamp in batch.late if stamp.changed(tensor)}
             if not changed:
                 break
             self._copy_in_hook(changed)

@@ -215,3 +215,30 @@ def test_a_recomputed_batch_gets_the_original_pixels_when_the_network_edits_its_
     with torch.no_grad():
         reference = conv(network.conv, inputs[0] * 2)
     assert_pre_activation(ours["conv"], reference)
+
+
+def test_a_write_through_data_after_the_hook_is_caught(image_files):
+    """``y.data.clamp_()`` bumps no version counter: the value at hook time is still returned (our own hook clones
+    it when it fires)."""
+    class DataClamp(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            y.data.clamp_(min=0)
+            return self.conv2(y)
+
+    torch.manual_seed(0)
+    network = DataClamp().eval()
+    seen = {}
+    handle = network.conv.register_forward_hook(lambda m, i, o: seen.update(out=o.clone()))
+    pixels = torch.stack([Preprocessing(16)(Image.open(path)) for path in image_files[:3]])
+    with torch.no_grad():
+        network(pixels)
+    handle.remove()
+    got = ActivationsExtractor(network, Preprocessing(16), cache=False, progress=False)(image_files[:3], ["conv"])
+    assert seen["out"].min() < 0  # the clamp really rewrote values the hook had seen
+    np.testing.assert_allclose(got.values, seen["out"].flatten(1).numpy(), atol=1e-6)
