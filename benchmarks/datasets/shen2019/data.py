@@ -179,6 +179,14 @@ def _sample_labels(bdata: BData, label_key: str | None) -> np.ndarray:
         if unknown:
             raise DatasetFormatError(f"{bdata.source}: vmap of {label_key!r} has no name for values {unknown[:5]}")
         labels = [Path(names[float(v)]).stem for v in values]
+        files_of_label: dict[str, set[str]] = {}
+        for v in set(float(v) for v in values):
+            files_of_label.setdefault(Path(names[v]).stem, set()).add(str(names[v]))
+        shared = {label: sorted(files) for label, files in files_of_label.items() if len(files) > 1}
+        if shared:  # the image id is the name without extension: two images under one id would be averaged
+            label, files = next(iter(shared.items()))
+            raise DatasetFormatError(f"{bdata.source}: images {files} share the stimulus id {label!r} (the name "
+                                     "without extension); each image needs its own")
     elif label_key == "stimulus_id":
         labels = [stimulus_name_from_id(float(v)) for v in values]
     else:

@@ -278,3 +278,15 @@ def test_missing_image_is_listed_and_other_extensions_are_found(copy, written):
     image.with_suffix(".png").unlink()
     with pytest.raises(DatasetNotFoundError, match=rf"1 of 10 stimulus images are missing .*{first}\.JPEG"):
         load(copy)
+
+
+def test_two_images_sharing_a_name_stem_are_refused(copy):
+    def same_stem(bdata):  # image 3 renamed to image 2's stem with another extension: its samples would average in
+        names = dict(bdata.vmap["stimulus_name"])
+        names[3.0] = str(Path(names[2.0]).with_suffix(".png"))
+        return dataclasses.replace(bdata, vmap={"stimulus_name": names})
+
+    rewrite(copy, "01", same_stem)
+    with pytest.raises(DatasetFormatError, match=r"images \[.*\] share the stimulus id '.*' \(the name without "
+                                                  r"extension\)"):
+        load(copy)
