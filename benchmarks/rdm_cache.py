@@ -30,8 +30,10 @@ RDM_CODE_VERSIONS: dict[str, int] = {
     "correlation": 1,
     "euclidean": 1,
     "crossnobis": 1,
-    "decoding-lda": 2,  # 2: the CPU kernels run under numba (backend 'numba', was the C kernel 'native')
-    "decoding-svm": 2,
+    # 2: the CPU kernels run under numba (backend 'numba', was the C kernel 'native'); 3: the moving average over time
+    # sums each window directly (a running-sum difference broke ties and constant RDMs by ~1e-16)
+    "decoding-lda": 3,
+    "decoding-svm": 3,
 }
 DECODING_METHODS = ("decoding-lda", "decoding-svm")
 _CACHE_KIND = "rdms"

@@ -25,7 +25,13 @@ import numpy as np
 
 from benchmarks.rsa import _native
 from benchmarks.rsa._validation import check_choice, check_eeg_data, check_positive_int, check_seed, ensure_finite
-from benchmarks.rsa.decoding_plan import DecodingPlan, check_protocol, draw_plan, smooth_over_time
+from benchmarks.rsa.decoding_plan import (
+    DecodingPlan,
+    accuracy_denominator,
+    check_protocol,
+    draw_plan,
+    smooth_over_time,
+)
 
 BACKENDS = ("auto", "numba", "torch")
 _F32_TINY = float(np.finfo(np.float32).tiny) / 1e-5  # C's tolerance 1e-5 C stays a normal float32
@@ -223,7 +229,14 @@ def svm_decoding_rdms(
         chunk = _ChunkSizer(torch_device, 16)
         run = chunk.run(run)
     accuracy = _run_chunks(layout, plan, draw, n_images * (n_images - 1) // 2, chunk, run)
-    return smooth_over_time(accuracy, smooth_window).T.copy()
+    return smooth_over_time(accuracy, smooth_window, _denominator(plan, n_reps, navg, n_folds, n_repeats)).T.copy()
+
+
+def _denominator(plan: DecodingPlan | None, n_reps: int, navg: int, n_folds: int, n_repeats: int) -> int:
+    """The D of :func:`~benchmarks.rsa.decoding_plan.accuracy_denominator` for the protocol or the given plan."""
+    if plan is not None:
+        return accuracy_denominator(plan.n_pseudo, plan.n_folds, plan.n_repeats, plan.fold_of)
+    return accuracy_denominator(n_reps // navg, n_folds, n_repeats)
 
 
 def noise_covariances(data: np.ndarray, shrinkage: str | float = "ledoit-wolf") -> np.ndarray:
@@ -319,4 +332,4 @@ def lda_decoding_rdms(
         chunk = _ChunkSizer(torch_device, 32)
         run = chunk.run(run)
     accuracy = _run_chunks(whitened, plan, draw, n_images * (n_images - 1) // 2, chunk, run)
-    return smooth_over_time(accuracy, smooth_window).T.copy()
+    return smooth_over_time(accuracy, smooth_window, _denominator(plan, n_reps, navg, n_folds, n_repeats)).T.copy()

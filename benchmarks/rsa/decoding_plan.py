@@ -190,19 +190,53 @@ def draw_folds_numpy(seed: int, first_pair: int, n_pairs: int, n_repeats: int, n
     return values.reshape(n_pairs, n_repeats, n_fold_times, 2, n_pseudo)
 
 
-def smooth_over_time(values: np.ndarray, window: int = 5) -> np.ndarray:
+def accuracy_denominator(n_pseudo: int, n_folds: int, n_repeats: int, fold_of: np.ndarray | None = None) -> int:
+    """D such that every decoding accuracy of this protocol is k / D with an integer k: the accuracy is the mean
+    over ``n_repeats`` x ``n_folds`` folds of (correct / n_test), so D = n_repeats * n_folds * lcm of the test-set
+    sizes. The sizes are those ``fold_of`` holds (a given plan), else every size a stratified split of ``n_pseudo``
+    pseudo-trials per image into ``n_folds`` folds can give (2 floor .. 2 ceil of n_pseudo / n_folds)."""
+    import math
+
+    if fold_of is not None:
+        sizes = {int(v) for f in range(n_folds)
+                 for v in np.unique((np.asarray(fold_of) == f).sum(axis=(-2, -1)))}
+    else:
+        low, high = n_pseudo // n_folds, -(-n_pseudo // n_folds)
+        sizes = set(range(2 * low, 2 * high + 1))
+    return n_repeats * n_folds * math.lcm(*sorted(size for size in sizes if size > 0))
+
+
+def smooth_over_time(values: np.ndarray, window: int = 5, denominator: int | None = None) -> np.ndarray:
     """Centred moving average along the last axis, shrinking at the edges (NeuroRA 1.x ``smooth_1d``).
 
     Point t averages ``values[..., t - window // 2 : t + window - window // 2]`` clipped to the valid range, so the
-    first and last points average fewer samples. ``window <= 1`` returns a copy. ``(..., n_times)`` in and out.
+    first and last points average fewer samples (an even window is therefore one sample later than centred, as in
+    NeuroRA). ``window <= 1`` returns a copy. ``(..., n_times)`` in and out.
+
+    Each window is summed directly, in time order: equal input sequences give bit-equal averages, so tied
+    accuracies stay tied and an RDM of equal accuracies stays constant (a running-sum difference left them apart
+    by ~1e-16, which a rank correlation then ordered as if real). With ``denominator`` D (decoding accuracies are
+    k / D, :func:`accuracy_denominator`) the numerators k are summed as exact integers and each result is the
+    correctly rounded k_sum / (D n): equal averages are then equal floats whatever values they came from (a sum of
+    other floats with the same exact mean can round differently). The values must lie within 1e-6 / D of that
+    grid (``ValueError`` otherwise).
     """
     window = check_positive_int(window, "smooth_window")
     values = np.asarray(values, dtype=np.float64)
+    if denominator is not None:
+        numerators = np.round(values * denominator)
+        off = float(np.nanmax(np.abs(values * denominator - numerators), initial=0.0))
+        if off > 1e-6:
+            raise ValueError(f"values are not multiples of 1/{denominator} (off by {off:.3g} / {denominator})")
+        values = numerators
     if window == 1:
-        return values.copy()
+        return values / denominator if denominator is not None else values.copy()
     n_times = values.shape[-1]
     before, after = window // 2, window - window // 2
-    cumulative = np.concatenate([np.zeros(values.shape[:-1] + (1,)), np.cumsum(values, axis=-1)], axis=-1)
+    total = np.zeros_like(values)
+    for offset in range(-before, after):  # x + 0.0 == x: samples outside the range add nothing
+        lo, hi = max(0, -offset), min(n_times, n_times - offset)
+        total[..., lo:hi] += values[..., lo + offset:hi + offset]
     starts = np.clip(np.arange(n_times) - before, 0, n_times)
     stops = np.clip(np.arange(n_times) + after, 0, n_times)
-    return (cumulative[..., stops] - cumulative[..., starts]) / (stops - starts)
+    return total / ((stops - starts) * (denominator or 1))

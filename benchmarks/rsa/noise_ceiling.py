@@ -80,8 +80,15 @@ def noise_ceiling(subject_rdms, method: str = "spearman", pooling: str = "mean",
     with np.errstate(invalid="ignore", divide="ignore"):  # constant stand-ins under z-scoring: NaN, dropped
         pooled_inputs = _pool_ready(rdms, method, pooling)
     total = pooled_inputs.sum(axis=1, keepdims=True)
-    others = (total - pooled_inputs) / (n_subjects - 1)
     everyone = total / n_subjects  # (n_times, 1, n_pairs)
+    # each leave-one-out mean summed directly over the other subjects in order (not total - own: its rounding
+    # differs between pairs whose values are equal, and a rank correlation then orders tied pairs by it)
+    others = np.zeros_like(pooled_inputs)
+    for left_out in range(n_subjects):
+        for subject in range(n_subjects):
+            if subject != left_out:
+                others[:, left_out] += pooled_inputs[:, subject]
+    others /= n_subjects - 1
     n_times, _, n_pairs = rdms.shape
     if ranked is not None:
         _check_ranked(ranked, given_shape, method, undefined)

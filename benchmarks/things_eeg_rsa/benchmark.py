@@ -87,12 +87,13 @@ DEFAULT_METHOD = "decoding-svm"
 # not all of them (re-reading a file costs well under a second; ten held files cost 2 GB of peak memory)
 KEEP_VALIDATED_BYTES = 256 << 20
 # the EEG RDMs' ranks and noise ceiling in the RDM cache (keyed by the RDMs' content): bump when the numerics of
-# RankedRDMs or noise_ceiling change
-PREPARED_EEG_CODE_VERSION = 1
+# RankedRDMs or noise_ceiling change (2: leave-one-out means summed directly, ties kept exact)
+PREPARED_EEG_CODE_VERSION = 2
 # a cache entry back as a RankedRDMs (bound here: the tests count rankings by replacing the name RankedRDMs)
 _ranked_from_arrays = RankedRDMs.from_arrays
 DECODING_METHODS = ("decoding-svm", "decoding-lda")
 SMOOTHING_SECONDS = 0.05  # the paper's moving average: 5 samples at 100 Hz
+SMALL_CEILING = 0.05  # a positive lower noise ceiling below this makes the ceiled score mostly noise: warned
 
 
 class UndefinedTimeWarning(RuntimeWarning):
@@ -156,7 +157,8 @@ def options_table(method: str = DEFAULT_METHOD) -> dict[str, opt.Option]:
                                     {"navg": 5} if "navg" in params else {},
                                     opt.optional(_method_params_check(method))),
         "cache": opt.Option("true or false", True, opt.boolean),
-        "seed": opt.Option("an integer >= 0", 0, opt.integer(0)),
+        "seed": opt.Option("an integer >= 0 (the cluster permutations and the bootstrap; a decoding method's own "
+                           "draw of pseudo-trials and folds is method_params.seed)", 0, opt.integer(0)),
         "score_subjects": opt.Option("a list of subject numbers (1 = sub-01)", [1],
                                      opt.optional(opt.positive_int_list)),
         "n_bootstrap": opt.Option("an integer >= 0 (0: no confidence intervals)", 1000, opt.integer(0)),
@@ -713,6 +715,11 @@ class ThingsEEGRsaBenchmark(BenchmarkBase):
                              f"found {found}. Pass ceiling=False (CLI: --option ceiling=false) for the raw "
                              "similarity")
         raw = float(mean[best, defined].mean())
+        if self.use_ceiling and ceiling < SMALL_CEILING:
+            warnings.warn(f"{self.identifier}: the lower noise ceiling over the window {self.window} s is only "
+                          f"{ceiling:.3g}, so the ceiled score {raw / ceiling:.3g} (raw {raw:.3g} / ceiling) is "
+                          "dominated by noise; compare raw similarities (ceiling=False) or widen the window",
+                          RuntimeWarning, stacklevel=2)
         peak = int(np.argmax(np.where(defined, mean[best], -np.inf)))
         clusters = self._clusters(similarity, layers, times)
         result = Score(raw / ceiling if self.use_ceiling else raw)

@@ -67,6 +67,8 @@ CHANNEL_NAMES: tuple[str, ...] = (
 SAMPLING_RATE_HZ = 100.0
 TIMES = np.arange(-20, 80) / SAMPLING_RATE_HZ  # (100,) seconds, -0.20 ... 0.79
 TIMES_ATOL = 1e-6  # seconds: how far a file's times may stray from an even grid
+MAX_SAMPLE_STEP = 0.25  # seconds between samples beyond which 'times' are taken to be milliseconds (4 Hz)
+MAX_ABS_TIME = 100.0  # seconds from stimulus onset beyond which 'times' are taken to be milliseconds
 EEG_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 RELEASE_N_IMAGES = {"training": 16540, "test": 200}
 RELEASE_N_REPETITIONS = {"training": 4, "test": 80}
@@ -615,7 +617,9 @@ def _validate_eeg(content: dict, path: Path, n_images: int, split: str = "test",
 
 
 def _validate_times(times, path: Path, n_times: int) -> np.ndarray:
-    """``times`` as float64 ``(n_times,)``: finite, increasing, evenly spaced within :data:`TIMES_ATOL` s."""
+    """``times`` as float64 ``(n_times,)`` seconds, rounded to the microsecond: finite, increasing, evenly spaced
+    within :data:`TIMES_ATOL` s, not in milliseconds (a step above :data:`MAX_SAMPLE_STEP` s or a time beyond
+    :data:`MAX_ABS_TIME` s is refused, naming the likely unit)."""
     times = np.asarray(times)
     numeric = np.issubdtype(times.dtype, np.integer) or np.issubdtype(times.dtype, np.floating)
     if not numeric or times.ndim != 1 or times.shape[0] != n_times or not np.isfinite(times).all():
@@ -623,7 +627,12 @@ def _validate_times(times, path: Path, n_times: int) -> np.ndarray:
         raise ThingsEEG2FormatError(f"{path}: 'times' holds {found}; expected {n_times} finite times in seconds, "
                                     "one per sample of 'preprocessed_eeg_data'")
     times = times.astype(np.float64)
-    step = (times[-1] - times[0]) / (n_times - 1)
+    step = (times[-1] - times[0]) / (n_times - 1) if n_times > 1 else 0.0
+    if step > MAX_SAMPLE_STEP or np.abs(times).max() > MAX_ABS_TIME:
+        raise ThingsEEG2FormatError(
+            f"{path}: 'times' run from {times[0]:g} to {times[-1]:g} in steps of {step:g}, which as seconds is no EEG "
+            "epoch: they look like milliseconds (as EEGLAB exports them); THINGS-EEG2 stores seconds: divide them by "
+            "1000")
     grid = times[0] + step * np.arange(n_times)
     worst = int(np.argmax(np.abs(times - grid)))
     if not step > 0 or abs(times[worst] - grid[worst]) > TIMES_ATOL:
@@ -631,7 +640,9 @@ def _validate_times(times, path: Path, n_times: int) -> np.ndarray:
             f"{path}: 'times' ({n_times} values from {times[0]:.4f} to {times[-1]:.4f} s) are not increasing "
             f"evenly (sample {worst} at {times[worst]:.6f} s, expected {grid[worst]:.6f} s); expected one time per "
             "sample at a fixed sampling rate")
-    return times
+    # on the microsecond grid (well inside TIMES_ATOL): float32 times (0.1 stored as 0.10000000149) then equal the
+    # float64 ones, so windows and the smoothing length do not depend on the file's dtype
+    return np.round(times, 6)
 
 
 def _check_finite(data: np.ndarray, path: Path, block: int = 1024) -> None:

@@ -119,3 +119,55 @@ def test_degenerate_inputs_are_errors_or_counted_not_silent():
     assert 0 < finite[0, 0] < 200 and np.array_equal(result.n_defined, finite)
     assert any(f"{200 - finite[0, 0]} of 200 resamples gave an undefined similarity" in str(w.message)
                for w in caught)
+
+
+def test_smoothing_keeps_ties_and_constant_rdms_exact():
+    from benchmarks.rsa.decoding_plan import smooth_over_time
+
+    rng = np.random.default_rng(7)
+    accuracies = np.round(rng.random((40, 30)) * 40) / 40  # (pairs, times) on a decoding grid: many ties
+    accuracies[:, 9:16] = 1.0  # every pair decoded perfectly: a constant RDM at those times
+    accuracies[5] = accuracies[3]  # two pairs with the same time course
+    smoothed = smooth_over_time(accuracies, 5)
+    expected = np.array([[accuracies[p, max(0, t - 2):t + 3].mean() for t in range(30)] for p in range(40)])
+    np.testing.assert_allclose(smoothed, expected, rtol=0, atol=1e-15)
+    assert np.array_equal(smoothed[5], smoothed[3])
+    assert (smoothed[:, 12] == 1.0).all()  # still exactly constant: its correlation stays undefined
+
+
+def test_noise_ceiling_of_tied_rdms_equals_a_hand_leave_one_out():
+    rng = np.random.default_rng(8)
+    base = np.round(rng.random(45) * 40) / 40  # accuracies on a grid of 1/40, not exact in binary
+    subjects = np.clip(base + np.round(rng.normal(size=(10, 45)) * 2) / 40, 0, 1)  # ties within and across subjects
+    lower, upper = noise_ceiling(subjects)
+    hand_lower = np.mean([spearmanr(subjects[s], np.delete(subjects, s, axis=0).mean(axis=0)).statistic
+                          for s in range(10)])
+    hand_upper = np.mean([spearmanr(subjects[s], subjects.mean(axis=0)).statistic for s in range(10)])
+    assert lower == pytest.approx(hand_lower, abs=1e-12) and upper == pytest.approx(hand_upper, abs=1e-12)
+
+
+def test_decoding_rdms_are_correctly_rounded_rationals_of_the_protocol():
+    """Accuracies are k / D (D = repeats x folds x test-set size): each smoothed value is float(Fraction(...)) of
+    the exact mean, so equal exact means are equal floats (ties a rank correlation must see as ties)."""
+    from fractions import Fraction
+
+    from benchmarks.rsa.decoding import svm_decoding_rdms
+    from benchmarks.rsa.decoding_plan import accuracy_denominator, smooth_over_time
+
+    rng = np.random.default_rng(9)
+    eeg = rng.normal(size=(5, 12, 4, 9)) + rng.normal(size=(5, 1, 4, 1)) * 3
+    raw = svm_decoding_rdms(eeg, navg=2, n_folds=3, n_repeats=2, smooth_window=1)  # (times, pairs)
+    denominator = accuracy_denominator(6, 3, 2)
+    assert denominator == 2 * 3 * 4
+    numerators = np.round(raw * denominator)
+    assert np.array_equal(raw, numerators / denominator)
+    smoothed = svm_decoding_rdms(eeg, navg=2, n_folds=3, n_repeats=2, smooth_window=3)
+    for t in range(9):
+        window = range(max(0, t - 1), min(9, t + 2))
+        for pair in range(10):
+            exact = sum(Fraction(int(numerators[s, pair]), denominator) for s in window) / len(window)
+            assert smoothed[t, pair] == float(exact)
+    # two time courses with the same exact window means from different values: equal floats
+    a, b = np.array([[0.1, 0.2, 0.3]]), np.array([[0.15, 0.15, 0.3]])  # both mean 0.2 exactly
+    assert smooth_over_time(a, 3)[0, 1] != smooth_over_time(b, 3)[0, 1]  # float sums: 0.6000000000000001 vs 0.6
+    assert smooth_over_time(a, 3, denominator=20)[0, 1] == smooth_over_time(b, 3, denominator=20)[0, 1] == 0.2

@@ -244,3 +244,14 @@ def test_non_finite_features_name_the_model_and_layer(four_reps):
     n_features = 4 * 14 * 14  # conv 3x3 on 16 px -> 4 x 14 x 14
     assert message.startswith(f"model {identifier} layer '3': {6 * n_features} of {6 * n_features} features are "
                               f"not finite ({6 * n_features} NaN, 0 inf), in 6 of 6 images")
+
+
+def test_a_tiny_positive_ceiling_scores_with_a_warning_naming_it(four_reps, monkeypatch):
+    tiny = (np.full(100, 0.02), np.full(100, 0.1))
+    monkeypatch.setattr(module, "noise_ceiling", lambda *args, **kwargs: tiny)
+    models = np.random.default_rng(0).random((1, 15))
+    benchmark = load_benchmark("things-eeg-rsa-correlation", root=four_reps, n_permutations=0, n_bootstrap=0)
+    with pytest.warns(RuntimeWarning, match=r"lower noise ceiling over the window .* is only 0\.02, so the ceiled "
+                                            r"score .* is dominated by noise"):
+        result = benchmark.score_rdms(models, ["a"], "probe")
+    assert float(result) == pytest.approx(float(result.attrs["raw"]) / 0.02)

@@ -99,7 +99,7 @@ def test_a_constant_row_gets_r_zero_and_empty_or_one_output_batches_are_refused(
     target = torch.tensor([[0.5, 1.0, 3.0], [2.0, 1.0, 0.0]])
     r = pearson_matrix(pred, target)
     expected = np.corrcoef(pred.detach().numpy()[0], target.numpy()[1])[0, 1]
-    assert float(r[0, 1]) == pytest.approx(expected, abs=1e-6)
+    assert float(r[0, 1].detach()) == pytest.approx(expected, abs=1e-6)
     assert torch.equal(r[1], torch.zeros(2))  # constant row: r undefined, taken as 0 (eps in the norm)
     correlation_term(pred, target).backward()
     assert torch.isfinite(pred.grad).all()

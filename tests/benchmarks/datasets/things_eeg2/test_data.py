@@ -338,8 +338,27 @@ def test_channels_are_selected_by_name(tiny_copy):
 def test_other_epochs_and_rates_are_read_from_the_file(tiny_copy, times, rate):
     rewrite_eeg(tiny_copy, times=times)
     eeg = load_subject(1, "test", tiny_copy)
-    np.testing.assert_array_equal(eeg.times, times)
+    np.testing.assert_allclose(eeg.times, times, rtol=0, atol=1e-12)  # on the microsecond grid
     assert eeg.sampling_rate_hz == pytest.approx(rate, rel=1e-9)
+
+
+def test_float32_times_read_as_the_float64_times_they_stand_for(tiny_copy):
+    """float32 0.1 is 0.10000000149: unsnapped, a window ending at 0.1 s lost that sample."""
+    rewrite_eeg(tiny_copy, times=TIMES.astype(np.float32))
+    as_float32 = load_subject(1, "test", tiny_copy)
+    rewrite_eeg(tiny_copy, times=TIMES)
+    np.testing.assert_array_equal(as_float32.times, load_subject(1, "test", tiny_copy).times)
+    np.testing.assert_array_equal(as_float32.times, np.round(np.arange(-20, 80) / 100, 6))
+    assert as_float32.times.dtype == np.float64
+
+
+@pytest.mark.parametrize("times", [np.arange(-200, 800, 10), np.arange(-200, 800, 10) / 1.0],
+                         ids=["integer-ms", "float-ms"])
+def test_times_in_milliseconds_are_refused(tiny_copy, times):
+    rewrite_eeg(tiny_copy, times=times)
+    with pytest.raises(ThingsEEG2FormatError, match=r"'times' run from -200 to 790 in steps of 10, .* look like "
+                                                     r"milliseconds .* divide them by 1000"):
+        load_subject(1, "test", tiny_copy)
 
 
 def test_float32_files_stay_float32(tiny_copy):
