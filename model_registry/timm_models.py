@@ -128,7 +128,10 @@ def resolve(identifier: str) -> ModelSpec:
     if not timm.is_model(name.split(".")[0]):
         close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:5]
         raise UnknownModelError(f"timm has no model {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            skeleton = timm.create_model(name, pretrained=False)
+    except (NotImplementedError, RuntimeError):  # a builder that reads tensor values
         skeleton = timm.create_model(name, pretrained=False)
     preprocessing = timm_preprocessing(name)
     shapes = meta_output_shapes(skeleton, preprocessing.image_size)

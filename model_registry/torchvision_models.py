@@ -55,7 +55,10 @@ def resolve(identifier: str) -> ModelSpec:
     name = identifier.split(":", 1)[1]
     if name not in torchvision.models.list_models():
         raise UnknownModelError(f"torchvision has no model {name!r} (see torchvision.models.list_models())")
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            skeleton = torchvision.models.get_model(name, weights=None)
+    except (NotImplementedError, RuntimeError):  # a builder that reads tensor values (RegNet's block widths)
         skeleton = torchvision.models.get_model(name, weights=None)
     shapes = meta_output_shapes(skeleton, TORCHVISION_PREPROCESSING.image_size)
     layers = called_layers(top_level_layers(skeleton), shapes)

@@ -304,6 +304,8 @@ def test_default_layers_leave_out_modules_an_eval_forward_never_calls():
     assert "aux1" not in googlenet.layers and "aux2" not in googlenet.layers and "inception5b" in googlenet.layers
     assert not {"aux1", "aux2"} & set(googlenet.region_layer_map.values())
     assert "AuxLogits" not in get_spec("torchvision:inception_v3").layers
+    # a builder that reads tensor values cannot run on the meta device: built on the CPU instead of failing
+    assert get_spec("torchvision:regnet_y_400mf").layers == ("stem", "trunk_output", "avgpool", "fc")
 
 
 def test_a_module_the_forward_never_calls_is_named_with_the_likely_cause(image_files):
