@@ -364,7 +364,10 @@ class _Run:
                 axes[layer] = axis
                 continue
             candidates = [d for d, size in enumerate(shape) if size == n]
-            if candidates == [0] and (n == 1 or self.n_rows % n):
+            known = self.extractor._known_shapes.get(layer)
+            if candidates and candidates[0] == 0 and known is not None and tuple(shape[1:]) == known:
+                axes[layer] = 0  # a cache entry's check: the entry's own per-image shape (a mismatch is recomputed)
+            elif candidates == [0] and (n == 1 or self.n_rows % n):
                 axes[layer] = 0  # a later batch of another size confirms it (checked in _features)
             elif not candidates:
                 raise ValueError(_not_batch_first(layer, module, shape, n, f"no axis has size {n}"))
@@ -509,6 +512,7 @@ class ActivationsExtractor:
         self.stream_threshold_bytes = stream_threshold_bytes
         self.layer_layouts = as_layouts(layer_layouts)
         self.cloned_modules: set[str] = set()  # modules whose outputs the last extraction had to copy at hook time
+        self._known_shapes: dict[str, tuple[int, ...]] = {}  # per-image shapes of the entry being checked
 
     def __call__(self, stimuli, layers: Sequence[str], reduction: Reduction | None = None):
         """Activations of ``layers`` for ``stimuli`` -> ``NeuroidAssembly (presentation, neuroid)``."""
@@ -548,10 +552,11 @@ class ActivationsExtractor:
         entry recomputed."""
         rows = sorted({0, len(stimuli) - 1})
         progress, self.progress = self.progress, False
+        self._known_shapes = {block.layer: tuple(block.shape) for block in blocks}  # no re-run to find image axes
         try:
             fresh, fresh_blocks = self._compute(stimuli.subset(rows), layers, reduction, building=None)
         finally:
-            self.progress = progress
+            self.progress, self._known_shapes = progress, {}
         if [b.__dict__ for b in fresh_blocks] != [b.__dict__ for b in blocks] or fresh.shape[1] != data.shape[1]:
             agrees = False
         else:
