@@ -57,14 +57,20 @@ def _describe(value, depth: int = 0) -> str:
         return f"tensor:{digest.hexdigest()[:16]}"
     if isinstance(value, (types.FunctionType, types.MethodType)):
         function = getattr(value, "__func__", value)
-        code = function.__code__
         closure = [_describe_captured(_cell(cell), depth + 1) for cell in (function.__closure__ or ())]
-        text = f"{code.co_code.hex()}|{code.co_consts!r}|{code.co_names!r}|{closure}"
+        text = f"{_code_text(function.__code__)}|{closure}"
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return f"function:{function.__module__}.{function.__qualname__}:{digest}"
     if isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType)):
         return f"builtin:{getattr(value, '__module__', '')}.{value.__qualname__}"
     return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
+
+
+def _code_text(code: types.CodeType) -> str:
+    """A code object's bytecode, names and constants, nested code objects (lambdas, comprehensions) included by
+    their own text: no memory address, so the same source gives the same text in every process."""
+    consts = [_code_text(const) if isinstance(const, types.CodeType) else repr(const) for const in code.co_consts]
+    return f"{code.co_code.hex()}|{consts}|{code.co_names!r}"
 
 
 def _describe_captured(value, depth: int) -> str:
@@ -92,7 +98,8 @@ _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_back
 
 def structure_digest(network: torch.nn.Module) -> str:
     """sha256 (hex) of how ``network`` computes, apart from its weights: the module tree (``repr``: every module's
-    type and constructor arguments), each module's class and public plain attributes (e.g. an activation function
+    type and constructor arguments), each module's class, the code of its ``forward`` (an edited forward is another
+    computation), its public plain attributes (e.g. an activation function
     held as ``self.act = torch.tanh``), and the hooks registered on any module (their code, and the tensors,
     arrays, numbers and functions they close over; other captured objects by type).
     Two networks with the same weights whose forward differs in any of these get different digests; a difference
@@ -102,6 +109,6 @@ def structure_digest(network: torch.nn.Module) -> str:
         attributes = {key: _describe(value) for key, value in sorted(vars(module).items())
                       if not key.startswith("_") and key != "training"}
         hooks = {kind: [_describe(hook) for hook in getattr(module, kind, {}).values()] for kind in _HOOK_DICTS}
-        parts.append(f"{name}|{type(module).__module__}.{type(module).__qualname__}|{attributes}|"
-                     f"{ {kind: found for kind, found in hooks.items() if found} }")
+        parts.append(f"{name}|{type(module).__module__}.{type(module).__qualname__}|{_describe(type(module).forward)}|"
+                     f"{attributes}|{ {kind: found for kind, found in hooks.items() if found} }")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -111,3 +111,26 @@ def test_structure_sees_large_array_attributes_by_content(attribute):
     assert structure_digest(a) == structure_digest(b)
     b.table[1000] += 1  # beyond what repr shows of a large array
     assert structure_digest(a) != structure_digest(b)
+
+
+def test_an_edited_forward_is_another_computation():
+    """The same class name, weights and attributes with another forward (a researcher editing the model between
+    runs) get another structure digest; the same source gives the same digest."""
+    source = '''
+class Edited(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return {body}
+'''
+    networks = []
+    for body in ("self.c1(x)", "torch.relu(self.c1(x))", "self.c1(x)"):
+        namespace = {"nn": nn, "torch": torch}
+        exec(source.format(body=body), namespace)  # noqa: S102 - a class defined from test source
+        torch.manual_seed(0)
+        networks.append(namespace["Edited"]())
+    digests = [structure_digest(network) for network in networks]
+    assert digests[0] != digests[1] and digests[0] == digests[2]
+    assert weights_hash(networks[0]) == weights_hash(networks[1])
