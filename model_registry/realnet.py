@@ -300,13 +300,14 @@ def load_realnet_weights(model: ReAlnet, path, *, assign: bool = False) -> ReAln
     Raises :class:`~model_registry.weights.WeightsFileError` (a ``ValueError``), one line naming the file and the
     first key / tensor that does not fit; for an EEG head whose input size differs it names the image size the
     file was trained at (e.g. ``fc_v1.weight`` of shape (128, 50176) = a ReAlnet trained at 112 px). ``model`` is
-    unchanged then.
+    unchanged then. Weights stored in lower precision than the model computes in (a float16 copy of a float32 run)
+    load cast up, with a ``RuntimeWarning`` naming the file.
     """
     return load_weights(model, path, rename=lambda key: key.replace("module.", ""),
                         model_name=f"ReAlnet (image_size {model.config.image_size}, layers "
                                    f"{'/'.join(model.config.layers)}, n_output {model.config.n_output})",
                         explain=lambda key, found, expected: _explain_shape(model.config, key, found, expected),
-                        assign=assign)
+                        assign=assign, warn_lower_precision=True)
 
 
 def loaded_realnet(config: ReAlnetConfig, path) -> ReAlnet:

@@ -27,6 +27,7 @@ import io
 import pickle
 import pickletools
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -335,7 +336,8 @@ def check_state_dict(network: nn.Module, state: Mapping[str, torch.Tensor], *, s
 def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, torch.Tensor] | WeightsRecord, *,
                  source: str | None = None, key: str | None = "state_dict", model_name: str | None = None,
                  rename: Callable[[str], str] | None = None,
-                 explain: Callable[[str, tuple, tuple], str | None] | None = None, assign: bool = False) -> nn.Module:
+                 explain: Callable[[str, tuple, tuple], str | None] | None = None, assign: bool = False,
+                 warn_lower_precision: bool = False) -> nn.Module:
     """Load weights strictly into ``network`` (in place) and return it.
 
     ``path_or_state``: a :class:`WeightsRecord` (its file fetched and hash-checked by :meth:`WeightsRecord.fetch`),
@@ -364,8 +366,19 @@ def load_weights(network: nn.Module, path_or_state: str | Path | Mapping[str, to
         state = read_state_dict(path_or_state, key=key)
     state = _strip(state, rename, label)
     check_state_dict(network, state, source=label, model_name=model_name, explain=explain)
+    expected = network.state_dict()
+    if warn_lower_precision:
+        import torch
+
+        lower = [name for name, value in state.items() if value.is_floating_point()
+                 and expected[name].is_floating_point()
+                 and torch.finfo(value.dtype).bits < torch.finfo(expected[name].dtype).bits]
+        if lower:
+            warnings.warn(f"{label}: {len(lower)} tensor(s) (first {lower[0]!r}, {state[lower[0]].dtype}) are stored "
+                          f"in lower precision than the network computes in ({expected[lower[0]].dtype}); they are "
+                          "cast up, so the model is the rounded weights, not the trained ones", RuntimeWarning,
+                          stacklevel=2)
     if assign:  # the network's dtypes, as a copy into its tensors would give
-        expected = network.state_dict()
         state = {name: value.to(expected[name].dtype) for name, value in state.items()}
     network.load_state_dict(state, strict=True, assign=assign)
     return network

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,21 @@ def test_a_realnet_built_for_loading_equals_one_built_and_then_loaded(saved, tmp
                doubled)
     assert all(tensor.dtype == expected[name].dtype
                for name, tensor in loaded_realnet(CONFIG, doubled).state_dict().items())
+
+
+def test_a_float16_copy_loads_cast_up_with_a_warning(saved, tmp_path):
+    from model_registry.realnet import loaded_realnet
+
+    folder, _ = saved
+    state = torch.load(folder / "model.pt", weights_only=True)
+    half = {name: value.half() if value.is_floating_point() else value for name, value in state.items()}
+    torch.save(half, tmp_path / "half.pt")
+    with pytest.warns(RuntimeWarning, match=r"half\.pt: \d+ tensor\(s\) .*torch\.float16\) are stored in lower "
+                                            r"precision than the network computes in \(torch\.float32\)"):
+        model = loaded_realnet(CONFIG, tmp_path / "half.pt")
+    loaded = model.state_dict()
+    for name, value in half.items():  # the rounded weights, cast up: what the model now computes with
+        assert torch.equal(loaded[name], value.to(loaded[name].dtype)), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the float32 file itself: no warning
+        loaded_realnet(CONFIG, folder / "model.pt")
